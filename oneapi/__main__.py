@@ -1,0 +1,3 @@
+from oneapi.cli import main
+
+main()

@@ -1,0 +1,315 @@
+"""The seam between the relay pipeline and the providers.
+
+An adaptor takes one OpenAI-shaped request (``RelayRequest``), calls its provider, and gives back an
+OpenAI-shaped answer: ``complete()`` returns the whole body, ``stream()`` yields SSE events as they
+arrive. Either way it records the usage the provider reported in ``request.usage``. Adding a provider
+means adding one module under ``oneapi/adaptors/`` and one line in ``registry.py``; the pipeline never
+changes.
+
+Most providers speak JSON over HTTP; they subclass ``HttpAdaptor`` and fill in four small hooks
+(``prepare``, ``convert``, ``convert_stream`` and, when needed, ``parse_error``). A provider with another
+transport (Xunfei's WebSocket) implements ``complete`` and ``stream`` directly.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import orjson
+
+from oneapi.billing.tokens import TokenCounter
+from oneapi.config import Settings
+from oneapi.constants import ChannelType, RelayMode
+from oneapi.errors import RelayError, upstream_error
+
+
+@dataclass(slots=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    reported: bool = False  # True when the provider said so, False for our tiktoken estimate
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def as_openai(self) -> dict[str, int]:
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.total_tokens,
+        }
+
+
+@dataclass(slots=True)
+class Upstream:
+    """The channel as an adaptor needs it: credentials, where to call, and its per-type settings."""
+
+    id: int
+    type: int
+    key: str
+    base_url: str  # the channel's base_url, or the type's default; never ends with '/'
+    config: dict[str, str] = field(default_factory=dict)  # ChannelConfig JSON with the `other` fallbacks
+    name: str = ""
+
+
+@dataclass(slots=True)
+class RelayRequest:
+    """Everything an adaptor may read about the request it relays."""
+
+    mode: RelayMode
+    path: str  # the client's path, e.g. "/v1/chat/completions"
+    query: str  # the client's query string, without '?'
+    body: dict[str, Any]  # the OpenAI-shaped request, with the mapped model and forced system prompt applied
+    raw: bytes | None  # the client's exact bytes when body was not changed; forward these when possible
+    model: str  # the upstream (mapped) model name
+    origin_model: str  # the model the client asked for
+    stream: bool
+    include_usage: bool  # the client asked for a final usage chunk (stream_options.include_usage)
+    prompt_tokens: int  # our estimate, used when the provider reports no usage
+    upstream: Upstream
+    http: aiohttp.ClientSession
+    settings: Settings
+    counter: TokenCounter
+    client_headers: Mapping[str, str]
+    timeout: aiohttp.ClientTimeout
+    usage: Usage = field(default_factory=Usage)
+    created: int = field(default_factory=lambda: int(time.time()))
+    completion_text: list[str] = field(default_factory=list)  # streamed text, for the usage estimate
+
+    def body_bytes(self) -> bytes:
+        return self.raw if self.raw is not None else orjson.dumps(self.body)
+
+    def estimate_usage(self, completion_text: str) -> None:
+        """Fill usage from our own count when the provider reported none."""
+        if not self.usage.reported:
+            self.usage.prompt_tokens = self.prompt_tokens
+            self.usage.completion_tokens = self.counter.text(completion_text, self.model)
+
+    def report_usage(self, prompt_tokens: int | None, completion_tokens: int | None) -> None:
+        """Record provider-reported counts; a missing prompt count falls back to our estimate."""
+        self.usage.prompt_tokens = int(prompt_tokens) if prompt_tokens else self.prompt_tokens
+        self.usage.completion_tokens = int(completion_tokens or 0)
+        self.usage.reported = True
+
+
+@dataclass(slots=True)
+class Completion:
+    """A whole (non-stream) answer, already in OpenAI's shape."""
+
+    body: bytes
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class UpstreamRequest:
+    url: str
+    headers: dict[str, str]
+    body: bytes
+    method: str = "POST"
+
+
+def sse(payload: dict[str, Any] | bytes) -> bytes:
+    """One SSE event as the client receives it."""
+    data = payload if isinstance(payload, bytes) else orjson.dumps(payload)
+    return b"data: " + data + b"\n\n"
+
+
+def new_id(prefix: str = "chatcmpl-") -> str:
+    return prefix + uuid.uuid4().hex
+
+
+def chat_chunk(req: RelayRequest, chunk_id: str, delta: dict[str, Any], finish_reason: str | None = None,
+               model: str | None = None) -> dict[str, Any]:
+    """An OpenAI ``chat.completion.chunk`` with one choice."""
+    return {
+        "id": chunk_id,
+        "object": "chat.completion.chunk",
+        "created": req.created,
+        "model": model or req.origin_model,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+    }
+
+
+def usage_chunk(req: RelayRequest, chunk_id: str, model: str | None = None) -> dict[str, Any]:
+    """The final ``choices: []`` chunk carrying usage, sent when the client asked for include_usage."""
+    return {
+        "id": chunk_id,
+        "object": "chat.completion.chunk",
+        "created": req.created,
+        "model": model or req.origin_model,
+        "choices": [],
+        "usage": req.usage.as_openai(),
+    }
+
+
+def chat_completion(req: RelayRequest, completion_id: str, message: dict[str, Any], finish_reason: str | None,
+                    model: str | None = None) -> dict[str, Any]:
+    """An OpenAI ``chat.completion`` with one choice and the recorded usage."""
+    return {
+        "id": completion_id,
+        "object": "chat.completion",
+        "created": req.created,
+        "model": model or req.origin_model,
+        "choices": [{"index": 0, "message": message, "finish_reason": finish_reason}],
+        "usage": req.usage.as_openai(),
+    }
+
+
+async def iter_lines(resp: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+    """The response body line by line as it arrives, without line endings; any line length."""
+    buffer = b""
+    async for data in resp.content.iter_any():
+        buffer += data
+        while True:
+            newline = buffer.find(b"\n")
+            if newline < 0:
+                break
+            line, buffer = buffer[:newline], buffer[newline + 1 :]
+            yield line.rstrip(b"\r")
+    if buffer:
+        yield buffer.rstrip(b"\r")
+
+
+async def iter_sse_data(resp: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+    """The payloads of ``data:`` lines (with or without the space), ``[DONE]`` excluded."""
+    async for line in iter_lines(resp):
+        if not line.startswith(b"data:"):
+            continue
+        payload = line[5:].lstrip(b" ")
+        if payload == b"[DONE]":
+            return
+        if payload:
+            yield payload
+
+
+def parse_json(raw: bytes, what: str = "upstream response") -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        snippet = raw[:200].decode(errors="replace")
+        raise RelayError(
+            f"the {what} is not valid JSON: {snippet!r}", status=502, code="unmarshal_response_body_failed",
+            retryable=True, upstream=True,
+        ) from None
+
+
+def generic_error(status: int, raw: bytes) -> RelayError:
+    """One API's upstream error parsing: OpenAI's error object, else the first message-like field."""
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        data = None
+    if isinstance(data, dict):
+        error = data.get("error")
+        if isinstance(error, dict) and error.get("message"):
+            return upstream_error(status, str(error["message"]), str(error.get("type") or "upstream_error"),
+                                  error.get("code"), error.get("param"))
+        for key in ("message", "msg", "err", "error_msg"):
+            if isinstance(data.get(key), str) and data[key]:
+                return upstream_error(status, data[key])
+        if isinstance(error, str) and error:
+            return upstream_error(status, error)
+        header = data.get("header")
+        if isinstance(header, dict) and header.get("message"):
+            return upstream_error(status, str(header["message"]))
+    text = raw[:500].decode(errors="replace").strip()
+    return upstream_error(status, text if text and data is None else "")
+
+
+class Adaptor:
+    """A provider. Subclasses implement at least ``complete`` and ``stream`` for the modes they list."""
+
+    modes: frozenset[RelayMode] = frozenset({RelayMode.CHAT})
+
+    def supports(self, mode: RelayMode) -> bool:
+        return mode in self.modes
+
+    async def complete(self, req: RelayRequest) -> Completion:
+        raise NotImplementedError
+
+    def stream(self, req: RelayRequest) -> AsyncIterator[bytes]:
+        """SSE events (``data: …\\n\\n``) in OpenAI's chunk shape; the pipeline adds ``data: [DONE]``."""
+        raise NotImplementedError
+
+
+class HttpAdaptor(Adaptor):
+    """A provider reached with one HTTP request per call. Subclasses fill in the hooks below."""
+
+    async def prepare(self, req: RelayRequest) -> UpstreamRequest:
+        """URL, headers (with credentials) and body for this request."""
+        raise NotImplementedError
+
+    def convert(self, req: RelayRequest, data: Any) -> dict[str, Any]:
+        """The provider's JSON answer -> an OpenAI answer; call ``req.report_usage`` on the way."""
+        raise NotImplementedError
+
+    def convert_stream(self, req: RelayRequest, resp: aiohttp.ClientResponse) -> AsyncIterator[dict[str, Any]]:
+        """The provider's stream -> OpenAI chunk dicts; record usage as it arrives."""
+        raise NotImplementedError
+
+    def parse_error(self, status: int, raw: bytes) -> RelayError:
+        return generic_error(status, raw)
+
+    def body_error(self, data: Any) -> RelayError | None:
+        """An error the provider reports inside a 200 answer (Baidu, Ali, Zhipu v3...)."""
+        return None
+
+    async def send(self, req: RelayRequest, up: UpstreamRequest) -> aiohttp.ClientResponse:
+        resp = await req.http.request(up.method, up.url, headers=up.headers, data=up.body, timeout=req.timeout)
+        if resp.status not in (200, 201):
+            raw = await resp.read()
+            resp.release()
+            raise self.parse_error(resp.status, raw)
+        return resp
+
+    async def complete(self, req: RelayRequest) -> Completion:
+        resp = await self.send(req, await self.prepare(req))
+        async with resp:
+            raw = await resp.read()
+        data = parse_json(raw)
+        error = self.body_error(data)
+        if error is not None:
+            raise error
+        return Completion(orjson.dumps(self.convert(req, data)))
+
+    async def stream(self, req: RelayRequest) -> AsyncIterator[bytes]:
+        resp = await self.send(req, await self.prepare(req))
+        async with resp:
+            if resp.content_type == "application/json":
+                # A stream request answered with one JSON document is an error (SPEC §2.5 step 6).
+                data = parse_json(await resp.read())
+                raise self.body_error(data) or generic_error(resp.status if resp.status >= 400 else 500,
+                                                             orjson.dumps(data))
+            chunk_id = new_id()
+            async for chunk in self.convert_stream(req, resp):
+                chunk_id = chunk.get("id", chunk_id)
+                yield sse(chunk)
+        if not req.usage.reported:
+            req.estimate_usage("".join(req.completion_text))
+        if req.include_usage:
+            yield sse(usage_chunk(req, chunk_id))
+
+
+def channel_config(channel_type: int, config: str | None, other: str | None) -> dict[str, str]:
+    """The channel's ``config`` JSON with One API's fallbacks from the legacy ``other`` column."""
+    try:
+        parsed = orjson.loads(config) if config else {}
+    except orjson.JSONDecodeError:
+        parsed = {}
+    result = {str(k): "" if v is None else str(v) for k, v in parsed.items()} if isinstance(parsed, dict) else {}
+    if other:
+        if channel_type in (ChannelType.AZURE, ChannelType.XUNFEI, ChannelType.GEMINI):
+            result.setdefault("api_version", other)
+            result["api_version"] = result["api_version"] or other
+        elif channel_type == ChannelType.AIPROXY_LIBRARY:
+            result["library_id"] = result.get("library_id") or other
+        elif channel_type == ChannelType.ALI:
+            result["plugin"] = result.get("plugin") or other
+    return result

@@ -1,0 +1,196 @@
+"""OpenAI and the OpenAI-compatible family: the request goes through untouched, the answer comes back untouched.
+
+The family differs only in where the request goes, so it is data: ``_PATH_RULES`` maps a channel type to
+the upstream path for a client path. Usage is read from the answer; for streams we ask the upstream for
+it with ``stream_options.include_usage`` and drop that extra chunk when the client did not ask for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import orjson
+
+from oneapi.adaptors.base import (
+    Adaptor,
+    Completion,
+    RelayRequest,
+    generic_error,
+    iter_lines,
+    parse_json,
+)
+from oneapi.constants import ChannelType, RelayMode
+
+CLOUDFLARE_GATEWAY = "https://gateway.ai.cloudflare.com"
+
+
+def _without_v1(path: str) -> str:
+    return path[3:] if path.startswith("/v1/") else path
+
+
+def _chat_or_embeddings(chat: str, embeddings: str) -> Callable[[str], str]:
+    return lambda path: embeddings if path.endswith("embeddings") else chat
+
+
+# channel type -> client path -> upstream path (appended to the base URL)
+_PATH_RULES: dict[int, Callable[[str], str]] = {
+    ChannelType.MINIMAX: lambda path: "/v1/text/chatcompletion_v2",
+    ChannelType.DOUBAO: _chat_or_embeddings("/api/v3/chat/completions", "/api/v3/embeddings"),
+    ChannelType.NOVITA: _without_v1,
+    ChannelType.BAIDU_V2: _chat_or_embeddings("/v2/chat/completions", "/v2/embeddings"),
+    ChannelType.ALI_BAILIAN: _chat_or_embeddings(
+        "/compatible-mode/v1/chat/completions", "/compatible-mode/v1/embeddings"
+    ),
+    ChannelType.OPENAI_COMPATIBLE: _without_v1,
+    ChannelType.GEMINI_OPENAI_COMPATIBLE: _without_v1,
+    ChannelType.XUNFEI_V2: lambda path: path,
+}
+
+_EXTRA_HEADERS: dict[int, dict[str, str]] = {
+    ChannelType.OPENROUTER: {"HTTP-Referer": "https://github.com/songquanpeng/one-api", "X-Title": "One API"},
+}
+
+
+def upstream_url(req: RelayRequest) -> str:
+    base = req.upstream.base_url
+    rule = _PATH_RULES.get(req.upstream.type)
+    if rule is not None:
+        path = rule(req.path)
+    elif base.startswith(CLOUDFLARE_GATEWAY):
+        path = _without_v1(req.path)
+    else:
+        path = req.path
+    url = base + path
+    return f"{url}?{req.query}" if req.query else url
+
+
+class OpenAIAdaptor(Adaptor):
+    modes = frozenset(
+        {
+            RelayMode.CHAT,
+            RelayMode.COMPLETIONS,
+            RelayMode.EMBEDDINGS,
+            RelayMode.MODERATIONS,
+            RelayMode.IMAGES,
+            RelayMode.EDITS,
+            RelayMode.AUDIO_SPEECH,
+            RelayMode.AUDIO_TRANSCRIPTION,
+            RelayMode.AUDIO_TRANSLATION,
+        }
+    )
+
+    def url(self, req: RelayRequest) -> str:
+        return upstream_url(req)
+
+    def headers(self, req: RelayRequest) -> dict[str, str]:
+        headers = {
+            "Authorization": f"Bearer {req.upstream.key}",
+            "Content-Type": req.client_headers.get("Content-Type", "application/json"),
+            "Accept": "text/event-stream" if req.stream else req.client_headers.get("Accept", "application/json"),
+        }
+        headers.update(_EXTRA_HEADERS.get(req.upstream.type, {}))
+        return headers
+
+    def body(self, req: RelayRequest) -> bytes:
+        if req.stream and req.mode in (RelayMode.CHAT, RelayMode.COMPLETIONS) and not req.include_usage:
+            options = req.body.get("stream_options")
+            options = dict(options) if isinstance(options, dict) else {}
+            options["include_usage"] = True
+            return orjson.dumps({**req.body, "stream_options": options})
+        return req.body_bytes()
+
+    async def _send(self, req: RelayRequest):
+        resp = await req.http.post(self.url(req), data=self.body(req), headers=self.headers(req), timeout=req.timeout)
+        if resp.status not in (200, 201):
+            raw = await resp.read()
+            resp.release()
+            raise generic_error(resp.status, raw)
+        return resp
+
+    async def complete(self, req: RelayRequest) -> Completion:
+        resp = await self._send(req)
+        async with resp:
+            raw = await resp.read()
+            content_type = resp.headers.get("Content-Type", "application/json")
+        if content_type.startswith("application/json"):
+            data = parse_json(raw)
+            if isinstance(data, dict):
+                error = data.get("error")
+                if isinstance(error, dict) and error.get("type"):
+                    raise generic_error(resp.status if resp.status >= 400 else 500, raw)
+                self._record_usage(req, data)
+        return Completion(raw, resp.status, {"Content-Type": content_type})
+
+    def _record_usage(self, req: RelayRequest, data: dict[str, Any]) -> None:
+        usage = data.get("usage")
+        if isinstance(usage, dict) and (usage.get("total_tokens") or usage.get("prompt_tokens")):
+            prompt = usage.get("prompt_tokens") or 0
+            completion = usage.get("completion_tokens")
+            if completion is None:
+                completion = max((usage.get("total_tokens") or 0) - prompt, 0)
+            req.report_usage(prompt, completion)
+            return
+        texts = []
+        for choice in data.get("choices") or ():
+            if isinstance(choice, dict):
+                message = choice.get("message")
+                if isinstance(message, dict) and isinstance(message.get("content"), str):
+                    texts.append(message["content"])
+                elif isinstance(choice.get("text"), str):
+                    texts.append(choice["text"])
+        req.estimate_usage("".join(texts))
+
+    async def stream(self, req: RelayRequest) -> AsyncIterator[bytes]:
+        resp = await self._send(req)
+        async with resp:
+            if resp.content_type == "application/json":
+                raw = await resp.read()
+                raise generic_error(resp.status if resp.status >= 400 else 500, raw)
+            async for line in iter_lines(resp):
+                if not line.startswith(b"data:"):
+                    continue
+                payload = line[5:].lstrip(b" ")
+                if payload == b"[DONE]":
+                    break
+                if not payload:
+                    continue
+                try:
+                    chunk = orjson.loads(payload)
+                except orjson.JSONDecodeError:
+                    yield b"data: " + payload + b"\n\n"
+                    continue
+                if not isinstance(chunk, dict):
+                    continue
+                if isinstance(chunk.get("error"), dict):
+                    raise generic_error(500, payload)
+                if self._account(req, chunk):
+                    yield b"data: " + payload + b"\n\n"
+        if not req.usage.reported:
+            req.estimate_usage("".join(req.completion_text))
+
+    def _account(self, req: RelayRequest, chunk: dict[str, Any]) -> bool:
+        """Record the chunk's text and usage; False for a chunk the client must not see."""
+        usage = chunk.get("usage")
+        if isinstance(usage, dict) and usage.get("total_tokens"):
+            prompt = usage.get("prompt_tokens") or 0
+            completion = usage.get("completion_tokens")
+            if completion is None:
+                completion = max(usage["total_tokens"] - prompt, 0)
+            req.report_usage(prompt, completion)
+        choices = chunk.get("choices")
+        if not choices:
+            # Azure's content-filter chunks carry nothing; the usage chunk only when it was asked for.
+            return bool(usage) and req.include_usage
+        for choice in choices:
+            if not isinstance(choice, dict):
+                continue
+            delta = choice.get("delta")
+            if isinstance(delta, dict) and isinstance(delta.get("content"), str):
+                req.completion_text.append(delta["content"])
+            elif isinstance(choice.get("text"), str):
+                req.completion_text.append(choice["text"])
+        return True
+
+
+ADAPTOR = OpenAIAdaptor()

@@ -1,0 +1,7 @@
+"""/api route table."""
+
+from aiohttp import web
+
+
+def setup_routes(app: web.Application) -> None:
+    pass

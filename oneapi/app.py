@@ -1,0 +1,125 @@
+"""The aiohttp application: its parts are built at start-up and torn down, flushing, at shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+import uuid
+
+import aiohttp
+from aiohttp import web
+
+from oneapi.api import routes as api_routes
+from oneapi.billing.ledger import Ledger
+from oneapi.billing.tokens import warm_up
+from oneapi.cache import Cache
+from oneapi.config import Settings
+from oneapi.constants import Role, UserStatus
+from oneapi.db.connect import Databases, connect, migrate_schema
+from oneapi.db.models import Token, User
+from oneapi.middlewares import request_context
+from oneapi.options import Options
+from oneapi.relay import routes as relay_routes
+from oneapi.state import STATE, AppState
+from oneapi.users import hash_password
+from oneapi.web import routes as web_routes
+
+logger = logging.getLogger(__name__)
+
+ROOT_QUOTA = 500_000_000_000_000
+
+
+async def seed_root(dbs: Databases, settings: Settings) -> None:
+    """First start: root / 123456, and the INITIAL_ROOT_TOKEN token when that is set."""
+    if await dbs.main.count(User.select()):
+        return
+    access_token = settings.initial_root_access_token or uuid.uuid4().hex
+    password = await asyncio.to_thread(hash_password, "123456")
+    async with dbs.write_transaction():
+        root = await User.acreate(
+            username="root", password=password, display_name="Root User", role=int(Role.ROOT),
+            status=int(UserStatus.ENABLED), quota=ROOT_QUOTA, access_token=access_token,
+            aff_code=secrets.token_hex(2),
+        )
+        if settings.initial_root_token:
+            key = settings.initial_root_token.removeprefix("sk-")
+            await Token.acreate(
+                id=1, user_id=root.id, key=key, name="Initial Root Token", unlimited_quota=True,
+                remain_quota=ROOT_QUOTA, expired_time=-1, created_time=int(time.time()),
+                accessed_time=int(time.time()),
+            )
+    logger.info("created the root user (username root, password 123456): change the password after logging in")
+
+
+async def _sync_loop(state: AppState) -> None:
+    """Pick up writes made by other nodes: options and the cache, every SYNC_FREQUENCY seconds."""
+    while True:
+        await asyncio.sleep(state.settings.sync_frequency)
+        try:
+            await state.ledger.drain()
+            await state.options.load(state.dbs)
+            await state.cache.load(state.dbs)
+        except Exception:
+            logger.exception("periodic sync failed; keeping the cached data")
+        finally:
+            await state.dbs.release()
+
+
+async def _startup(app: web.Application) -> None:
+    settings = app[SETTINGS]
+    dbs = connect(settings)
+    if settings.is_master:
+        await migrate_schema(dbs)
+    await seed_root(dbs, settings)
+    options = Options(settings.theme)
+    await options.load(dbs)
+    cache = Cache()
+    await cache.load(dbs)
+    await dbs.release()
+    ledger = Ledger(dbs, cache, settings.batch_update_interval if settings.batch_update_enabled else None)
+    ledger.start()
+    connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=300)
+    http = aiohttp.ClientSession(connector=connector, trust_env=False, proxy=settings.relay_proxy or None,
+                                 auto_decompress=True)
+    await asyncio.to_thread(warm_up)
+    state = AppState(settings=settings, dbs=dbs, options=options, cache=cache, ledger=ledger, http=http,
+                     started_at=int(time.time()))
+    app[STATE] = state
+    app[BACKGROUND] = [asyncio.create_task(_sync_loop(state), name="sync")]
+    for hook in app[STARTUP_HOOKS]:
+        app[BACKGROUND].extend(await hook(state) or [])
+
+
+async def _cleanup(app: web.Application) -> None:
+    state = app.get(STATE)
+    for task in app.get(BACKGROUND, []):
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+    if state is None:
+        return
+    await state.ledger.stop()
+    await state.http.close()
+    await state.dbs.close()
+
+
+SETTINGS: web.AppKey[Settings] = web.AppKey("settings", Settings)
+BACKGROUND: web.AppKey[list[asyncio.Task[None]]] = web.AppKey("background", list)
+# Coroutines run after start-up with the state; they may return background tasks to cancel at shutdown.
+STARTUP_HOOKS: web.AppKey[list] = web.AppKey("startup_hooks", list)
+
+
+def make_app(settings: Settings) -> web.Application:
+    app = web.Application(middlewares=[request_context], client_max_size=settings.max_body_mb * 1024 * 1024,
+                          handler_args={"max_field_size": 65536})
+    app[SETTINGS] = settings
+    app[STARTUP_HOOKS] = []
+    app.on_startup.append(_startup)
+    app.on_cleanup.append(_cleanup)
+    relay_routes.setup_routes(app)
+    api_routes.setup_routes(app)
+    web_routes.setup_routes(app)
+    return app

@@ -1,0 +1,106 @@
+"""Price lookups and the quota formula, with One API's key order and fallbacks (SPEC §3.2, §3.5)."""
+
+from __future__ import annotations
+
+import logging
+import math
+
+from oneapi.billing.defaults import DEFAULT_COMPLETION_RATIO, DEFAULT_MODEL_RATIO
+from oneapi.options import Options
+
+logger = logging.getLogger(__name__)
+
+UNKNOWN_MODEL_RATIO = 30.0
+
+
+def _strip_internet(name: str) -> str:
+    if name.endswith("-internet") and name.startswith(("qwen-", "command-")):
+        return name[: -len("-internet")]
+    return name
+
+
+def model_ratio(options: Options, name: str, channel_type: int) -> float:
+    name = _strip_internet(name)
+    table = options.json("ModelRatio")
+    for key in (f"{name}({channel_type})", name):
+        if key in table:
+            return float(table[key])
+        if key in DEFAULT_MODEL_RATIO:
+            return float(DEFAULT_MODEL_RATIO[key])
+    logger.warning("model ratio not found: %s; using %s", name, UNKNOWN_MODEL_RATIO)
+    return UNKNOWN_MODEL_RATIO
+
+
+def completion_ratio(options: Options, name: str, channel_type: int) -> float:
+    name = _strip_internet(name)
+    table = options.json("CompletionRatio")
+    for key in (f"{name}({channel_type})", name):
+        if key in table:
+            return float(table[key])
+        if key in DEFAULT_COMPLETION_RATIO:
+            return float(DEFAULT_COMPLETION_RATIO[key])
+    return _completion_ratio_by_name(name)
+
+
+_EXACT_COMPLETION = {
+    "llama2-70b-4096": 0.0008 / 0.00064,
+    "llama3-8b-8192": 2.0,
+    "llama3-70b-8192": 0.0079 / 0.0059,
+    "command": 2.0,
+    "command-light": 2.0,
+    "command-nightly": 2.0,
+    "command-light-nightly": 2.0,
+    "command-r": 3.0,
+    "command-r-plus": 5.0,
+    "grok-beta": 3.0,
+    "chatgpt-4o-latest": 3.0,
+}
+
+
+def _completion_ratio_by_name(name: str) -> float:
+    if name.startswith("gpt-3.5"):
+        if name == "gpt-3.5-turbo" or name.endswith("0125"):
+            return 3.0
+        if name.endswith("1106"):
+            return 2.0
+        return 4.0 / 3.0
+    if name.startswith("gpt-4o"):
+        return 3.0 if name == "gpt-4o-2024-05-13" else 4.0
+    if name.startswith("gpt-4"):
+        return 3.0 if name.startswith("gpt-4-turbo") or name.endswith("preview") else 2.0
+    if name.startswith("o1"):
+        return 4.0
+    if name in _EXACT_COMPLETION:
+        return _EXACT_COMPLETION[name]
+    if name.startswith("claude-3"):
+        return 5.0
+    if name.startswith("claude-"):
+        return 3.0
+    if name.startswith(("mistral-", "gemini-")):
+        return 3.0
+    if name.startswith("deepseek-"):
+        return 2.0
+    return 1.0
+
+
+def group_ratio(options: Options, group: str) -> float:
+    table = options.json("GroupRatio")
+    if group in table:
+        return float(table[group])
+    logger.warning("group ratio not found: %s; using 1", group)
+    return 1.0
+
+
+def text_quota(prompt_tokens: int, completion_tokens: int, ratio: float, completion_ratio_: float) -> int:
+    """``ceil((prompt + completion × completionRatio) × ratio)``, at least 1 when anything was used and priced."""
+    if prompt_tokens + completion_tokens == 0:
+        return 0
+    quota = math.ceil((prompt_tokens + completion_tokens * completion_ratio_) * ratio)
+    if ratio != 0 and quota <= 0:
+        quota = 1
+    return quota
+
+
+def pre_consume_quota(prompt_tokens: int, max_tokens: int, ratio: float, pre_consumed_quota: int) -> int:
+    """The reservation made before calling upstream: ``int((PreConsumedQuota + prompt + max_tokens) × ratio)``."""
+    return int((pre_consumed_quota + prompt_tokens + max(max_tokens, 0)) * ratio)

@@ -1,0 +1,189 @@
+"""The in-process cache that lets a relayed request run without reading the database.
+
+Tokens, users and channels are loaded at start and refreshed every SYNC_FREQUENCY seconds; every
+write made through this process updates the cache at once (``put_*`` / ``drop_*``), so an edit in the
+admin takes effect on the next request. A token key this process has never seen (created by another
+node) is looked up once in the database and then cached.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import logging
+import random
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from oneapi.constants import ChannelStatus
+from oneapi.db.connect import Databases
+from oneapi.db.models import Channel, Token, User
+
+logger = logging.getLogger(__name__)
+
+_MISS_TTL = 30.0  # seconds an unknown key stays known-unknown
+_MISS_MAX = 10_000
+
+
+def split_list(value: str | None) -> list[str]:
+    """A comma-separated column as clean, de-duplicated items (One API neither trims nor de-duplicates)."""
+    seen: dict[str, None] = {}
+    for item in (value or "").split(","):
+        item = item.strip()
+        if item:
+            seen[item] = None
+    return list(seen)
+
+
+@dataclass(slots=True)
+class Tier:
+    """Channels of one priority serving one (group, model), with cumulative weights for weighted choice."""
+
+    priority: int
+    channels: list[Channel] = field(default_factory=list)
+    cumulative: list[int] = field(default_factory=list)
+
+    def add(self, channel: Channel) -> None:
+        weight = channel.weight if channel.weight and channel.weight > 0 else 1
+        self.channels.append(channel)
+        self.cumulative.append((self.cumulative[-1] if self.cumulative else 0) + weight)
+
+    def pick(self, exclude: set[int], rng: random.Random) -> Channel | None:
+        if not exclude:
+            roll = rng.random() * self.cumulative[-1]
+            return self.channels[bisect.bisect_right(self.cumulative, roll)]
+        candidates = [c for c in self.channels if c.id not in exclude]
+        if not candidates:
+            return None
+        weights = [c.weight if c.weight and c.weight > 0 else 1 for c in candidates]
+        return rng.choices(candidates, weights)[0]
+
+
+class Router:
+    """(group, model) -> priority tiers, highest first; built from the enabled channels."""
+
+    def __init__(self, channels: Iterable[Channel]) -> None:
+        self._routes: dict[tuple[str, str], list[Tier]] = {}
+        self._group_models: dict[str, list[str]] = {}
+        for channel in sorted(channels, key=lambda c: c.id):
+            if channel.status != ChannelStatus.ENABLED:
+                continue
+            priority = channel.priority or 0
+            for group, model in itertools.product(split_list(channel.group), split_list(channel.models)):
+                tiers = self._routes.setdefault((group, model), [])
+                tier = next((t for t in tiers if t.priority == priority), None)
+                if tier is None:
+                    tier = Tier(priority)
+                    tiers.append(tier)
+                    tiers.sort(key=lambda t: -t.priority)
+                tier.add(channel)
+        for group, model in self._routes:
+            self._group_models.setdefault(group, []).append(model)
+        for models in self._group_models.values():
+            models.sort()
+
+    def tiers(self, group: str, model: str) -> list[Tier]:
+        return self._routes.get((group, model), [])
+
+    def models(self, group: str) -> list[str]:
+        return self._group_models.get(group, [])
+
+    def choose(self, group: str, model: str, exclude: set[int], rng: random.Random) -> Channel | None:
+        """Weighted choice in the highest tier that still has a channel not in ``exclude``."""
+        for tier in self.tiers(group, model):
+            channel = tier.pick(exclude, rng)
+            if channel is not None:
+                return channel
+        return None
+
+
+class Cache:
+    def __init__(self) -> None:
+        self.tokens: dict[str, Token] = {}
+        self.tokens_by_id: dict[int, Token] = {}
+        self.users: dict[int, User] = {}
+        self.channels: dict[int, Channel] = {}
+        self.router = Router(())
+        self._missing: dict[str, float] = {}
+        self.loaded_at = 0.0
+
+    async def load(self, dbs: Databases) -> None:
+        """Read every token, user and channel; replaces the cached objects wholesale."""
+        users = await dbs.main.list(User.select())
+        tokens = await dbs.main.list(Token.select())
+        channels = await dbs.main.list(Channel.select())
+        await dbs.release()
+        self.users = {u.id: u for u in users}
+        self.tokens = {t.key: t for t in tokens}
+        self.tokens_by_id = {t.id: t for t in tokens}
+        self.channels = {c.id: c for c in channels}
+        self.router = Router(self.channels.values())
+        self._missing.clear()
+        self.loaded_at = time.monotonic()
+
+    # -- tokens ----------------------------------------------------------------------------------
+    async def token_by_key(self, dbs: Databases, key: str) -> Token | None:
+        token = self.tokens.get(key)
+        if token is not None:
+            return token
+        missed = self._missing.get(key)
+        if missed is not None and time.monotonic() - missed < _MISS_TTL:
+            return None
+        token = await Token.aget_or_none(Token.key == key) if key else None
+        if token is None:
+            if len(self._missing) >= _MISS_MAX:
+                self._missing.clear()
+            self._missing[key] = time.monotonic()
+            return None
+        self.put_token(token)
+        if token.user_id not in self.users:
+            user = await User.aget_or_none(User.id == token.user_id)
+            if user is not None:
+                self.put_user(user)
+        return token
+
+    def token_by_id(self, token_id: int) -> Token | None:
+        return self.tokens_by_id.get(token_id)
+
+    def put_token(self, token: Token) -> None:
+        self.drop_token(token.id)
+        self.tokens[token.key] = token
+        self.tokens_by_id[token.id] = token
+        self._missing.pop(token.key, None)
+
+    def drop_token(self, token_id: int) -> None:
+        old = self.tokens_by_id.pop(token_id, None)
+        if old is not None:
+            self.tokens.pop(old.key, None)
+
+    def tokens_of(self, user_id: int) -> list[Token]:
+        return [t for t in self.tokens.values() if t.user_id == user_id]
+
+    # -- users -----------------------------------------------------------------------------------
+    def user(self, user_id: int) -> User | None:
+        return self.users.get(user_id)
+
+    def put_user(self, user: User) -> None:
+        self.users[user.id] = user
+
+    def user_by_access_token(self, access_token: str) -> User | None:
+        if not access_token:
+            return None
+        return next((u for u in self.users.values() if u.access_token == access_token), None)
+
+    def drop_user(self, user_id: int) -> None:
+        self.users.pop(user_id, None)
+
+    # -- channels --------------------------------------------------------------------------------
+    def channel(self, channel_id: int) -> Channel | None:
+        return self.channels.get(channel_id)
+
+    def put_channel(self, channel: Channel) -> None:
+        self.channels[channel.id] = channel
+        self.router = Router(self.channels.values())
+
+    def drop_channels(self, channel_ids: Iterable[int]) -> None:
+        for channel_id in channel_ids:
+            self.channels.pop(channel_id, None)
+        self.router = Router(self.channels.values())

@@ -1,0 +1,87 @@
+"""``oneapi``: start the gateway. The flags are One API's; every other setting comes from the environment."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+import click
+from aiohttp import web
+
+from oneapi import __version__
+from oneapi.config import ConfigError, load_settings
+
+
+def _load_dotenv(path: Path = Path(".env")) -> None:
+    """One API auto-loads ./.env; variables already set win."""
+    if not path.is_file():
+        return
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        key = key.strip().removeprefix("export ").strip()
+        os.environ.setdefault(key, value.strip().strip("'\""))
+
+
+def setup_logging(log_dir: str, debug: bool, only_one_file: bool) -> Path:
+    """Log to stdout and to a file in ``log_dir``: oneapi-YYYYMMDD.log, or oneapi.log with ONLY_ONE_LOG_FILE."""
+    directory = Path(log_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    name = "oneapi.log" if only_one_file else f"oneapi-{time.strftime('%Y%m%d')}.log"
+    log_file = directory / name
+    formatter = logging.Formatter("[%(levelname)s] %(asctime)s | %(name)s | %(message)s", "%Y/%m/%d - %H:%M:%S")
+    root = logging.getLogger()
+    root.handlers.clear()
+    for handler in (logging.StreamHandler(sys.stdout), logging.FileHandler(log_file, encoding="utf-8")):
+        handler.setFormatter(formatter)
+        root.addHandler(handler)
+    root.setLevel(logging.DEBUG if debug else logging.INFO)
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    return log_file
+
+
+def _event_loop():
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop()
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="oneapi")
+@click.option("--port", type=int, default=None, help="Port to listen on (default 3000; the PORT variable wins).")
+@click.option("--log-dir", default="./logs", show_default=True, help="Directory for the daily log file.")
+@click.option("--host", default="0.0.0.0", show_default=True, help="Address to listen on.")
+def main(port: int | None, log_dir: str, host: str) -> None:
+    """oneapi: an OpenAI-compatible LLM gateway (One API, in Python).
+
+    Configuration is read from environment variables and ./.env: SQL_DSN, SQLITE_PATH, REDIS_CONN_STRING,
+    SESSION_SECRET, SYNC_FREQUENCY, BATCH_UPDATE_ENABLED, RELAY_TIMEOUT and the others listed in the README.
+    """
+    _load_dotenv()
+    try:
+        overrides = {} if "PORT" in os.environ else {"port": port}
+        settings = load_settings(os.environ, log_dir=log_dir, **overrides)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    from oneapi.app import make_app
+
+    log_file = setup_logging(settings.log_dir, settings.debug, settings.only_one_log_file)
+    logger = logging.getLogger("oneapi")
+    logger.info("oneapi %s starting on %s:%s, data in %s, log file %s", __version__, host, settings.port,
+                settings.database_location(), log_file)
+    try:
+        web.run_app(make_app(settings), host=host, port=settings.port, print=None, loop=_event_loop(),
+                    shutdown_timeout=30, access_log=None)
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {host}:{settings.port}: {exc.strerror or exc}") from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,133 @@
+"""Open the main and log databases, migrate them like GORM's AutoMigrate, and serialise SQLite writers.
+
+Rules from STACK.md that this module enforces for everyone else:
+- SQLite runs in WAL mode and every write transaction is ``BEGIN IMMEDIATE`` under one in-process lock
+  (``write_transaction``), which beats SQLite's busy-handler sleeps by 4-5x;
+- a pooled connection is held by the asyncio task that used it, so long-lived tasks call ``release()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from peewee import Database
+from playhouse.migrate import SchemaMigrator, migrate
+from playhouse.pwasyncio import AsyncMySQLDatabase, AsyncPostgresqlDatabase, AsyncSqliteDatabase
+
+from oneapi.config import Settings
+from oneapi.db.dsn import parse_dsn
+from oneapi.db.models import MAIN_MODELS, Log, log_db, main_db
+
+logger = logging.getLogger(__name__)
+
+
+def open_database(dsn: str, settings: Settings, pool_size: int) -> Database:
+    """One pwasyncio database for an SQL_DSN value ('' means SQLite at SQLITE_PATH)."""
+    if not dsn:
+        path = settings.sqlite_path
+        if path != ":memory:":
+            Path(path).resolve().parent.mkdir(parents=True, exist_ok=True)
+        busy_ms = settings.sqlite_busy_timeout
+        return AsyncSqliteDatabase(
+            path,
+            timeout=busy_ms / 1000,
+            pool_size=1 if path == ":memory:" else pool_size,
+            pragmas={"journal_mode": "wal", "synchronous": "normal", "busy_timeout": busy_ms},
+        )
+    parsed = parse_dsn(dsn)
+    if parsed.backend == "postgres":
+        return AsyncPostgresqlDatabase(parsed.database, pool_size=pool_size, **parsed.options)
+    return AsyncMySQLDatabase(parsed.database, pool_size=pool_size, **parsed.options)
+
+
+@dataclass
+class Databases:
+    """The main database, the log database (the same object unless LOG_SQL_DSN is set) and their write locks."""
+
+    main: Database
+    logs: Database
+    _locks: dict[int, asyncio.Lock] = field(default_factory=dict)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return isinstance(self.main, AsyncSqliteDatabase)
+
+    @contextlib.asynccontextmanager
+    async def write_transaction(self, db: Database | None = None) -> AsyncIterator[None]:
+        """A write transaction: BEGIN IMMEDIATE under one lock on SQLite, a plain transaction elsewhere."""
+        db = db or self.main
+        if isinstance(db, AsyncSqliteDatabase):
+            lock = self._locks.setdefault(id(db), asyncio.Lock())
+            async with lock, db.atomic("IMMEDIATE"):
+                yield
+        else:
+            async with db.atomic():
+                yield
+
+    @contextlib.asynccontextmanager
+    async def write_lock(self, db: Database | None = None) -> AsyncIterator[None]:
+        """Serialise a single autocommit write against the other SQLite writers (no-op elsewhere)."""
+        db = db or self.main
+        if isinstance(db, AsyncSqliteDatabase):
+            async with self._locks.setdefault(id(db), asyncio.Lock()):
+                yield
+        else:
+            yield
+
+    async def release(self) -> None:
+        """Give this task's pooled connections back (call before a long await, e.g. an upstream stream)."""
+        for db in {id(self.main): self.main, id(self.logs): self.logs}.values():
+            if not db.is_closed() and not db.in_transaction():
+                await db.aclose()
+
+    async def close(self) -> None:
+        await self.main.close_pool()
+        if self.logs is not self.main:
+            await self.logs.close_pool()
+
+
+def connect(settings: Settings) -> Databases:
+    pool = max(2, min(settings.sql_max_open_conns, 20))
+    main = open_database(settings.sql_dsn, settings, pool)
+    logs = open_database(settings.log_sql_dsn, settings, pool) if settings.log_sql_dsn else main
+    main_db.initialize(main)
+    log_db.initialize(logs)
+    if settings.debug_sql:
+        logging.getLogger("peewee").setLevel(logging.DEBUG)
+    return Databases(main, logs)
+
+
+def _add_missing_columns(db: Database, models: tuple) -> None:
+    """GORM AutoMigrate's additive half: create missing tables and columns, never drop anything."""
+    db.create_tables(models, safe=True)
+    migrator = SchemaMigrator.from_database(db)
+    for model in models:
+        table = model._meta.table_name
+        existing = {c.name for c in db.get_columns(table)}
+        operations = [
+            migrator.add_column(table, f.column_name, _nullable(f))
+            for f in model._meta.sorted_fields
+            if f.column_name not in existing
+        ]
+        if operations:
+            logger.info("adding columns to %s: %s", table, [op.args[1] for op in operations])
+            migrate(*operations)
+
+
+def _nullable(field_):
+    """ADD COLUMN needs a default or NULL; One API's later columns all have one."""
+    clone = field_.clone() if hasattr(field_, "clone") else field_
+    if clone.default is None:
+        clone.null = True
+    return clone
+
+
+async def migrate_schema(dbs: Databases) -> None:
+    await dbs.main.run(_add_missing_columns, dbs.main, MAIN_MODELS)
+    await dbs.logs.run(_add_missing_columns, dbs.logs, (Log,))
+    await dbs.release()

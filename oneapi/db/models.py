@@ -1,0 +1,190 @@
+"""One API's seven tables, column for column (SPEC §1), so that its databases open unchanged.
+
+Index names follow GORM's (``idx_<table>_<column>``) so that opening a One API database creates no twins.
+Foreign keys are plain integer columns, as in One API: no lazy loads can sneak into async code.
+"""
+
+from __future__ import annotations
+
+from peewee import (
+    AutoField,
+    BigIntegerField,
+    BooleanField,
+    CharField,
+    CompositeKey,
+    DatabaseProxy,
+    FloatField,
+    IntegerField,
+    TextField,
+)
+from playhouse.pwasyncio import AsyncModel
+
+main_db = DatabaseProxy()
+log_db = DatabaseProxy()
+
+
+class BaseModel(AsyncModel):
+    class Meta:
+        database = main_db
+        legacy_table_names = False
+
+
+class User(BaseModel):
+    id = AutoField()
+    username = CharField(max_length=191)
+    password = TextField()
+    display_name = CharField(max_length=191, default="", null=True)
+    role = IntegerField(default=1)
+    status = IntegerField(default=1)
+    email = CharField(max_length=191, default="", null=True)
+    github_id = CharField(max_length=191, default="", null=True)
+    wechat_id = CharField(max_length=191, default="", null=True)
+    lark_id = CharField(max_length=191, default="", null=True)
+    oidc_id = CharField(max_length=191, default="", null=True)
+    access_token = CharField(max_length=32, null=True)
+    quota = BigIntegerField(default=0)
+    used_quota = BigIntegerField(default=0)
+    request_count = IntegerField(default=0)
+    group = CharField(max_length=32, default="default")
+    aff_code = CharField(max_length=32, null=True)
+    inviter_id = IntegerField(default=0, null=True)
+
+    class Meta:
+        table_name = "users"
+
+
+class Token(BaseModel):
+    id = AutoField()
+    user_id = IntegerField()
+    key = CharField(max_length=48)
+    status = IntegerField(default=1)
+    name = CharField(max_length=191, default="", null=True)
+    created_time = BigIntegerField(default=0)
+    accessed_time = BigIntegerField(default=0)
+    expired_time = BigIntegerField(default=-1)
+    remain_quota = BigIntegerField(default=0)
+    unlimited_quota = BooleanField(default=False)
+    used_quota = BigIntegerField(default=0)
+    models = TextField(null=True)
+    subnet = CharField(max_length=191, default="", null=True)
+
+    class Meta:
+        table_name = "tokens"
+
+
+class Channel(BaseModel):
+    id = AutoField()
+    type = IntegerField(default=0)
+    key = TextField()
+    status = IntegerField(default=1)
+    name = CharField(max_length=191, default="", null=True)
+    weight = IntegerField(default=0, null=True)
+    created_time = BigIntegerField(default=0)
+    test_time = BigIntegerField(default=0)
+    response_time = IntegerField(default=0)
+    base_url = CharField(max_length=191, default="", null=True)
+    other = TextField(default="", null=True)
+    balance = FloatField(default=0)
+    balance_updated_time = BigIntegerField(default=0)
+    models = TextField(default="")
+    group = CharField(max_length=32, default="default")
+    used_quota = BigIntegerField(default=0)
+    model_mapping = CharField(max_length=1024, default="", null=True)
+    priority = BigIntegerField(default=0, null=True)
+    config = TextField(default="", null=True)
+    system_prompt = TextField(default="", null=True)
+
+    class Meta:
+        table_name = "channels"
+
+
+class Ability(BaseModel):
+    group = CharField(max_length=32)
+    model = CharField(max_length=191)
+    channel_id = IntegerField()
+    enabled = BooleanField(default=True)
+    priority = BigIntegerField(default=0, null=True)
+
+    class Meta:
+        table_name = "abilities"
+        primary_key = CompositeKey("group", "model", "channel_id")
+
+
+class Option(BaseModel):
+    key = CharField(max_length=191, primary_key=True)
+    value = TextField(default="")
+
+    class Meta:
+        table_name = "options"
+
+
+class Redemption(BaseModel):
+    id = AutoField()
+    user_id = IntegerField(default=0)
+    key = CharField(max_length=32)
+    status = IntegerField(default=1)
+    name = CharField(max_length=191, default="", null=True)
+    quota = BigIntegerField(default=100)
+    created_time = BigIntegerField(default=0)
+    redeemed_time = BigIntegerField(default=0)
+
+    class Meta:
+        table_name = "redemptions"
+
+
+class Log(AsyncModel):
+    id = AutoField()
+    user_id = IntegerField(default=0)
+    created_at = BigIntegerField(default=0)
+    type = IntegerField(default=0)
+    content = TextField(default="")
+    username = CharField(max_length=191, default="")
+    token_name = CharField(max_length=191, default="")
+    model_name = CharField(max_length=191, default="")
+    quota = IntegerField(default=0)
+    prompt_tokens = IntegerField(default=0)
+    completion_tokens = IntegerField(default=0)
+    channel_id = IntegerField(default=0)
+    request_id = CharField(max_length=191, default="")
+    elapsed_time = BigIntegerField(default=0)
+    is_stream = BooleanField(default=False)
+    system_prompt_reset = BooleanField(default=False)
+
+    class Meta:
+        database = log_db
+        table_name = "logs"
+        legacy_table_names = False
+
+
+def _index(model: type[AsyncModel], name: str, *columns: str, unique: bool = False) -> None:
+    model.add_index(model.index(*(getattr(model, c) for c in columns), unique=unique, name=name))
+
+
+for _model, _name, _cols, _unique in (
+    (User, "idx_users_username", ("username",), True),
+    (User, "idx_users_display_name", ("display_name",), False),
+    (User, "idx_users_email", ("email",), False),
+    (User, "idx_users_github_id", ("github_id",), False),
+    (User, "idx_users_wechat_id", ("wechat_id",), False),
+    (User, "idx_users_lark_id", ("lark_id",), False),
+    (User, "idx_users_oidc_id", ("oidc_id",), False),
+    (User, "idx_users_access_token", ("access_token",), True),
+    (User, "idx_users_aff_code", ("aff_code",), True),
+    (User, "idx_users_inviter_id", ("inviter_id",), False),
+    (Token, "idx_tokens_key", ("key",), True),
+    (Token, "idx_tokens_name", ("name",), False),
+    (Channel, "idx_channels_name", ("name",), False),
+    (Ability, "idx_abilities_channel_id", ("channel_id",), False),
+    (Ability, "idx_abilities_priority", ("priority",), False),
+    (Redemption, "idx_redemptions_key", ("key",), True),
+    (Redemption, "idx_redemptions_name", ("name",), False),
+    (Log, "idx_logs_user_id", ("user_id",), False),
+    (Log, "idx_created_at_type", ("created_at", "type"), False),
+    (Log, "index_username_model_name", ("model_name", "username"), False),
+    (Log, "idx_logs_token_name", ("token_name",), False),
+    (Log, "idx_logs_model_name", ("model_name",), False),
+    (Log, "idx_logs_channel_id", ("channel_id",), False),
+):
+    _index(_model, _name, *_cols, unique=_unique)
+
+MAIN_MODELS: tuple[type[AsyncModel], ...] = (User, Token, Channel, Ability, Option, Redemption)

@@ -1,0 +1,115 @@
+"""What wraps every request: a request id, CORS on /v1, gzip bodies, and errors in the right shape.
+
+No client input may produce a 500 with a stack trace: /v1 answers in OpenAI's error shape, /api in
+One API's ``{success, message}`` envelope, and anything unexpected is logged with the request id.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import random
+import time
+import zlib
+
+from aiohttp import web
+
+from oneapi.errors import REQUEST_ID_HEADER, ApiError, RelayError, api_fail, json_response
+
+logger = logging.getLogger(__name__)
+
+_CORS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Credentials": "true",
+    "Access-Control-Allow-Methods": "GET, POST, PUT, DELETE, OPTIONS",
+    "Access-Control-Allow-Headers": "*",
+    "Access-Control-Max-Age": "43200",
+}
+
+
+def new_request_id() -> str:
+    """One API's format: YYYYMMDDhhmmss + nanoseconds mod 1e9 + 8 random digits."""
+    now = time.time_ns()
+    return time.strftime("%Y%m%d%H%M%S", time.localtime(now / 1e9)) + str(now % 1_000_000_000) + (
+        f"{random.randrange(10**8):08d}")
+
+
+def _is_relay(path: str) -> bool:
+    return path.startswith(("/v1/", "/dashboard/")) or path == "/v1"
+
+
+def _openai_error(message: str, status: int, type_: str = "invalid_request_error", code: str | None = None,
+                  request_id: str = "") -> web.Response:
+    return RelayError(message, status=status, type=type_, code=code).response(request_id)
+
+
+@web.middleware
+async def request_context(request: web.Request, handler):
+    """Request id, CORS, gzip request bodies and the error shapes."""
+    request_id = new_request_id()
+    request["request_id"] = request_id
+    relay = _is_relay(request.path)
+    try:
+        if relay and request.method == "OPTIONS":
+            response: web.StreamResponse = web.Response(status=204)
+        else:
+            if request.headers.get("Content-Encoding", "").lower() == "gzip" and request.can_read_body:
+                request = await _gunzip(request)
+            response = await handler(request)
+    except RelayError as error:
+        response = error.response(request_id)
+    except ApiError as error:
+        response = api_fail(error.message, error.status)
+    except web.HTTPException as exc:
+        converted = _http_error(request, exc, request_id)
+        if converted is None:
+            raise
+        response = converted
+    except Exception:
+        logger.exception("unhandled error in %s %s (request id %s)", request.method, request.path, request_id)
+        if request.path.startswith("/api/"):
+            response = api_fail(f"internal error (request id: {request_id})", 500)
+        else:
+            response = _openai_error("internal server error", 500, "one_api_error", "internal_error", request_id)
+    if not response.prepared:
+        response.headers[REQUEST_ID_HEADER] = request_id
+        if relay:
+            response.headers.update(_CORS)
+    return response
+
+
+async def _gunzip(request: web.Request) -> web.Request:
+    data = await request.read()
+    try:
+        body = gzip.decompress(data)
+    except (OSError, EOFError, zlib.error):
+        raise RelayError("the gzip request body cannot be decompressed", status=400, code="invalid_gzip") from None
+    limit = request.app._client_max_size  # the same limit as uncompressed bodies
+    if limit and len(body) > limit:
+        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=len(body))
+    headers = request.headers.copy()
+    del headers["Content-Encoding"]
+    headers["Content-Length"] = str(len(body))
+    clone = request.clone(headers=headers)
+    clone._read_bytes = body
+    return clone
+
+
+def _http_error(request: web.Request, exc: web.HTTPException, request_id: str) -> web.Response | None:
+    """aiohttp's own refusals (404, 405, 413...) in the shape the path's clients expect; None: leave as is."""
+    path = request.path
+    if exc.status < 400:
+        return None
+    if exc.status == 404 and (path.startswith("/api/") or _is_relay(path)):
+        return json_response({"error": {"message": f"Invalid URL ({request.method} {path})",
+                                        "type": "invalid_request_error", "param": "", "code": ""}}, 404)
+    if exc.status == 413:
+        message = "the request body is too large"
+        if path.startswith("/api/"):
+            return api_fail(message, 413)
+        return _openai_error(message, 413, code="request_too_large", request_id=request_id)
+    if path.startswith("/api/"):
+        return api_fail(exc.reason, exc.status)
+    if _is_relay(path):
+        return _openai_error(exc.reason, exc.status, request_id=request_id)
+    return None

@@ -1,0 +1,163 @@
+"""The ``options`` table as a typed in-memory store: One API's defaults overlaid by the stored rows.
+
+Reads are plain attribute lookups (the relay reads them on every request); writes go to the database
+first and then to memory, so a failed write changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+
+from oneapi.billing.defaults import DEFAULT_COMPLETION_RATIO, DEFAULT_GROUP_RATIO, DEFAULT_MODEL_RATIO
+from oneapi.db.connect import Databases
+from oneapi.db.models import Option
+
+logger = logging.getLogger(__name__)
+
+JSON_OPTIONS = ("ModelRatio", "CompletionRatio", "GroupRatio")
+
+
+def default_options(theme: str = "default") -> dict[str, str]:
+    """Every option key One API seeds, with its default, as the strings the table stores."""
+    return {
+        "PasswordLoginEnabled": "true",
+        "PasswordRegisterEnabled": "true",
+        "EmailVerificationEnabled": "false",
+        "GitHubOAuthEnabled": "false",
+        "OidcEnabled": "false",
+        "WeChatAuthEnabled": "false",
+        "TurnstileCheckEnabled": "false",
+        "RegisterEnabled": "true",
+        "EmailDomainRestrictionEnabled": "false",
+        "EmailDomainWhitelist": "gmail.com,163.com,126.com,qq.com,outlook.com,hotmail.com,icloud.com,yahoo.com,foxmail.com",
+        "AutomaticDisableChannelEnabled": "false",
+        "AutomaticEnableChannelEnabled": "false",
+        "ChannelDisableThreshold": "5",
+        "ApproximateTokenEnabled": "false",
+        "LogConsumeEnabled": "true",
+        "DisplayInCurrencyEnabled": "true",
+        "DisplayTokenStatEnabled": "true",
+        "SMTPServer": "",
+        "SMTPPort": "587",
+        "SMTPAccount": "",
+        "SMTPFrom": "",
+        "SMTPToken": "",
+        "Notice": "",
+        "About": "",
+        "HomePageContent": "",
+        "Footer": "",
+        "SystemName": "One API",
+        "Logo": "",
+        "ServerAddress": "",
+        "GitHubClientId": "",
+        "GitHubClientSecret": "",
+        "WeChatServerAddress": "",
+        "WeChatServerToken": "",
+        "WeChatAccountQRCodeImageURL": "",
+        "MessagePusherAddress": "",
+        "MessagePusherToken": "",
+        "TurnstileSiteKey": "",
+        "TurnstileSecretKey": "",
+        "QuotaForNewUser": "0",
+        "QuotaForInviter": "0",
+        "QuotaForInvitee": "0",
+        "QuotaRemindThreshold": "1000",
+        "PreConsumedQuota": "500",
+        "ModelRatio": orjson.dumps(DEFAULT_MODEL_RATIO).decode(),
+        "CompletionRatio": orjson.dumps(DEFAULT_COMPLETION_RATIO).decode(),
+        "GroupRatio": orjson.dumps(DEFAULT_GROUP_RATIO).decode(),
+        "TopUpLink": "",
+        "ChatLink": "",
+        "QuotaPerUnit": "500000",
+        "RetryTimes": "0",
+        "Theme": theme,
+    }
+
+
+class Options:
+    """Option values by key, with typed accessors for the ones the code reads."""
+
+    def __init__(self, theme: str = "default") -> None:
+        self._values: dict[str, str] = default_options(theme)
+        self._json: dict[str, dict[str, Any]] = {}
+        for key in JSON_OPTIONS:
+            self._json[key] = orjson.loads(self._values[key])
+
+    # -- reading ---------------------------------------------------------------------------------
+    def get(self, key: str, default: str = "") -> str:
+        return self._values.get(key, default)
+
+    def items(self) -> dict[str, str]:
+        return dict(self._values)
+
+    def bool(self, key: str) -> bool:
+        return self._values.get(key, "false") == "true"
+
+    def int(self, key: str, default: int = 0) -> int:
+        try:
+            return int(float(self._values.get(key, "")))
+        except ValueError:
+            return default
+
+    def float(self, key: str, default: float = 0.0) -> float:
+        try:
+            return float(self._values.get(key, ""))
+        except ValueError:
+            return default
+
+    def json(self, key: str) -> dict[str, Any]:
+        """The parsed value of ModelRatio, CompletionRatio or GroupRatio."""
+        return self._json[key]
+
+    @property
+    def quota_per_unit(self) -> float:
+        return self.float("QuotaPerUnit", 500000.0) or 500000.0
+
+    # -- writing ---------------------------------------------------------------------------------
+    @staticmethod
+    def validate(key: str, value: str) -> str | None:
+        """The refusal message for a value that cannot be stored, or None."""
+        if key in JSON_OPTIONS:
+            try:
+                parsed = orjson.loads(value)
+            except orjson.JSONDecodeError as exc:
+                return f"{key} is not valid JSON: {exc}"
+            if not isinstance(parsed, dict) or not all(
+                isinstance(v, int | float) and not isinstance(v, bool) for v in parsed.values()
+            ):
+                return f"{key} must be a JSON object of numbers"
+        if key == "Theme" and value not in ("default", "berry", "air"):
+            return "无效的主题"
+        return None
+
+    def apply(self, key: str, value: str) -> None:
+        """Set a value in memory only (after it was stored, or when loading rows)."""
+        if key in JSON_OPTIONS:
+            parsed = orjson.loads(value)
+            if key == "ModelRatio":
+                # One API merges models added to the defaults since the row was written.
+                parsed = {**DEFAULT_MODEL_RATIO, **parsed}
+            self._json[key] = parsed
+        self._values[key] = value
+
+    async def load(self, dbs: Databases) -> None:
+        rows = await dbs.main.list(Option.select())
+        for row in rows:
+            try:
+                self.apply(row.key, row.value or "")
+            except orjson.JSONDecodeError:
+                logger.error("option %s holds invalid JSON; keeping the default", row.key)
+
+    async def save(self, dbs: Databases, key: str, value: str) -> None:
+        """Upsert one row, then apply it. Raises ValueError with the refusal message."""
+        problem = self.validate(key, value)
+        if problem:
+            raise ValueError(problem)
+        async with dbs.write_transaction():
+            updated = await dbs.main.aexecute(Option.update(value=value).where(Option.key == key))
+            if not updated:
+                await dbs.main.aexecute(Option.insert(key=key, value=value))
+        self.apply(key, value)

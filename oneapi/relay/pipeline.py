@@ -1,0 +1,419 @@
+"""The relay, top to bottom: auth -> parse -> distribute -> pre-consume -> adapt -> relay -> settle -> log.
+
+``relay()`` is the whole life of one /v1 request. Each step is a small function below it, in the order
+it runs. The database is touched once on the way in (the reservation, a conditional UPDATE) and never
+on the way out: settlement and the log row are queued to the ledger, which writes them after the
+response has gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import orjson
+from aiohttp import web
+
+from oneapi.adaptors.base import Completion, RelayRequest, Upstream, channel_config
+from oneapi.adaptors.registry import adaptor_for
+from oneapi.billing import ratios
+from oneapi.billing.ledger import Charge, InsufficientQuota, consume_log
+from oneapi.constants import ChannelStatus, RelayMode, default_base_url
+from oneapi.db.models import Channel
+from oneapi.errors import RelayError
+from oneapi.relay import health
+from oneapi.relay.auth import Caller, authenticate_token, check_model_allowed
+from oneapi.relay.images import image_quota, validate_image_request
+from oneapi.state import STATE, AppState
+
+logger = logging.getLogger(__name__)
+
+SSE_HEADERS = {
+    "Content-Type": "text/event-stream",
+    "Cache-Control": "no-cache",
+    "Connection": "keep-alive",
+    "X-Accel-Buffering": "no",
+}
+DONE = b"data: [DONE]\n\n"
+_TEXT_MODES = (RelayMode.CHAT, RelayMode.COMPLETIONS, RelayMode.EMBEDDINGS, RelayMode.MODERATIONS, RelayMode.EDITS)
+
+
+@dataclass(slots=True)
+class Parsed:
+    """The client's request as read from the wire."""
+
+    mode: RelayMode
+    body: dict[str, Any]
+    raw: bytes
+    model: str
+    stream: bool
+    include_usage: bool
+
+
+@dataclass(slots=True)
+class Attempt:
+    """One try on one channel: what was reserved, and how it is priced."""
+
+    channel: Channel
+    request: RelayRequest
+    reserved: int
+    model_ratio: float
+    group_ratio: float
+    completion_ratio: float
+    system_prompt_reset: bool
+    fixed_quota: int | None = None  # images are priced per picture, not per token
+
+
+async def relay(request: web.Request, mode: RelayMode) -> web.StreamResponse:
+    state = request.app[STATE]
+    started = time.monotonic()
+    caller = await authenticate_token(request, state)
+    parsed = await parse_request(request, mode, state)
+    check_model_allowed(caller.token, parsed.model)
+    pinned = caller.pinned_channel is not None
+    channel = pick_channel(state, caller, parsed.model, set())
+    retries = 0 if pinned else max(state.options.int("RetryTimes"), 0)
+    tried: set[int] = set()
+    while True:
+        attempt = await pre_consume(state, request, caller, parsed, channel)
+        try:
+            return await send(state, request, caller, parsed, attempt, started)
+        except RelayError as error:
+            refund(state, caller, attempt)
+            health.record_failure(state, channel, error)
+            tried.add(channel.id)
+            next_channel = None
+            if error.retryable and retries > 0:
+                next_channel = state.cache.router.choose(caller.user.group, parsed.model, tried, state.rng)
+            if next_channel is None:
+                if error.status == 429 and error.upstream:
+                    error.message = "当前分组上游负载已饱和，请稍后再试"
+                raise
+            retries -= 1
+            logger.info("retrying %s on channel #%s after channel #%s failed: %s", parsed.model,
+                        next_channel.id, channel.id, error.message)
+            channel = next_channel
+
+
+# -- parse ---------------------------------------------------------------------------------------
+_DEFAULT_MODELS = {
+    RelayMode.MODERATIONS: "text-moderation-stable",
+    RelayMode.IMAGES: "dall-e-2",
+    RelayMode.AUDIO_TRANSCRIPTION: "whisper-1",
+    RelayMode.AUDIO_TRANSLATION: "whisper-1",
+}
+
+
+def _bad_request(message: str, code: str = "invalid_text_request", status: int = 400) -> RelayError:
+    return RelayError(message, status=status, type="one_api_error", code=code)
+
+
+async def parse_request(request: web.Request, mode: RelayMode, state: AppState) -> Parsed:
+    content_type = request.content_type
+    if content_type.startswith("multipart/") or content_type == "application/x-www-form-urlencoded":
+        if mode in (RelayMode.AUDIO_TRANSCRIPTION, RelayMode.AUDIO_TRANSLATION):
+            return await _parse_form(request, mode)
+        raise _bad_request(f"Content-Type {content_type} is not supported here; send application/json",
+                           code="unsupported_content_type", status=415)
+    raw = await request.read()
+    try:
+        body = orjson.loads(raw) if raw else {}
+    except orjson.JSONDecodeError as exc:
+        raise _bad_request(f"the request body is not valid JSON: {exc}", code="invalid_json") from None
+    if not isinstance(body, dict):
+        raise _bad_request("the request body must be a JSON object", code="invalid_json")
+    model = body.get("model")
+    if model is None or model == "":
+        model = request.match_info.get("model") or _DEFAULT_MODELS.get(mode, "")
+    if not isinstance(model, str):
+        raise _bad_request("model must be a string")
+    validate_text_request(mode, body, model)
+    stream = body.get("stream") is True
+    options = body.get("stream_options")
+    include_usage = stream and isinstance(options, dict) and options.get("include_usage") is True
+    return Parsed(mode, body, raw, model, stream, include_usage)
+
+
+async def _parse_form(request: web.Request, mode: RelayMode) -> Parsed:
+    raw = await request.read()
+    model = ""
+    fields: dict[str, Any] = {}
+    try:
+        reader = aiohttp.MultipartReader(request.headers, _BytesStream(raw))
+        while (part := await reader.next()) is not None:
+            if isinstance(part, aiohttp.BodyPartReader) and part.name and not part.filename:
+                fields[part.name] = (await part.read()).decode(errors="replace")
+    except (ValueError, AssertionError, RuntimeError):
+        raise _bad_request("the multipart body cannot be parsed", code="invalid_form") from None
+    model = fields.get("model") or _DEFAULT_MODELS[mode]
+    return Parsed(mode, fields, raw, model, False, False)
+
+
+class _BytesStream:
+    """Feeds already-read bytes to aiohttp's MultipartReader."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+        self._pos = 0
+
+    async def readline(self) -> bytes:
+        end = self._data.find(b"\n", self._pos)
+        end = len(self._data) if end < 0 else end + 1
+        line, self._pos = self._data[self._pos : end], end
+        return line
+
+    async def read(self, n: int = -1) -> bytes:
+        end = len(self._data) if n < 0 else min(self._pos + n, len(self._data))
+        chunk, self._pos = self._data[self._pos : end], end
+        return chunk
+
+    async def readany(self) -> bytes:
+        return await self.read()
+
+    def at_eof(self) -> bool:
+        return self._pos >= len(self._data)
+
+    def unread_data(self, data: bytes) -> None:
+        self._pos -= len(data)
+
+
+def validate_text_request(mode: RelayMode, body: dict[str, Any], model: str) -> None:
+    max_tokens = body.get("max_tokens")
+    if max_tokens is not None and (not isinstance(max_tokens, int) or isinstance(max_tokens, bool)
+                                   or not 0 <= max_tokens <= 1_073_741_823):
+        raise _bad_request("max_tokens is invalid")
+    if not model:
+        raise _bad_request("model is required")
+    if mode == RelayMode.CHAT:
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages:
+            raise _bad_request("field messages is required")
+        if not all(isinstance(m, dict) for m in messages):
+            raise _bad_request("every message must be an object")
+    elif mode == RelayMode.COMPLETIONS and body.get("prompt") in ("", None):
+        raise _bad_request("field prompt is required")
+    elif (mode == RelayMode.MODERATIONS and body.get("input") in ("", None)) or (mode == RelayMode.EMBEDDINGS and body.get("input") in ("", None, [])):
+        raise _bad_request("field input is required")
+    elif mode == RelayMode.EDITS and not body.get("instruction"):
+        raise _bad_request("field instruction is required")
+    elif mode == RelayMode.IMAGES:
+        validate_image_request(body, model)
+
+
+# -- distribute ----------------------------------------------------------------------------------
+def pick_channel(state: AppState, caller: Caller, model: str, exclude: set[int]) -> Channel:
+    if caller.pinned_channel is not None:
+        if not caller.pinned_channel.isdigit():
+            raise RelayError("无效的渠道 Id", status=400)
+        channel = state.cache.channel(int(caller.pinned_channel))
+        if channel is None:
+            raise RelayError("无效的渠道 Id", status=400)
+        if channel.status != ChannelStatus.ENABLED:
+            raise RelayError("该渠道已被禁用", status=403)
+        return channel
+    channel = state.cache.router.choose(caller.user.group, model, exclude, state.rng)
+    if channel is None:
+        raise RelayError(f"当前分组 {caller.user.group} 下对于模型 {model} 无可用渠道", status=503,
+                         code="model_not_available")
+    return channel
+
+
+def mapped_model(channel: Channel, model: str) -> str:
+    mapping = channel.model_mapping
+    if not mapping or mapping == "{}":
+        return model
+    try:
+        table = orjson.loads(mapping)
+    except orjson.JSONDecodeError:
+        logger.error("channel #%s has an invalid model_mapping; ignoring it", channel.id)
+        return model
+    target = table.get(model) if isinstance(table, dict) else None
+    return target if isinstance(target, str) and target else model
+
+
+def with_system_prompt(body: dict[str, Any], prompt: str) -> dict[str, Any]:
+    messages = list(body["messages"])
+    if messages and isinstance(messages[0], dict) and messages[0].get("role") == "system":
+        messages[0] = {**messages[0], "content": prompt}
+    else:
+        messages.insert(0, {"role": "system", "content": prompt})
+    return {**body, "messages": messages}
+
+
+# -- pre-consume ---------------------------------------------------------------------------------
+async def pre_consume(state: AppState, request: web.Request, caller: Caller, parsed: Parsed,
+                      channel: Channel) -> Attempt:
+    """Build the upstream request for this channel, price it, and reserve the quota it may cost."""
+    model = mapped_model(channel, parsed.model)
+    body, raw = parsed.body, parsed.raw
+    if model != parsed.model:
+        body, raw = {**body, "model": model}, None
+    reset = bool(channel.system_prompt) and isinstance(body.get("messages"), list)
+    if reset:
+        body, raw = with_system_prompt(body, channel.system_prompt), None
+    if state.settings.enforce_include_usage and parsed.stream:
+        raw = None
+    if parsed.mode not in _TEXT_MODES and parsed.mode != RelayMode.IMAGES:
+        raw = parsed.raw  # form bodies go through byte for byte
+
+    options = state.options
+    model_ratio = ratios.model_ratio(options, model, channel.type)
+    group_ratio = ratios.group_ratio(options, caller.user.group)
+    ratio = model_ratio * group_ratio
+    counter = state.counter
+    counter.approximate = options.bool("ApproximateTokenEnabled")
+    prompt_tokens = 0
+    fixed_quota = None
+    if parsed.mode in _TEXT_MODES:
+        if len(parsed.raw) > 65536:
+            prompt_tokens = await asyncio.to_thread(counter.prompt, body, model)
+        else:
+            prompt_tokens = counter.prompt(body, model)
+        max_tokens = body.get("max_tokens") or body.get("max_completion_tokens") or 0
+        reserved = ratios.pre_consume_quota(prompt_tokens, int(max_tokens), ratio, options.int("PreConsumedQuota"))
+    elif parsed.mode == RelayMode.IMAGES:
+        fixed_quota = reserved = image_quota(body, model, ratio)
+    else:
+        reserved = int(options.int("PreConsumedQuota") * ratio)
+
+    upstream = Upstream(
+        id=channel.id,
+        type=channel.type,
+        key=channel.key,
+        base_url=(channel.base_url or default_base_url(channel.type)).rstrip("/"),
+        config=channel_config(channel.type, channel.config, channel.other),
+        name=channel.name or "",
+    )
+    relay_timeout = state.settings.relay_timeout
+    relay_request = RelayRequest(
+        mode=parsed.mode,
+        path=request.path,
+        query=request.query_string,
+        body=body,
+        raw=raw,
+        model=model,
+        origin_model=parsed.model,
+        stream=parsed.stream,
+        include_usage=parsed.include_usage,
+        prompt_tokens=prompt_tokens,
+        upstream=upstream,
+        http=state.http,
+        settings=state.settings,
+        counter=counter,
+        client_headers=request.headers,
+        timeout=aiohttp.ClientTimeout(total=relay_timeout or None, sock_connect=30),
+    )
+    token = caller.token
+    try:
+        await state.ledger.reserve(caller.user.id, token.id, not token.unlimited_quota, reserved)
+    except InsufficientQuota as exc:
+        if exc.who == "token":
+            raise RelayError("令牌额度不足", status=403, code="pre_consume_token_quota_failed") from None
+        raise RelayError("user quota is not enough", status=403, code="insufficient_user_quota") from None
+    completion_ratio = ratios.completion_ratio(options, model, channel.type)
+    return Attempt(channel, relay_request, reserved, model_ratio, group_ratio, completion_ratio, reset, fixed_quota)
+
+
+def refund(state: AppState, caller: Caller, attempt: Attempt) -> None:
+    state.ledger.refund(caller.user.id, caller.token.id, not caller.token.unlimited_quota, attempt.reserved)
+
+
+# -- adapt and relay -----------------------------------------------------------------------------
+async def send(state: AppState, request: web.Request, caller: Caller, parsed: Parsed, attempt: Attempt,
+               started: float) -> web.StreamResponse:
+    adaptor = adaptor_for(attempt.channel.type)
+    req = attempt.request
+    if not adaptor.supports(parsed.mode):
+        raise RelayError(f"channel type {attempt.channel.type} does not serve {request.path}", status=400,
+                         code="invalid_api_type", retryable=True)
+    await state.dbs.release()  # never hold a pooled connection across an upstream call
+    if parsed.stream:
+        return await _send_stream(state, request, caller, attempt, adaptor.stream(req), started)
+    try:
+        completion: Completion = await adaptor.complete(req)
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise _transport_error(exc) from None
+    settle(state, request, caller, attempt, started)
+    headers = {"Content-Type": completion.headers.get("Content-Type", "application/json")}
+    return web.Response(body=completion.body, status=completion.status, headers=headers)
+
+
+async def _send_stream(state: AppState, request: web.Request, caller: Caller, attempt: Attempt,
+                       events: Any, started: float) -> web.StreamResponse:
+    """Relay SSE events as they arrive; errors before the first event can still go to another channel."""
+    try:
+        first = await anext(events, None)
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise _transport_error(exc) from None
+    response = web.StreamResponse(headers=SSE_HEADERS)
+    await response.prepare(request)
+    try:
+        if first is not None:
+            await response.write(first)
+            async for event in events:
+                await response.write(event)
+        await response.write(DONE)
+    except (ConnectionResetError, aiohttp.ClientConnectionResetError):
+        logger.info("client went away mid-stream; billing what was produced")
+    except (RelayError, aiohttp.ClientError, TimeoutError) as exc:
+        error = exc if isinstance(exc, RelayError) else _transport_error(exc)
+        logger.warning("upstream failed mid-stream on channel #%s: %s", attempt.channel.id, error.message)
+        health.record_failure(state, attempt.channel, error)
+        try:
+            await response.write(b"data: " + orjson.dumps(error.to_dict(request.get("request_id", ""))) + b"\n\n")
+            await response.write(DONE)
+        except (ConnectionResetError, aiohttp.ClientConnectionResetError):
+            pass
+    finally:
+        await events.aclose()
+        if not attempt.request.usage.reported and not attempt.request.usage.total_tokens:
+            attempt.request.estimate_usage("".join(attempt.request.completion_text))
+        settle(state, request, caller, attempt, started)
+    return response
+
+
+def _transport_error(exc: BaseException) -> RelayError:
+    if isinstance(exc, TimeoutError):
+        return RelayError("the upstream did not answer in time", status=504, type="upstream_error",
+                          code="upstream_timeout", retryable=True, upstream=True)
+    return RelayError(f"the upstream could not be reached: {exc}", status=502, type="upstream_error",
+                      code="do_request_failed", retryable=True, upstream=True)
+
+
+# -- settle and log ------------------------------------------------------------------------------
+def settle(state: AppState, request: web.Request, caller: Caller, attempt: Attempt, started: float) -> None:
+    """Queue the real charge and the consume log; nothing here waits for the database."""
+    usage = attempt.request.usage
+    if attempt.fixed_quota is not None:
+        quota = attempt.fixed_quota
+        content = f"倍率：{attempt.model_ratio:.2f} × {attempt.group_ratio:.2f}"
+    else:
+        ratio = attempt.model_ratio * attempt.group_ratio
+        quota = ratios.text_quota(usage.prompt_tokens, usage.completion_tokens, ratio, attempt.completion_ratio)
+        content = (f"倍率：{attempt.model_ratio:.2f} × {attempt.group_ratio:.2f} × "
+                   f"{attempt.completion_ratio:.2f}")
+    log = None
+    if state.options.bool("LogConsumeEnabled"):
+        log = consume_log(
+            user_id=caller.user.id,
+            username=caller.user.username,
+            token_name=caller.token.name or "",
+            model_name=attempt.request.model,
+            quota=quota,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            channel_id=attempt.channel.id,
+            request_id=request.get("request_id", ""),
+            elapsed_time=int((time.monotonic() - started) * 1000),
+            is_stream=attempt.request.stream,
+            system_prompt_reset=attempt.system_prompt_reset,
+            content=content,
+        )
+    token = caller.token
+    state.ledger.settle(Charge(caller.user.id, token.id, not token.unlimited_quota, attempt.channel.id,
+                               attempt.reserved, quota, log))
+    health.record_success(state, attempt.channel)

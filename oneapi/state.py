@@ -1,0 +1,35 @@
+"""The application's shared parts, created at start-up and reached from any handler as ``request.app[STATE]``."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import aiohttp
+from aiohttp import web
+
+from oneapi.billing.tokens import TokenCounter
+from oneapi.cache import Cache
+from oneapi.config import Settings
+from oneapi.options import Options
+
+if TYPE_CHECKING:
+    from oneapi.billing.ledger import Ledger
+    from oneapi.db.connect import Databases
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    dbs: Databases
+    options: Options
+    cache: Cache
+    ledger: Ledger
+    http: aiohttp.ClientSession
+    counter: TokenCounter = field(default_factory=TokenCounter)
+    rng: random.Random = field(default_factory=random.Random)
+    started_at: int = 0
+
+
+STATE: web.AppKey[AppState] = web.AppKey("state", AppState)

@@ -1,0 +1,144 @@
+"""A fake OpenAI API that speaks the real wire format and checks the real auth (``Bearer <key>``).
+
+Answers are deterministic so that tests can assert exact quota: the reply text is ``reply`` (default
+"Hello from fake"), and usage is what the fake was told to report (``usage``), not a local estimate.
+Failures are scripted per request with ``fail_next``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+
+@dataclass
+class FakeOpenAI:
+    key: str = "sk-upstream"
+    reply: str = "Hello from fake"
+    usage: tuple[int, int] | None = (11, 7)  # (prompt, completion) reported; None: report no usage
+    chunks: int = 3  # stream chunks the reply is split into
+    chunk_delay: float = 0.0
+    name: str = "fake"
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)
+    failures: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    url: str = ""
+
+    def fail_next(self, status: int, message: str = "upstream failure", type_: str = "server_error",
+                  code: str | None = None, times: int = 1) -> None:
+        for _ in range(times):
+            self.failures.append((status, {"error": {"message": message, "type": type_, "param": None,
+                                                     "code": code}}))
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self.chat)
+        app.router.add_post("/v1/completions", self.completions)
+        app.router.add_post("/v1/embeddings", self.embeddings)
+        app.router.add_post("/v1/images/generations", self.images)
+        app.router.add_post("/v1/moderations", self.moderations)
+        return app
+
+    def _check(self, request: web.Request, body: dict[str, Any]) -> web.Response | None:
+        self.requests.append(body)
+        self.headers.append(dict(request.headers))
+        if request.headers.get("Authorization") != f"Bearer {self.key}":
+            return web.json_response({"error": {"message": "Incorrect API key provided", "type":
+                                                "invalid_request_error", "param": None,
+                                                "code": "invalid_api_key"}}, status=401)
+        if self.failures:
+            status, payload = self.failures.pop(0)
+            return web.json_response(payload, status=status)
+        return None
+
+    def _usage(self) -> dict[str, int] | None:
+        if self.usage is None:
+            return None
+        prompt, completion = self.usage
+        return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+    async def chat(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        refused = self._check(request, body)
+        if refused is not None:
+            return refused
+        model = body.get("model")
+        if not body.get("stream"):
+            answer = {"id": "chatcmpl-fake", "object": "chat.completion", "created": 1700000000, "model": model,
+                      "choices": [{"index": 0, "message": {"role": "assistant", "content": self.reply},
+                                   "finish_reason": "stop"}]}
+            if self.usage is not None:
+                answer["usage"] = self._usage()
+            return web.json_response(answer)
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        pieces = _split(self.reply, self.chunks)
+        base = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 1700000000, "model": model}
+        await _send(response, {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
+                                                     "finish_reason": None}]})
+        for piece in pieces:
+            if self.chunk_delay:
+                await asyncio.sleep(self.chunk_delay)
+            await _send(response, {**base, "choices": [{"index": 0, "delta": {"content": piece},
+                                                         "finish_reason": None}]})
+        await _send(response, {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+        options = body.get("stream_options") or {}
+        if options.get("include_usage") and self.usage is not None:
+            await _send(response, {**base, "choices": [], "usage": self._usage()})
+        await response.write(b"data: [DONE]\n\n")
+        return response
+
+    async def completions(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        refused = self._check(request, body)
+        if refused is not None:
+            return refused
+        answer: dict[str, Any] = {"id": "cmpl-fake", "object": "text_completion", "created": 1700000000,
+                                  "model": body.get("model"),
+                                  "choices": [{"index": 0, "text": self.reply, "finish_reason": "stop",
+                                               "logprobs": None}]}
+        if self.usage is not None:
+            answer["usage"] = self._usage()
+        return web.json_response(answer)
+
+    async def embeddings(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        refused = self._check(request, body)
+        if refused is not None:
+            return refused
+        inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        prompt = self.usage[0] if self.usage else 0
+        return web.json_response({
+            "object": "list", "model": body.get("model"),
+            "data": [{"object": "embedding", "index": i, "embedding": [0.1, 0.2, 0.3]} for i in range(len(inputs))],
+            "usage": {"prompt_tokens": prompt, "total_tokens": prompt},
+        })
+
+    async def images(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        refused = self._check(request, body)
+        if refused is not None:
+            return refused
+        return web.json_response({"created": 1700000000,
+                                  "data": [{"url": f"https://images.example/{i}.png"} for i in range(body.get("n", 1))]})
+
+    async def moderations(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        refused = self._check(request, body)
+        if refused is not None:
+            return refused
+        return web.json_response({"id": "modr-fake", "model": "text-moderation-007",
+                                  "results": [{"flagged": False, "categories": {}, "category_scores": {}}]})
+
+
+def _split(text: str, parts: int) -> list[str]:
+    size = max(1, -(-len(text) // max(parts, 1)))
+    return [text[i : i + size] for i in range(0, len(text), size)]
+
+
+async def _send(response: web.StreamResponse, payload: dict[str, Any]) -> None:
+    await response.write(b"data: " + orjson.dumps(payload) + b"\n\n")
