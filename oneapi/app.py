@@ -24,6 +24,7 @@ from oneapi.middlewares import request_context
 from oneapi.options import Options
 from oneapi.relay import routes as relay_routes
 from oneapi.state import STATE, AppState
+from oneapi.sync import CacheSync, connect_redis
 from oneapi.users import hash_password
 from oneapi.web import routes as web_routes
 
@@ -89,6 +90,9 @@ async def _startup(app: web.Application) -> None:
                      started_at=int(time.time()))
     app[STATE] = state
     app[BACKGROUND] = [asyncio.create_task(_sync_loop(state), name="sync")]
+    if settings.redis_enabled:
+        state.sync = CacheSync(state, connect_redis(settings.redis_conn_string, settings.redis_password))
+        app[BACKGROUND].extend(state.sync.start())
     for hook in app[STARTUP_HOOKS]:
         app[BACKGROUND].extend(await hook(state) or [])
 
@@ -101,6 +105,8 @@ async def _cleanup(app: web.Application) -> None:
             await task
     if state is None:
         return
+    if state.sync is not None:
+        await state.sync.close()
     await state.ledger.stop()
     await state.http.close()
     await state.dbs.close()

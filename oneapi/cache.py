@@ -13,7 +13,7 @@ import itertools
 import logging
 import random
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from oneapi.constants import ChannelStatus
@@ -107,6 +107,13 @@ class Cache:
         self.router = Router(())
         self._missing: dict[str, float] = {}
         self.loaded_at = 0.0
+        # Called with (kind, id) after every local write, so that other nodes can be told (oneapi/sync.py).
+        self.on_change: Callable[[str, int], None] | None = None
+
+    def _changed(self, kind: str, ids: Iterable[int]) -> None:
+        if self.on_change is not None:
+            for item_id in ids:
+                self.on_change(kind, item_id)
 
     async def load(self, dbs: Databases) -> None:
         """Read every token, user and channel; replaces the cached objects wholesale."""
@@ -136,23 +143,31 @@ class Cache:
                 self._missing.clear()
             self._missing[key] = time.monotonic()
             return None
-        self.put_token(token)
+        self._store_token(token)
         if token.user_id not in self.users:
             user = await User.aget_or_none(User.id == token.user_id)
             if user is not None:
-                self.put_user(user)
+                self.users[user.id] = user
         return token
 
     def token_by_id(self, token_id: int) -> Token | None:
         return self.tokens_by_id.get(token_id)
 
     def put_token(self, token: Token) -> None:
-        self.drop_token(token.id)
+        self._store_token(token)
+        self._changed("token", [token.id])
+
+    def drop_token(self, token_id: int) -> None:
+        self._forget_token(token_id)
+        self._changed("token", [token_id])
+
+    def _store_token(self, token: Token) -> None:
+        self._forget_token(token.id)
         self.tokens[token.key] = token
         self.tokens_by_id[token.id] = token
         self._missing.pop(token.key, None)
 
-    def drop_token(self, token_id: int) -> None:
+    def _forget_token(self, token_id: int) -> None:
         old = self.tokens_by_id.pop(token_id, None)
         if old is not None:
             self.tokens.pop(old.key, None)
@@ -166,6 +181,7 @@ class Cache:
 
     def put_user(self, user: User) -> None:
         self.users[user.id] = user
+        self._changed("user", [user.id])
 
     def user_by_access_token(self, access_token: str) -> User | None:
         if not access_token:
@@ -174,6 +190,7 @@ class Cache:
 
     def drop_user(self, user_id: int) -> None:
         self.users.pop(user_id, None)
+        self._changed("user", [user_id])
 
     # -- channels --------------------------------------------------------------------------------
     def channel(self, channel_id: int) -> Channel | None:
@@ -182,8 +199,11 @@ class Cache:
     def put_channel(self, channel: Channel) -> None:
         self.channels[channel.id] = channel
         self.router = Router(self.channels.values())
+        self._changed("channel", [channel.id])
 
     def drop_channels(self, channel_ids: Iterable[int]) -> None:
+        channel_ids = list(channel_ids)
         for channel_id in channel_ids:
             self.channels.pop(channel_id, None)
         self.router = Router(self.channels.values())
+        self._changed("channel", channel_ids)

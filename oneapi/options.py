@@ -7,6 +7,7 @@ first and then to memory, so a failed write changes nothing.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -85,6 +86,8 @@ class Options:
         self._json: dict[str, dict[str, Any]] = {}
         for key in JSON_OPTIONS:
             self._json[key] = orjson.loads(self._values[key])
+        # Called with the key after every stored change, so that other nodes can be told (oneapi/sync.py).
+        self.on_change: Callable[[str], None] | None = None
 
     # -- reading ---------------------------------------------------------------------------------
     def get(self, key: str, default: str = "") -> str:
@@ -161,3 +164,5 @@ class Options:
             if not updated:
                 await dbs.main.aexecute(Option.insert(key=key, value=value))
         self.apply(key, value)
+        if self.on_change is not None:
+            self.on_change(key)

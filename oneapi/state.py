@@ -17,6 +17,7 @@ from oneapi.options import Options
 if TYPE_CHECKING:
     from oneapi.billing.ledger import Ledger
     from oneapi.db.connect import Databases
+    from oneapi.sync import CacheSync
 
 
 @dataclass
@@ -30,6 +31,7 @@ class AppState:
     counter: TokenCounter = field(default_factory=TokenCounter)
     rng: random.Random = field(default_factory=random.Random)
     started_at: int = 0
+    sync: CacheSync | None = None  # set when Redis is enabled
 
 
 STATE: web.AppKey[AppState] = web.AppKey("state", AppState)

@@ -74,7 +74,8 @@ class Gateway:
 
     async def login_access_token(self, username: str, password: str) -> str:
         """Log in with a fresh cookie jar and generate the user's system access token."""
-        async with aiohttp.ClientSession() as session:
+        # unsafe=True: aiohttp's default jar ignores cookies set by an IP address such as 127.0.0.1
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
             async with session.post(self.url + "/api/user/login",
                                     json={"username": username, "password": password}) as resp:
                 body = await resp.json()

@@ -189,6 +189,36 @@ async def iter_sse_data(resp: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
             yield payload
 
 
+def parse_data_url(url: str) -> tuple[str, str] | None:
+    """``data:<mime>;base64,<data>`` -> (mime, base64 data); None for any other URL."""
+    if not url.startswith("data:") or ";base64," not in url:
+        return None
+    mime, _, data = url[5:].partition(";base64,")
+    return mime or "application/octet-stream", data
+
+
+def tool_arguments(arguments: Any, where: str) -> dict[str, Any]:
+    """An OpenAI tool call's JSON ``arguments`` as the object providers with native tool calls want."""
+    try:
+        parsed = orjson.loads(arguments or "{}") if isinstance(arguments, str | bytes | None) else arguments
+    except orjson.JSONDecodeError:
+        parsed = None
+    if not isinstance(parsed, dict):
+        raise RelayError(f"{where}: function.arguments must be a JSON object", status=400,
+                         code="convert_request_failed")
+    return parsed
+
+
+def message_text(content: Any) -> str:
+    """A message's text for providers that take plain strings: the string, or its text parts joined by lines."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(str(part.get("text") or "") for part in content
+                         if isinstance(part, dict) and part.get("type") == "text")
+    return ""
+
+
 def parse_json(raw: bytes, what: str = "upstream response") -> Any:
     try:
         return orjson.loads(raw)

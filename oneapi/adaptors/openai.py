@@ -113,14 +113,28 @@ class OpenAIAdaptor(Adaptor):
         async with resp:
             raw = await resp.read()
             content_type = resp.headers.get("Content-Type", "application/json")
-        if content_type.startswith("application/json"):
-            data = parse_json(raw)
-            if isinstance(data, dict):
-                error = data.get("error")
-                if isinstance(error, dict) and error.get("type"):
-                    raise generic_error(resp.status if resp.status >= 400 else 500, raw)
-                self._record_usage(req, data)
+        data = parse_json(raw) if content_type.startswith("application/json") else None
+        if isinstance(data, dict):
+            error = data.get("error")
+            if isinstance(error, dict) and error.get("type"):
+                raise generic_error(resp.status if resp.status >= 400 else 500, raw)
+        if req.mode in (RelayMode.AUDIO_TRANSCRIPTION, RelayMode.AUDIO_TRANSLATION):
+            self._record_transcript(req, data, raw)
+        elif isinstance(data, dict):
+            self._record_usage(req, data)
         return Completion(raw, resp.status, {"Content-Type": content_type})
+
+    def _record_transcript(self, req: RelayRequest, data: Any, raw: bytes) -> None:
+        """Whisper reports no usage: the transcript's tokens are the billed amount (as prompt tokens)."""
+        if isinstance(data, dict):
+            text = str(data.get("text") or "")
+        else:
+            lines = raw.decode(errors="replace").splitlines()
+            if any("-->" in line for line in lines):  # srt / vtt: keep the cue text only
+                lines = [line for i, line in enumerate(lines) if i and "-->" in lines[i - 1]]
+            text = "\n".join(lines)
+        req.usage.prompt_tokens = req.counter.text(text, req.model)
+        req.usage.completion_tokens = 0
 
     def _record_usage(self, req: RelayRequest, data: dict[str, Any]) -> None:
         usage = data.get("usage")

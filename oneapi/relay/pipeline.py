@@ -65,7 +65,7 @@ class Attempt:
     group_ratio: float
     completion_ratio: float
     system_prompt_reset: bool
-    fixed_quota: int | None = None  # images are priced per picture, not per token
+    fixed_quota: int | None = None  # images and speech are priced up front, not per token
 
 
 async def relay(request: web.Request, mode: RelayMode) -> web.StreamResponse:
@@ -196,12 +196,18 @@ def validate_text_request(mode: RelayMode, body: dict[str, Any], model: str) -> 
             raise _bad_request("every message must be an object")
     elif mode == RelayMode.COMPLETIONS and body.get("prompt") in ("", None):
         raise _bad_request("field prompt is required")
-    elif (mode == RelayMode.MODERATIONS and body.get("input") in ("", None)) or (mode == RelayMode.EMBEDDINGS and body.get("input") in ("", None, [])):
+    elif mode in (RelayMode.MODERATIONS, RelayMode.EMBEDDINGS) and body.get("input") in ("", None, []):
         raise _bad_request("field input is required")
     elif mode == RelayMode.EDITS and not body.get("instruction"):
         raise _bad_request("field instruction is required")
     elif mode == RelayMode.IMAGES:
         validate_image_request(body, model)
+    elif mode == RelayMode.AUDIO_SPEECH:
+        text = body.get("input")
+        if not isinstance(text, str) or not text:
+            raise _bad_request("field input is required")
+        if len(text) > 4096:
+            raise _bad_request("input is too long (over 4096 characters)", code="text_too_long")
 
 
 # -- distribute ----------------------------------------------------------------------------------
@@ -277,6 +283,8 @@ async def pre_consume(state: AppState, request: web.Request, caller: Caller, par
         reserved = ratios.pre_consume_quota(prompt_tokens, int(max_tokens), ratio, options.int("PreConsumedQuota"))
     elif parsed.mode == RelayMode.IMAGES:
         fixed_quota = reserved = image_quota(body, model, ratio)
+    elif parsed.mode == RelayMode.AUDIO_SPEECH:
+        fixed_quota = reserved = int(len(str(body.get("input", "")).encode()) * ratio)
     else:
         reserved = int(options.int("PreConsumedQuota") * ratio)
 
