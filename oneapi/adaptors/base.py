@@ -197,6 +197,11 @@ def parse_data_url(url: str) -> tuple[str, str] | None:
     return mime or "application/octet-stream", data
 
 
+def conversion_error(message: str) -> RelayError:
+    """A client request the provider's format cannot express: 400 ``convert_request_failed``."""
+    return RelayError(message, status=400, code="convert_request_failed")
+
+
 def tool_arguments(arguments: Any, where: str) -> dict[str, Any]:
     """An OpenAI tool call's JSON ``arguments`` as the object providers with native tool calls want."""
     try:
@@ -204,8 +209,7 @@ def tool_arguments(arguments: Any, where: str) -> dict[str, Any]:
     except orjson.JSONDecodeError:
         parsed = None
     if not isinstance(parsed, dict):
-        raise RelayError(f"{where}: function.arguments must be a JSON object", status=400,
-                         code="convert_request_failed")
+        raise conversion_error(f"{where}: function.arguments must be a JSON object")
     return parsed
 
 

@@ -21,6 +21,7 @@ from oneapi.adaptors.base import (
     parse_json,
 )
 from oneapi.constants import ChannelType, RelayMode
+from oneapi.errors import RelayError
 
 CLOUDFLARE_GATEWAY = "https://gateway.ai.cloudflare.com"
 
@@ -105,8 +106,12 @@ class OpenAIAdaptor(Adaptor):
         if resp.status not in (200, 201):
             raw = await resp.read()
             resp.release()
-            raise generic_error(resp.status, raw)
+            raise self.parse_error(resp.status, raw)
         return resp
+
+    def parse_error(self, status: int, raw: bytes) -> RelayError:
+        """An error answer (non-2xx) -> RelayError; subclasses read their provider's own error body."""
+        return generic_error(status, raw)
 
     async def complete(self, req: RelayRequest) -> Completion:
         resp = await self._send(req)

@@ -32,7 +32,8 @@ def model_ratio(options: Options, name: str, channel_type: int) -> float:
 
 
 def completion_ratio(options: Options, name: str, channel_type: int) -> float:
-    name = _strip_internet(name)
+    if name.startswith("qwen-") and name.endswith("-internet"):  # unlike model_ratio, command-* keeps its suffix
+        name = name[: -len("-internet")]
     table = options.json("CompletionRatio")
     for key in (f"{name}({channel_type})", name):
         if key in table:
@@ -43,9 +44,9 @@ def completion_ratio(options: Options, name: str, channel_type: int) -> float:
 
 
 _EXACT_COMPLETION = {
-    "llama2-70b-4096": 0.0008 / 0.00064,
+    "llama2-70b-4096": 80 / 64,  # Go evaluates 0.8 / 0.64 exactly
     "llama3-8b-8192": 2.0,
-    "llama3-70b-8192": 0.0079 / 0.0059,
+    "llama3-70b-8192": 79 / 59,  # 0.79 / 0.59
     "command": 2.0,
     "command-light": 2.0,
     "command-nightly": 2.0,
@@ -54,6 +55,25 @@ _EXACT_COMPLETION = {
     "command-r-plus": 5.0,
     "grok-beta": 3.0,
     "chatgpt-4o-latest": 3.0,
+    # Replicate models
+    "ibm-granite/granite-20b-code-instruct-8k": 5.0,
+    "ibm-granite/granite-3.0-2b-instruct": 8.333333333333334,
+    "ibm-granite/granite-3.0-8b-instruct": 5.0,
+    "ibm-granite/granite-8b-code-instruct-128k": 5.0,
+    "meta/llama-2-13b": 5.0,
+    "meta/llama-2-13b-chat": 5.0,
+    "meta/llama-2-7b": 5.0,
+    "meta/llama-2-7b-chat": 5.0,
+    "meta/meta-llama-3-8b": 5.0,
+    "meta/meta-llama-3-8b-instruct": 5.0,
+    "meta/llama-2-70b": 2750 / 650,
+    "meta/llama-2-70b-chat": 2750 / 650,
+    "meta/meta-llama-3-70b": 2750 / 650,
+    "meta/meta-llama-3-70b-instruct": 2750 / 650,
+    "meta/meta-llama-3.1-405b-instruct": 1.0,
+    "mistralai/mistral-7b-instruct-v0.2": 5.0,
+    "mistralai/mistral-7b-v0.1": 5.0,
+    "mistralai/mixtral-8x7b-instruct-v0.1": 1000 / 300,
 }
 
 

@@ -41,6 +41,8 @@ class FakeOpenAI:
         app.router.add_post("/v1/embeddings", self.embeddings)
         app.router.add_post("/v1/images/generations", self.images)
         app.router.add_post("/v1/moderations", self.moderations)
+        app.router.add_post("/v1/audio/speech", self.speech)
+        app.router.add_post("/v1/audio/transcriptions", self.transcriptions)
         return app
 
     def _check(self, request: web.Request, body: dict[str, Any]) -> web.Response | None:
@@ -123,8 +125,8 @@ class FakeOpenAI:
         refused = self._check(request, body)
         if refused is not None:
             return refused
-        return web.json_response({"created": 1700000000,
-                                  "data": [{"url": f"https://images.example/{i}.png"} for i in range(body.get("n", 1))]})
+        pictures = [{"url": f"https://images.example/{i}.png"} for i in range(body.get("n", 1))]
+        return web.json_response({"created": 1700000000, "data": pictures})
 
     async def moderations(self, request: web.Request) -> web.Response:
         body = await request.json()
@@ -133,6 +135,28 @@ class FakeOpenAI:
             return refused
         return web.json_response({"id": "modr-fake", "model": "text-moderation-007",
                                   "results": [{"flagged": False, "categories": {}, "category_scores": {}}]})
+
+
+    async def speech(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        refused = self._check(request, body)
+        if refused is not None:
+            return refused
+        return web.Response(body=b"ID3-fake-mp3-" + body["input"].encode(), content_type="audio/mpeg")
+
+    async def transcriptions(self, request: web.Request) -> web.Response:
+        """Multipart in, like OpenAI: file + model (+ response_format); the transcript is ``reply``."""
+        form = await request.post()
+        refused = self._check(request, {k: v for k, v in form.items() if isinstance(v, str)})
+        if refused is not None:
+            return refused
+        upload = form.get("file")
+        if not hasattr(upload, "file") or not form.get("model"):
+            return web.json_response({"error": {"message": "file and model are required",
+                                                "type": "invalid_request_error"}}, status=400)
+        if form.get("response_format") == "text":
+            return web.Response(text=self.reply)
+        return web.json_response({"text": self.reply})
 
 
 def _split(text: str, parts: int) -> list[str]:

@@ -1,0 +1,401 @@
+"""Google Gemini (SPEC §4.6): OpenAI chat and embeddings <-> generateContent / batchEmbedContents.
+
+Fixed against One API: system messages become ``systemInstruction`` for every model (no dummy
+"Okay" turn); tool calls and tool results are converted both ways, streams included (with their
+``index``); the last chunk carries the finish reason; usage is the provider's ``usageMetadata``; and
+embeddings keep their input order in ``index``.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import orjson
+
+from oneapi.adaptors.base import (
+    HttpAdaptor,
+    RelayRequest,
+    UpstreamRequest,
+    chat_chunk,
+    conversion_error,
+    iter_sse_data,
+    message_text,
+    new_id,
+    parse_data_url,
+    parse_json,
+    tool_arguments,
+)
+from oneapi.adaptors.google import body_error, google_error, google_headers, no_candidates
+from oneapi.constants import RelayMode
+from oneapi.errors import RelayError
+
+SAFETY_CATEGORIES = (
+    "HARM_CATEGORY_HARASSMENT",
+    "HARM_CATEGORY_HATE_SPEECH",
+    "HARM_CATEGORY_SEXUALLY_EXPLICIT",
+    "HARM_CATEGORY_DANGEROUS_CONTENT",
+    "HARM_CATEGORY_CIVIC_INTEGRITY",
+)
+_FILTERED = {"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY"}
+_V1BETA_MODELS = re.compile(r"gemini-(1\.5|[2-9])")
+# JSON Schema keywords that Gemini's OpenAPI-subset Schema rejects ("Unknown name ...").
+_UNSUPPORTED_SCHEMA_KEYS = {"additionalProperties", "$schema", "$id", "strict"}
+MAX_IMAGE_BYTES = 20 * 1024 * 1024  # Gemini's limit for a whole inline request
+_GENERATION_FIELDS = {
+    "temperature": "temperature",
+    "top_p": "topP",
+    "top_k": "topK",
+    "n": "candidateCount",
+    "seed": "seed",
+    "presence_penalty": "presencePenalty",
+    "frequency_penalty": "frequencyPenalty",
+}
+
+
+def api_version(req: RelayRequest, body: dict[str, Any]) -> str:
+    """The channel's version, else v1beta for the models that only exist there, else GEMINI_VERSION;
+    v1 is raised to v1beta when the request needs fields only v1beta knows."""
+    version = req.upstream.config.get("api_version") or (
+        "v1beta" if _V1BETA_MODELS.search(req.model) else req.settings.gemini_version)
+    if version == "v1" and ("systemInstruction" in body or "tools" in body):
+        return "v1beta"
+    return version
+
+
+def model_path(model: str) -> str:
+    return model if model.startswith(("models/", "tunedModels/")) else f"models/{model}"
+
+
+# -- chat request ----------------------------------------------------------------------------------
+async def convert_chat(req: RelayRequest) -> dict[str, Any]:
+    body = req.body
+    system: list[dict[str, str]] = []
+    contents: list[dict[str, Any]] = []
+    tool_names: dict[str, str] = {}  # tool call id -> function name, to name the function responses
+    for i, message in enumerate(body["messages"]):
+        role = message.get("role")
+        content = message.get("content")
+        if role in ("system", "developer"):
+            if message_text(content):
+                system.append({"text": message_text(content)})
+            continue
+        if role == "user":
+            parts = await _parts(req, content, i)
+        elif role == "assistant":
+            role = "model"
+            parts = await _parts(req, content, i) + _function_calls(message.get("tool_calls"), tool_names, i)
+        elif role == "tool":
+            role = "user"
+            parts = [_function_response(message, tool_names, i)]
+        else:
+            raise conversion_error(f"messages[{i}]: role {role!r} is not supported by Gemini")
+        if not parts:
+            continue
+        if contents and contents[-1]["role"] == role:
+            contents[-1]["parts"].extend(parts)
+        else:
+            contents.append({"role": role, "parts": parts})
+    request: dict[str, Any] = {
+        "contents": contents,
+        "safetySettings": [{"category": category, "threshold": req.settings.gemini_safety_setting}
+                           for category in SAFETY_CATEGORIES],
+    }
+    if system:
+        request["systemInstruction"] = {"parts": system}
+    config = _generation_config(body)
+    if config:
+        request["generationConfig"] = config
+    tools = body.get("tools")
+    if tools:
+        request["tools"] = [{"functionDeclarations": [_declaration(tool, i) for i, tool in enumerate(tools)]}]
+        tool_config = _tool_config(body.get("tool_choice"))
+        if tool_config:
+            request["toolConfig"] = tool_config
+    return request
+
+
+async def _parts(req: RelayRequest, content: Any, index: int) -> list[dict[str, Any]]:
+    if content is None:
+        return []
+    if isinstance(content, str):
+        return [{"text": content}] if content else []
+    if not isinstance(content, list):
+        raise conversion_error(f"messages[{index}].content must be a string or an array of parts")
+    parts = []
+    for part in content:
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind == "text":
+            if part.get("text"):
+                parts.append({"text": str(part["text"])})
+        elif kind == "image_url":
+            image_url = part.get("image_url")
+            url = image_url.get("url") if isinstance(image_url, dict) else image_url
+            mime, data = await _image(req, url, index)
+            parts.append({"inlineData": {"mimeType": mime, "data": data}})
+        else:
+            raise conversion_error(f"messages[{index}]: content part type {kind!r} is not supported by Gemini")
+    return parts
+
+
+async def _image(req: RelayRequest, url: Any, index: int) -> tuple[str, str]:
+    """Gemini takes images inline only: a data URL as is, an http(s) URL fetched by us."""
+    if not isinstance(url, str):
+        raise conversion_error(f"messages[{index}]: image_url.url is required")
+    data_url = parse_data_url(url)
+    if data_url is not None:
+        return data_url
+    if not url.startswith(("http://", "https://")):
+        raise conversion_error(f"messages[{index}]: image_url.url must be an http(s) or base64 data URL")
+    timeout = aiohttp.ClientTimeout(total=req.settings.user_content_request_timeout)
+    data = bytearray()
+    try:
+        async with req.http.get(url, timeout=timeout, proxy=req.settings.user_content_request_proxy or None) as resp:
+            mime = resp.content_type
+            if resp.status != 200 or not mime.startswith("image/"):
+                raise conversion_error(f"messages[{index}]: the image at {url} answered HTTP {resp.status} "
+                                       f"with {mime}, not an image")
+            async for piece in resp.content.iter_chunked(65536):
+                data += piece
+                if len(data) > MAX_IMAGE_BYTES:
+                    raise conversion_error(f"messages[{index}]: the image at {url} is larger than "
+                                           f"{MAX_IMAGE_BYTES} bytes")
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise conversion_error(f"messages[{index}]: the image at {url} could not be fetched: {exc}") from None
+    return mime, base64.b64encode(data).decode()
+
+
+def _function_calls(tool_calls: Any, tool_names: dict[str, str], index: int) -> list[dict[str, Any]]:
+    parts = []
+    for call in tool_calls or ():
+        function = call.get("function") if isinstance(call, dict) else None
+        if not isinstance(function, dict) or not function.get("name"):
+            raise conversion_error(f"messages[{index}].tool_calls: every call needs function.name")
+        if call.get("id"):
+            tool_names[call["id"]] = function["name"]
+        arguments = tool_arguments(function.get("arguments"), f"messages[{index}].tool_calls")
+        parts.append({"functionCall": {"name": function["name"], "args": arguments}})
+    return parts
+
+
+def _function_response(message: dict[str, Any], tool_names: dict[str, str], index: int) -> dict[str, Any]:
+    name = tool_names.get(message.get("tool_call_id") or "") or message.get("name")
+    if not name:
+        raise conversion_error(f"messages[{index}]: tool_call_id matches no tool call of an earlier assistant message")
+    text = message_text(message.get("content"))
+    try:
+        result = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        result = text
+    return {"functionResponse": {"name": name, "response": result if isinstance(result, dict) else {"result": result}}}
+
+
+def _generation_config(body: dict[str, Any]) -> dict[str, Any]:
+    config = {target: body[source] for source, target in _GENERATION_FIELDS.items() if body.get(source) is not None}
+    max_tokens = body.get("max_tokens") or body.get("max_completion_tokens")
+    if max_tokens:
+        config["maxOutputTokens"] = max_tokens
+    stop = body.get("stop")
+    if stop:
+        config["stopSequences"] = [stop] if isinstance(stop, str) else list(stop)
+    response_format = body.get("response_format")
+    if isinstance(response_format, dict):
+        kind = response_format.get("type")
+        if kind == "json_object":
+            config["responseMimeType"] = "application/json"
+        elif kind == "json_schema":
+            config["responseMimeType"] = "application/json"
+            schema = (response_format.get("json_schema") or {}).get("schema")
+            if isinstance(schema, dict):
+                config["responseSchema"] = clean_schema(schema)
+        elif kind == "text":
+            config["responseMimeType"] = "text/plain"
+    return config
+
+
+def clean_schema(schema: Any) -> Any:
+    """A JSON Schema without the keywords Gemini rejects; property names are left alone."""
+    if isinstance(schema, list):
+        return [clean_schema(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    cleaned = {}
+    for key, value in schema.items():
+        if key in _UNSUPPORTED_SCHEMA_KEYS:
+            continue
+        if key == "properties" and isinstance(value, dict):
+            cleaned[key] = {name: clean_schema(prop) for name, prop in value.items()}
+        else:
+            cleaned[key] = clean_schema(value)
+    return cleaned
+
+
+def _declaration(tool: Any, index: int) -> dict[str, Any]:
+    function = tool.get("function") if isinstance(tool, dict) else None
+    if not isinstance(function, dict) or not function.get("name"):
+        raise conversion_error(f"tools[{index}]: only function tools with a name are supported")
+    declaration: dict[str, Any] = {"name": function["name"]}
+    if function.get("description"):
+        declaration["description"] = function["description"]
+    parameters = function.get("parameters")
+    if isinstance(parameters, dict) and parameters.get("properties"):  # Gemini rejects an empty OBJECT
+        declaration["parameters"] = clean_schema(parameters)
+    return declaration
+
+
+def _tool_config(choice: Any) -> dict[str, Any] | None:
+    if isinstance(choice, dict):
+        name = (choice.get("function") or {}).get("name")
+        if name:
+            return {"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": [name]}}
+        return None
+    modes = {"auto": "AUTO", "none": "NONE", "required": "ANY"}
+    return {"functionCallingConfig": {"mode": modes[choice]}} if choice in modes else None
+
+
+# -- chat response ---------------------------------------------------------------------------------
+def finish_reason(reason: Any, called_tools: bool) -> str | None:
+    if not reason or reason == "FINISH_REASON_UNSPECIFIED":
+        return None
+    if called_tools:
+        return "tool_calls"
+    if reason == "MAX_TOKENS":
+        return "length"
+    return "content_filter" if reason in _FILTERED else "stop"
+
+
+def candidate_parts(candidate: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
+    """A candidate's answer text (thoughts left out) and its function calls as OpenAI tool calls."""
+    texts: list[str] = []
+    calls = []
+    for part in (candidate.get("content") or {}).get("parts") or ():
+        if not isinstance(part, dict) or part.get("thought"):
+            continue
+        if isinstance(part.get("text"), str):
+            texts.append(part["text"])
+        call = part.get("functionCall")
+        if isinstance(call, dict):
+            arguments = orjson.dumps(call.get("args") or {}).decode()
+            calls.append({"id": call.get("id") or new_id("call_"), "type": "function",
+                          "function": {"name": call.get("name"), "arguments": arguments}})
+    return "".join(texts), calls
+
+
+def _record_usage(req: RelayRequest, data: dict[str, Any]) -> None:
+    usage = data.get("usageMetadata")
+    if isinstance(usage, dict) and usage.get("promptTokenCount"):
+        completion = int(usage.get("candidatesTokenCount") or 0) + int(usage.get("thoughtsTokenCount") or 0)
+        req.report_usage(usage["promptTokenCount"], completion)
+
+
+def _no_candidates(data: dict[str, Any]) -> RelayError:
+    return no_candidates("Gemini", str((data.get("promptFeedback") or {}).get("blockReason") or ""))
+
+
+def _chunk(req: RelayRequest, chunk_id: str, index: int, delta: dict[str, Any],
+           reason: str | None = None) -> dict[str, Any]:
+    chunk = chat_chunk(req, chunk_id, delta, reason)
+    chunk["choices"][0]["index"] = index
+    return chunk
+
+
+class GeminiAdaptor(HttpAdaptor):
+    modes = frozenset({RelayMode.CHAT, RelayMode.EMBEDDINGS})
+
+    async def prepare(self, req: RelayRequest) -> UpstreamRequest:
+        if req.mode == RelayMode.EMBEDDINGS:
+            body = self._embedding_request(req)
+            task = "batchEmbedContents"
+        else:
+            body = await convert_chat(req)
+            task = "streamGenerateContent?alt=sse" if req.stream else "generateContent"
+        url = f"{req.upstream.base_url}/{api_version(req, body)}/{model_path(req.model)}:{task}"
+        return UpstreamRequest(url, google_headers(req), orjson.dumps(body))
+
+    @staticmethod
+    def _embedding_request(req: RelayRequest) -> dict[str, Any]:
+        inputs = req.body.get("input")
+        inputs = [inputs] if isinstance(inputs, str) else inputs
+        if not isinstance(inputs, list) or not all(isinstance(text, str) for text in inputs):
+            raise conversion_error("Gemini embeddings take input as a string or an array of strings")
+        extra = {"outputDimensionality": req.body["dimensions"]} if req.body.get("dimensions") else {}
+        model = model_path(req.model)
+        return {"requests": [{"model": model, "content": {"parts": [{"text": text}]}, **extra} for text in inputs]}
+
+    def convert(self, req: RelayRequest, data: Any) -> dict[str, Any]:
+        if req.mode == RelayMode.EMBEDDINGS:
+            return self._convert_embeddings(req, data)
+        candidates = data.get("candidates") or []
+        if not candidates:
+            raise _no_candidates(data)
+        choices = []
+        texts = []
+        for i, candidate in enumerate(candidates):
+            text, calls = candidate_parts(candidate)
+            texts.append(text)
+            message: dict[str, Any] = {"role": "assistant", "content": text if text or not calls else None}
+            if calls:
+                message["tool_calls"] = calls
+            choices.append({"index": candidate.get("index", i), "message": message,
+                            "finish_reason": finish_reason(candidate.get("finishReason"), bool(calls)) or "stop"})
+        _record_usage(req, data)
+        req.estimate_usage("".join(texts))  # only when Gemini reported no usage
+        return {"id": new_id(), "object": "chat.completion", "created": req.created, "model": req.origin_model,
+                "choices": choices, "usage": req.usage.as_openai()}
+
+    @staticmethod
+    def _convert_embeddings(req: RelayRequest, data: dict[str, Any]) -> dict[str, Any]:
+        # batchEmbedContents reports no token counts: the prompt is charged by our estimate.
+        req.estimate_usage("")
+        return {
+            "object": "list",
+            "data": [{"object": "embedding", "index": i, "embedding": embedding.get("values") or []}
+                     for i, embedding in enumerate(data.get("embeddings") or [])],
+            "model": req.origin_model,
+            "usage": {"prompt_tokens": req.usage.prompt_tokens, "total_tokens": req.usage.prompt_tokens},
+        }
+
+    async def convert_stream(self, req: RelayRequest, resp: aiohttp.ClientResponse) -> AsyncIterator[dict[str, Any]]:
+        chunk_id = new_id()
+        tool_calls: dict[int, int] = {}  # candidate index -> tool calls streamed so far
+        started: set[int] = set()
+        async for payload in iter_sse_data(resp):
+            data = parse_json(payload, "Gemini stream chunk")
+            error = body_error(data)
+            if error is not None:
+                raise error
+            _record_usage(req, data)
+            candidates = data.get("candidates")
+            if not candidates and (data.get("promptFeedback") or {}).get("blockReason"):
+                raise _no_candidates(data)
+            for candidate in candidates or ():
+                index = candidate.get("index", 0)
+                text, calls = candidate_parts(candidate)
+                delta: dict[str, Any] = {}
+                if index not in started:
+                    started.add(index)
+                    delta["role"] = "assistant"
+                if text:
+                    delta["content"] = text
+                    req.completion_text.append(text)
+                if calls:
+                    first = tool_calls.get(index, 0)
+                    delta["tool_calls"] = [{"index": first + k, **call} for k, call in enumerate(calls)]
+                    tool_calls[index] = first + len(calls)
+                if delta:
+                    yield _chunk(req, chunk_id, index, delta)
+                reason = finish_reason(candidate.get("finishReason"), bool(tool_calls.get(index)))
+                if reason:
+                    yield _chunk(req, chunk_id, index, {}, reason)
+
+    def parse_error(self, status: int, raw: bytes) -> RelayError:
+        return google_error(status, raw)
+
+    def body_error(self, data: Any) -> RelayError | None:
+        return body_error(data)
+
+
+ADAPTOR = GeminiAdaptor()

@@ -1,0 +1,253 @@
+"""A fake Anthropic Messages API (POST /v1/messages), written from Anthropic's API reference.
+
+It checks what the real API checks: ``x-api-key`` (401 ``authentication_error``), ``anthropic-version``,
+the required fields (``model``, ``max_tokens``, ``messages``), no unknown top-level fields, roles that
+alternate user/assistant starting with user and never "system", non-empty text blocks, image sources,
+tool_use ids answered by tool_result blocks in the next user turn. Answers are deterministic: text
+``reply`` or, when tools are offered and no tool result came back yet, ``tool_uses``; usage is what the
+fake was told (``usage``), with Anthropic's cumulative ``output_tokens`` in ``message_delta``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+_TOP_LEVEL = {"model", "messages", "max_tokens", "system", "stop_sequences", "stream", "temperature", "top_p",
+              "top_k", "tools", "tool_choice", "metadata", "thinking", "service_tier"}
+_IMAGE_TYPES = {"image/jpeg", "image/png", "image/gif", "image/webp"}
+
+
+class Invalid(Exception):
+    """A request the real API would refuse with 400 invalid_request_error."""
+
+
+def error_body(kind: str, message: str) -> dict[str, Any]:
+    return {"type": "error", "error": {"type": kind, "message": message}}
+
+
+@dataclass
+class FakeAnthropic:
+    key: str = "sk-ant-upstream"
+    reply: str = "Hello from Claude"
+    usage: tuple[int, int] = (13, 5)  # (input_tokens, output_tokens) reported
+    tool_uses: list[tuple[str, dict[str, Any]]] = field(default_factory=lambda: [("get_weather", {"city": "Paris"})])
+    lead_text: str = ""  # a text block before the tool_use blocks ("Let me check.")
+    stop_reason: str = "end_turn"
+    stream_error: dict[str, Any] | None = None  # an `error` event sent after the first text delta
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)
+    failures: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    url: str = ""
+
+    def fail_next(self, status: int, kind: str, message: str) -> None:
+        self.failures.append((status, error_body(kind, message)))
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/v1/messages", self.messages)
+        return app
+
+    async def messages(self, request: web.Request) -> web.StreamResponse:
+        self.headers.append(dict(request.headers))
+        key = request.headers.get("x-api-key")
+        if not key:
+            return web.json_response(error_body("authentication_error", "x-api-key header is required"), status=401)
+        if key != self.key:
+            return web.json_response(error_body("authentication_error", "invalid x-api-key"), status=401)
+        if not request.headers.get("anthropic-version"):
+            return web.json_response(error_body("invalid_request_error", "anthropic-version: header is required"),
+                                     status=400)
+        try:
+            body = orjson.loads(await request.read())
+        except orjson.JSONDecodeError:
+            return web.json_response(error_body("invalid_request_error", "request body is not valid JSON"), status=400)
+        self.requests.append(body)
+        try:
+            validate(body)
+        except Invalid as exc:
+            return web.json_response(error_body("invalid_request_error", str(exc)), status=400)
+        if self.failures:
+            status, payload = self.failures.pop(0)
+            return web.json_response(payload, status=status)
+        content = self._answer(body)
+        stop_reason = "tool_use" if any(b["type"] == "tool_use" for b in content) else self.stop_reason
+        if body.get("stream"):
+            return await self._stream(request, body, content, stop_reason)
+        return web.json_response({
+            "id": "msg_01FakeMessage", "type": "message", "role": "assistant", "model": body["model"],
+            "content": content, "stop_reason": stop_reason, "stop_sequence": None,
+            "usage": {"input_tokens": self.usage[0], "output_tokens": self.usage[1]},
+        })
+
+    def _answer(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+        last = body["messages"][-1]["content"]
+        answered = isinstance(last, list) and any(b.get("type") == "tool_result" for b in last)
+        if not body.get("tools") or answered or not self.tool_uses:
+            return [{"type": "text", "text": self.reply}]
+        blocks = [{"type": "text", "text": self.lead_text}] if self.lead_text else []
+        blocks += [{"type": "tool_use", "id": f"toolu_fake{i}", "name": name, "input": args}
+                   for i, (name, args) in enumerate(self.tool_uses)]
+        return blocks
+
+    async def _stream(self, request: web.Request, body: dict[str, Any], content: list[dict[str, Any]],
+                      stop_reason: str) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream; charset=utf-8"})
+        await response.prepare(request)
+
+        async def send(event: dict[str, Any]) -> None:
+            await response.write(f"event: {event['type']}\n".encode() + b"data: " + orjson.dumps(event) + b"\n\n")
+
+        await send({"type": "message_start", "message": {
+            "id": "msg_01FakeStream", "type": "message", "role": "assistant", "model": body["model"], "content": [],
+            "stop_reason": None, "stop_sequence": None,
+            "usage": {"input_tokens": self.usage[0], "output_tokens": 1}}})
+        await send({"type": "ping"})
+        for index, block in enumerate(content):
+            if block["type"] == "text":
+                await send({"type": "content_block_start", "index": index,
+                            "content_block": {"type": "text", "text": ""}})
+                for piece in _split(block["text"], 3):
+                    await send({"type": "content_block_delta", "index": index,
+                                "delta": {"type": "text_delta", "text": piece}})
+                    if self.stream_error is not None:
+                        await send({"type": "error", "error": self.stream_error})
+                        return response
+            else:
+                start = {"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}
+                await send({"type": "content_block_start", "index": index, "content_block": start})
+                arguments = orjson.dumps(block["input"]).decode() if block["input"] else ""
+                for piece in ["", *_split(arguments, 3)]:
+                    await send({"type": "content_block_delta", "index": index,
+                                "delta": {"type": "input_json_delta", "partial_json": piece}})
+            await send({"type": "content_block_stop", "index": index})
+        await send({"type": "message_delta", "delta": {"stop_reason": stop_reason, "stop_sequence": None},
+                    "usage": {"output_tokens": self.usage[1]}})
+        await send({"type": "message_stop"})
+        return response
+
+
+def validate(body: dict[str, Any]) -> None:
+    """The Messages API's request checks, with its error texts."""
+    extra = set(body) - _TOP_LEVEL
+    if extra:
+        raise Invalid(f"{sorted(extra)[0]}: Extra inputs are not permitted")
+    if not isinstance(body.get("model"), str) or not body["model"]:
+        raise Invalid("model: Field required")
+    max_tokens = body.get("max_tokens")
+    if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
+        raise Invalid("max_tokens: Field required" if max_tokens is None else "max_tokens: must be at least 1")
+    system = body.get("system")
+    if system is not None and not isinstance(system, str | list):
+        raise Invalid("system: Input should be a valid string or list")
+    stops = body.get("stop_sequences")
+    if stops is not None and (not isinstance(stops, list) or not all(isinstance(s, str) for s in stops)):
+        raise Invalid("stop_sequences: Input should be a valid list of strings")
+    tool_names = _validate_tools(body)
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise Invalid("messages: at least one message is required")
+    pending: set[str] = set()
+    for i, message in enumerate(messages):
+        role = message.get("role")
+        if role == "system":
+            raise Invalid('messages: Unexpected role "system". The Messages API accepts a top-level `system` '
+                          'parameter, not "system" as an input message role.')
+        if role not in ("user", "assistant"):
+            raise Invalid(f"messages.{i}.role: Input should be 'user' or 'assistant'")
+        if i == 0 and role != "user":
+            raise Invalid("messages: first message must use the \"user\" role")
+        if i and messages[i - 1].get("role") == role:
+            raise Invalid(f'messages: roles must alternate between "user" and "assistant", but found multiple '
+                          f'"{role}" roles in a row')
+        blocks = _blocks(message.get("content"), i)
+        results = {b.get("tool_use_id") for b in blocks if b.get("type") == "tool_result"}
+        if pending and not pending <= results:
+            raise Invalid(f"messages.{i}: `tool_use` ids were found without `tool_result` blocks immediately "
+                          f"after: {', '.join(sorted(pending - results))}")
+        if results - pending:
+            raise Invalid(f"messages.{i}.content: unexpected `tool_use_id` found in `tool_result` blocks: "
+                          f"{', '.join(sorted(results - pending))}")
+        pending = set()
+        for block in blocks:
+            kind = block.get("type")
+            if kind == "tool_use":
+                if role != "assistant":
+                    raise Invalid(f"messages.{i}: tool_use blocks are only allowed in assistant messages")
+                if block.get("name") not in tool_names or not isinstance(block.get("input"), dict):
+                    raise Invalid(f"messages.{i}: tool_use needs a declared tool name and an object input")
+                pending.add(block.get("id"))
+            elif kind == "tool_result" and role != "user":
+                raise Invalid(f"messages.{i}: tool_result blocks are only allowed in user messages")
+    if messages[-1]["role"] == "assistant" and pending:
+        raise Invalid("messages: the final assistant message cannot end with tool_use")
+
+
+def _validate_tools(body: dict[str, Any]) -> set[str]:
+    tools = body.get("tools") or []
+    names = set()
+    for i, tool in enumerate(tools):
+        schema = tool.get("input_schema")
+        if not tool.get("name") or not isinstance(schema, dict) or schema.get("type") != "object":
+            raise Invalid(f"tools.{i}.input_schema: JSON schema must have type 'object'")
+        names.add(tool["name"])
+    choice = body.get("tool_choice")
+    if choice is not None:
+        if not tools:
+            raise Invalid("tool_choice may only be specified while providing tools")
+        if choice.get("type") not in ("auto", "any", "tool", "none"):
+            raise Invalid("tool_choice.type: Input should be 'auto', 'any', 'tool' or 'none'")
+        if choice["type"] == "tool" and choice.get("name") not in names:
+            raise Invalid("tool_choice.name: tool not found in tools")
+    return names
+
+
+def _blocks(content: Any, index: int) -> list[dict[str, Any]]:
+    if isinstance(content, str):
+        if not content:
+            raise Invalid(f"messages.{index}: all messages must have non-empty content")
+        return [{"type": "text", "text": content}]
+    if not isinstance(content, list) or not content:
+        raise Invalid(f"messages.{index}: all messages must have non-empty content")
+    for j, block in enumerate(content):
+        kind = block.get("type") if isinstance(block, dict) else None
+        where = f"messages.{index}.content.{j}"
+        if kind == "text":
+            if not isinstance(block.get("text"), str) or not block["text"]:
+                raise Invalid(f"{where}.text: text content blocks must be non-empty")
+        elif kind == "image":
+            _validate_image(block.get("source") or {}, where)
+        elif kind == "tool_result":
+            if not block.get("tool_use_id"):
+                raise Invalid(f"{where}.tool_use_id: Field required")
+        elif kind != "tool_use":
+            raise Invalid(f"{where}.type: Input tag '{kind}' does not match any of the expected tags")
+    return content
+
+
+def _validate_image(source: dict[str, Any], where: str) -> None:
+    if source.get("type") == "url":
+        if not str(source.get("url", "")).startswith(("http://", "https://")):
+            raise Invalid(f"{where}.source.url: must be an http(s) URL")
+        return
+    if source.get("type") != "base64":
+        raise Invalid(f"{where}.source.type: Input tag '{source.get('type')}' does not match 'base64' or 'url'")
+    if source.get("media_type") not in _IMAGE_TYPES:
+        raise Invalid(f"{where}.source.media_type: Input should be 'image/jpeg', 'image/png', 'image/gif' or "
+                      f"'image/webp'")
+    try:
+        base64.b64decode(source.get("data") or "", validate=True)
+    except (binascii.Error, ValueError):
+        raise Invalid(f"{where}.source.data: invalid base64 data") from None
+
+
+def _split(text: str, parts: int) -> list[str]:
+    if not text:
+        return []
+    size = max(1, -(-len(text) // parts))
+    return [text[i : i + size] for i in range(0, len(text), size)]

@@ -1,0 +1,93 @@
+"""A fake Cloudflare Workers AI account, written from Cloudflare's Workers AI and API documentation.
+
+Serves the OpenAI-compatible endpoints under ``/client/v4/accounts/<account_id>/ai/v1/`` (chat completions,
+streamed or not, and embeddings). Auth is ``Authorization: Bearer <API token>``: a wrong token gets 401 and a
+token for another account 403, both with Cloudflare's envelope ``{"success": false, "errors": [{"code",
+"message"}], "messages": [], "result": null}``; an unknown model is a 400 ``AiError``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+
+def _failure(status: int, code: int, message: str) -> web.Response:
+    return web.json_response({"success": False, "errors": [{"code": code, "message": message}], "messages": [],
+                              "result": None}, status=status)
+
+
+@dataclass
+class FakeWorkersAI:
+    token: str = "cf-token"
+    account_id: str = "0123456789abcdef0123456789abcdef"
+    models: tuple[str, ...] = ("@cf/meta/llama-3-8b-instruct", "@cf/baai/bge-base-en-v1.5")
+    reply: str = "Hello from Workers AI"
+    usage: tuple[int, int] = (17, 6)
+    embedding_tokens: int = 4
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    paths: list[str] = field(default_factory=list)
+    url: str = ""
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/client/v4/accounts/{account}/ai/v1/chat/completions", self.chat)
+        app.router.add_post("/client/v4/accounts/{account}/ai/v1/embeddings", self.embeddings)
+        return app
+
+    async def _check(self, request: web.Request) -> tuple[dict[str, Any], web.Response | None]:
+        self.paths.append(request.path)
+        if request.headers.get("Authorization") != f"Bearer {self.token}":
+            return {}, _failure(401, 10000, "Authentication error")
+        if request.match_info["account"] != self.account_id:
+            return {}, _failure(403, 10000, "Authentication error")
+        body = orjson.loads(await request.read())
+        self.requests.append(body)
+        if body.get("model") not in self.models:
+            return body, _failure(400, 5007, f"AiError: No such model {body.get('model')} or task")
+        return body, None
+
+    async def chat(self, request: web.Request) -> web.StreamResponse:
+        body, refused = await self._check(request)
+        if refused is not None:
+            return refused
+        if not isinstance(body.get("messages"), list) or not body["messages"]:
+            return _failure(400, 5006, "AiError: Error: required properties at '/' are 'messages'")
+        prompt, completion = self.usage
+        usage = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+        base = {"id": "id-1712345678901", "created": 1712345678, "model": body["model"]}
+        if not body.get("stream"):
+            return web.json_response({**base, "object": "chat.completion", "usage": usage, "choices": [
+                {"index": 0, "message": {"role": "assistant", "content": self.reply}, "finish_reason": "stop"}]})
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        words = self.reply.split(" ")
+        for number, word in enumerate(words, 1):
+            piece = word if number == len(words) else word + " "
+            await _event(response, {**base, "object": "chat.completion.chunk", "choices": [
+                {"index": 0, "delta": {"content": piece}, "finish_reason": None}]})
+        await _event(response, {**base, "object": "chat.completion.chunk", "choices": [
+            {"index": 0, "delta": {}, "finish_reason": "stop"}]})
+        if (body.get("stream_options") or {}).get("include_usage"):
+            await _event(response, {**base, "object": "chat.completion.chunk", "choices": [], "usage": usage})
+        await response.write(b"data: [DONE]\n\n")
+        return response
+
+    async def embeddings(self, request: web.Request) -> web.Response:
+        body, refused = await self._check(request)
+        if refused is not None:
+            return refused
+        inputs = body.get("input")
+        inputs = [inputs] if isinstance(inputs, str) else inputs
+        return web.json_response({"object": "list", "model": body["model"],
+                                  "data": [{"object": "embedding", "index": i, "embedding": [0.5, 0.25, float(i)]}
+                                           for i in range(len(inputs))],
+                                  "usage": {"prompt_tokens": self.embedding_tokens,
+                                            "total_tokens": self.embedding_tokens}})
+
+
+async def _event(response: web.StreamResponse, payload: dict[str, Any]) -> None:
+    await response.write(b"data: " + orjson.dumps(payload) + b"\n\n")

@@ -1,0 +1,120 @@
+"""A fake Ollama server (``/api/chat``, ``/api/embed``), written from Ollama's API documentation.
+
+Ollama has no authentication, so the fake checks what Ollama checks: a known model (else 404 ``model "x"
+not found``), well-formed messages and options, base64 images. Streams are NDJSON: one JSON object per
+line, the last with ``done: true`` and the token counts (``prompt_eval_count``, ``eval_count``).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+CREATED_AT = "2024-07-22T20:33:28.123648Z"
+_ROLES = {"system", "user", "assistant", "tool"}
+_OPTIONS = {"num_keep", "seed", "num_predict", "top_k", "top_p", "min_p", "typical_p", "repeat_last_n",
+            "temperature", "repeat_penalty", "presence_penalty", "frequency_penalty", "mirostat", "mirostat_tau",
+            "mirostat_eta", "penalize_newline", "stop", "numa", "num_ctx", "num_batch", "num_gpu", "main_gpu",
+            "low_vram", "vocab_only", "use_mmap", "use_mlock", "num_thread"}
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+@dataclass
+class FakeOllama:
+    models: tuple[str, ...] = ("llama3:latest", "nomic-embed-text")
+    reply: str = "Hello from Ollama"
+    usage: tuple[int, int] = (26, 8)  # (prompt_eval_count, eval_count)
+    embedding_tokens: int = 6
+    chunks: int = 3
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    paths: list[str] = field(default_factory=list)
+    url: str = ""
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/api/chat", self.chat)
+        app.router.add_post("/api/embed", self.embed)
+        return app
+
+    async def _body(self, request: web.Request) -> tuple[dict[str, Any], web.Response | None]:
+        self.paths.append(request.path)
+        try:
+            body = orjson.loads(await request.read())
+        except orjson.JSONDecodeError:
+            return {}, _error(400, "invalid character in request body")
+        if not isinstance(body, dict):
+            return {}, _error(400, "the request body must be a JSON object")
+        self.requests.append(body)
+        model = body.get("model")
+        if not model:
+            return body, _error(400, "model is required")
+        if model not in self.models:
+            return body, _error(404, f'model "{model}" not found, try pulling it first')
+        options = body.get("options", {})
+        unknown = set(options) - _OPTIONS if isinstance(options, dict) else {"<not an object>"}
+        if unknown:
+            return body, _error(400, f"invalid options: {', '.join(sorted(unknown))}")
+        return body, None
+
+    async def chat(self, request: web.Request) -> web.StreamResponse:
+        body, refused = await self._body(request)
+        if refused is not None:
+            return refused
+        messages = body.get("messages")
+        problem = _invalid_messages(messages)
+        if problem:
+            return _error(400, problem)
+        prompt, completion = self.usage
+        final = {"done_reason": "stop", "done": True, "total_duration": 5191566416, "load_duration": 2154458,
+                 "prompt_eval_count": prompt, "prompt_eval_duration": 383809000, "eval_count": completion,
+                 "eval_duration": 4799921000}
+        if body.get("stream", True) is False:
+            return web.json_response({"model": body["model"], "created_at": CREATED_AT,
+                                      "message": {"role": "assistant", "content": self.reply}, **final})
+        response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
+        await response.prepare(request)
+        size = max(1, -(-len(self.reply) // self.chunks))
+        for start in range(0, len(self.reply), size):
+            line = {"model": body["model"], "created_at": CREATED_AT,
+                    "message": {"role": "assistant", "content": self.reply[start : start + size]}, "done": False}
+            await response.write(orjson.dumps(line) + b"\n")
+        await response.write(orjson.dumps({"model": body["model"], "created_at": CREATED_AT,
+                                           "message": {"role": "assistant", "content": ""}, **final}) + b"\n")
+        return response
+
+    async def embed(self, request: web.Request) -> web.Response:
+        body, refused = await self._body(request)
+        if refused is not None:
+            return refused
+        inputs = body.get("input")
+        inputs = [inputs] if isinstance(inputs, str) else inputs
+        if not isinstance(inputs, list) or not inputs or not all(isinstance(text, str) for text in inputs):
+            return _error(400, "invalid input type")
+        return web.json_response({"model": body["model"],
+                                  "embeddings": [[0.01 * i, -0.02, 0.03] for i in range(len(inputs))],
+                                  "total_duration": 14143917, "load_duration": 1019500,
+                                  "prompt_eval_count": self.embedding_tokens})
+
+
+def _invalid_messages(messages: Any) -> str:
+    if not isinstance(messages, list) or not messages:
+        return "messages are required"
+    for message in messages:
+        if not isinstance(message, dict) or message.get("role") not in _ROLES:
+            return "invalid message role"
+        if not isinstance(message.get("content", ""), str):
+            return "json: cannot unmarshal array into Go struct field Message.messages.content of type string"
+        for image in message.get("images") or ():
+            try:
+                base64.b64decode(image, validate=True)
+            except (binascii.Error, ValueError):
+                return "illegal base64 data in images"
+    return ""

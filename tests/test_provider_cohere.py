@@ -1,0 +1,110 @@
+"""Cohere channels (type 35): OpenAI chat in, Cohere's v1 /v1/chat out, tools included."""
+
+from __future__ import annotations
+
+import openai
+import orjson
+import pytest
+
+from oneapi.constants import ChannelType
+from tests.conftest import Gateway
+from tests.fakes.cohere import FakeCohere
+from tests.providers import Customer, customer, expected_quota
+
+COHERE = ChannelType.COHERE
+WEATHER_TOOL = {"type": "function", "function": {
+    "name": "get_weather", "description": "Current weather of a city",
+    "parameters": {"type": "object", "properties": {"location": {"type": "string", "description": "the city"}},
+                   "required": ["location"]}}}
+
+
+@pytest.fixture
+async def cohere(serve_fake) -> FakeCohere:
+    return await serve_fake(FakeCohere())
+
+
+@pytest.fixture
+async def cohere_user(gateway: Gateway, cohere: FakeCohere) -> Customer:
+    return await customer(gateway, cohere.url, COHERE, cohere.key, "command-r,command-r-internet")
+
+
+async def test_chat_splits_history_and_bills_meta_tokens(cohere_user: Customer, cohere: FakeCohere):
+    answer = await cohere_user.client.chat.completions.create(model="command-r", top_p=0.5, max_tokens=100, messages=[
+        {"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Hello!"}, {"role": "user", "content": "How are you?"}])
+
+    assert answer.choices[0].message.content == "Hello from Cohere" and answer.choices[0].finish_reason == "stop"
+    assert (answer.usage.prompt_tokens, answer.usage.completion_tokens) == (21, 9)
+    sent = cohere.requests[-1]
+    assert sent["message"] == "How are you?" and sent["model"] == "command-r"
+    assert sent["chat_history"] == [{"role": "SYSTEM", "message": "Be brief."}, {"role": "USER", "message": "Hi"},
+                                    {"role": "CHATBOT", "message": "Hello!"}]
+    assert (sent["p"], sent["max_tokens"], sent["stream"]) == (0.5, 100, False) and "connectors" not in sent
+    assert cohere.headers[-1]["Authorization"] == f"Bearer {cohere.key}"
+    [log] = await cohere_user.logs()
+    assert (log["prompt_tokens"], log["completion_tokens"]) == (21, 9)
+    assert log["quota"] == expected_quota(21, 9, "command-r", COHERE)
+
+
+async def test_stream_events_become_chunks(cohere_user: Customer, cohere: FakeCohere):
+    stream = await cohere_user.client.chat.completions.create(
+        model="command-r", messages=[{"role": "user", "content": "hi"}], stream=True,
+        stream_options={"include_usage": True})
+    chunks = [chunk async for chunk in stream]
+
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "Hello from Cohere"
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+    assert chunks[-1].usage.prompt_tokens == 21 and chunks[-1].usage.completion_tokens == 9
+    [log] = await cohere_user.logs()
+    assert (log["prompt_tokens"], log["completion_tokens"]) == (21, 9) and log["is_stream"]
+    assert log["quota"] == expected_quota(21, 9, "command-r", COHERE)
+
+
+async def test_internet_suffix_adds_the_web_search_connector(cohere_user: Customer, cohere: FakeCohere):
+    await cohere_user.client.chat.completions.create(model="command-r-internet",
+                                                     messages=[{"role": "user", "content": "news?"}])
+    sent = cohere.requests[-1]
+    assert sent["model"] == "command-r" and sent["connectors"] == [{"id": "web-search"}]
+    [log] = await cohere_user.logs()
+    # One API strips -internet for the model ratio but not for the completion ratio
+    assert log["quota"] == expected_quota(21, 9, "command-r-internet", COHERE)
+
+
+async def test_tool_call_round_trip(cohere_user: Customer, cohere: FakeCohere):
+    question = {"role": "user", "content": "Weather in Toronto?"}
+    first = await cohere_user.client.chat.completions.create(model="command-r", messages=[question],
+                                                            tools=[WEATHER_TOOL])
+    [call] = first.choices[0].message.tool_calls
+    assert first.choices[0].finish_reason == "tool_calls"
+    assert call.function.name == "get_weather" and orjson.loads(call.function.arguments) == {"location": "Toronto"}
+    assert cohere.requests[-1]["tools"] == [{"name": "get_weather", "description": "Current weather of a city",
+                                             "parameter_definitions": {"location": {
+                                                 "type": "str", "required": True, "description": "the city"}}}]
+
+    second = await cohere_user.client.chat.completions.create(model="command-r", tools=[WEATHER_TOOL], messages=[
+        question, first.choices[0].message.model_dump(exclude_none=True),
+        {"role": "tool", "tool_call_id": call.id, "content": '{"temperature": "21C"}'}])
+
+    assert second.choices[0].message.content == 'The tool said: [{"temperature":"21C"}]'
+    sent = cohere.requests[-1]
+    assert sent["message"] == "" and sent["tool_results"] == [
+        {"call": {"name": "get_weather", "parameters": {"location": "Toronto"}}, "outputs": [{"temperature": "21C"}]}]
+    assert sent["chat_history"][-1]["role"] == "CHATBOT"
+    assert sent["chat_history"][-1]["tool_calls"] == [{"name": "get_weather", "parameters": {"location": "Toronto"}}]
+
+
+async def test_cohere_error_reaches_the_client_in_openai_shape(cohere_user: Customer, cohere: FakeCohere):
+    cohere.fail_next(429, "You are using a Trial key, which is limited to 10 API calls / minute.")
+    before = await cohere_user.quota_left()
+    with pytest.raises(openai.RateLimitError) as caught:
+        await cohere_user.client.chat.completions.create(model="command-r",
+                                                         messages=[{"role": "user", "content": "hi"}])
+    assert caught.value.status_code == 429 and caught.value.body["type"]
+    assert await cohere_user.quota_left() == before and await cohere_user.logs() == []
+
+
+async def test_wrong_cohere_key_is_rejected(gateway: Gateway, cohere: FakeCohere):
+    stranger = await customer(gateway, cohere.url, COHERE, "co-wrong", "command-r")
+    with pytest.raises(openai.AuthenticationError) as caught:
+        await stranger.client.chat.completions.create(model="command-r", messages=[{"role": "user", "content": "x"}])
+    assert "invalid api token" in caught.value.body["message"]

@@ -1,0 +1,141 @@
+"""Xunfei Spark channels (type 18) through the running gateway, against a WebSocket fake that checks signatures.
+
+Also the OpenAI-compatible Spark HTTP API (type 48), which goes through the OpenAI adaptor unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import openai
+import pytest
+
+from oneapi.constants import ChannelType
+from tests.conftest import Gateway
+from tests.fakes.openai_upstream import FakeOpenAI
+from tests.fakes.xunfei import FakeXunfei
+from tests.providers_util import WEATHER_TOOL, Wired, assert_billed, serving, wire
+
+HI = [{"role": "user", "content": "hi"}]
+
+
+@pytest.fixture
+async def spark() -> AsyncIterator[FakeXunfei]:
+    async with serving(FakeXunfei()) as fake:
+        fake.url = fake.url.replace("http://", "ws://")  # what a Spark channel's base URL looks like
+        yield fake
+
+
+async def wire_xunfei(gateway: Gateway, fake: FakeXunfei, key: str | None = None) -> Wired:
+    return await wire(gateway, fake, ChannelType.XUNFEI, "SparkDesk-v3.5,Spark-Max-32K,Spark-Lite", key=key)
+
+
+async def test_chat_over_a_signed_websocket_is_billed_from_the_last_frame(gateway: Gateway, spark: FakeXunfei):
+    wired = await wire_xunfei(gateway, spark)
+    client = wired.client
+
+    answer = await client.chat.completions.create(model="SparkDesk-v3.5", messages=HI, temperature=1.7, n=3,
+                                                  max_tokens=256)
+
+    assert answer.choices[0].message.content == spark.reply and answer.choices[0].finish_reason == "stop"
+    assert (answer.usage.prompt_tokens, answer.usage.completion_tokens) == spark.usage
+    assert spark.paths == ["/v3.5/chat"] and not spark.handshake_failures
+    [frame] = spark.frames
+    assert frame["header"] == {"app_id": spark.app_id}
+    assert frame["parameter"]["chat"] == {"domain": "generalv3.5", "temperature": 1.0, "max_tokens": 256}
+    assert frame["payload"]["message"]["text"] == HI
+    await assert_billed(gateway, wired, "SparkDesk-v3.5", ChannelType.XUNFEI, *spark.usage)
+
+
+async def test_stream_sends_one_chunk_per_frame_and_is_billed(gateway: Gateway, spark: FakeXunfei):
+    wired = await wire_xunfei(gateway, spark)
+    client = wired.client
+
+    stream = await client.chat.completions.create(model="SparkDesk-v3.5", messages=HI, stream=True,
+                                                  extra_body={"top_k": 4})
+    chunks = [chunk async for chunk in stream]
+
+    assert "".join(c.choices[0].delta.content or "" for c in chunks) == spark.reply
+    assert [c.choices[0].finish_reason for c in chunks][-2:] == [None, "stop"]
+    assert spark.frames[0]["parameter"]["chat"]["top_k"] == 4
+    await assert_billed(gateway, wired, "SparkDesk-v3.5", ChannelType.XUNFEI, *spark.usage)
+
+
+async def test_the_model_name_picks_the_version_path_and_domain(gateway: Gateway, spark: FakeXunfei):
+    client = (await wire_xunfei(gateway, spark)).client
+
+    for model in ("Spark-Max-32K", "Spark-Lite"):
+        await client.chat.completions.create(model=model, messages=HI)
+
+    assert spark.paths == ["/chat/max-32k", "/v1.1/chat"]
+    assert [f["parameter"]["chat"]["domain"] for f in spark.frames] == ["max-32k", "lite"]
+
+
+async def test_function_call_round_trip(gateway: Gateway, spark: FakeXunfei):
+    client = (await wire_xunfei(gateway, spark)).client
+    question = {"role": "user", "content": "Weather in Hefei?"}
+
+    stream = await client.chat.completions.create(model="SparkDesk-v3.5", messages=[question], tools=[WEATHER_TOOL],
+                                                  stream=True)
+    chunks = [chunk async for chunk in stream]
+
+    calls = [call for c in chunks for call in c.choices[0].delta.tool_calls or ()]
+    assert [(c.function.name, c.function.arguments) for c in calls] == [("get_weather", spark.function_arguments)]
+    assert chunks[-1].choices[0].finish_reason == "tool_calls"
+    assert spark.frames[0]["payload"]["functions"] == {"text": [WEATHER_TOOL["function"]]}
+
+    answer = await client.chat.completions.create(model="SparkDesk-v3.5", tools=[WEATHER_TOOL], messages=[
+        question,
+        {"role": "assistant", "content": None, "tool_calls": [{"id": calls[0].id, "type": "function", "function": {
+            "name": "get_weather", "arguments": calls[0].function.arguments}}]},
+        {"role": "tool", "tool_call_id": calls[0].id, "content": "Sunny, 25°C"}])
+
+    assert answer.choices[0].message.content == f"{spark.reply}; you said: Sunny, 25°C"
+    assert [m["role"] for m in spark.frames[1]["payload"]["message"]["text"]] == ["user", "assistant", "user"]
+    assert "get_weather" in spark.frames[1]["payload"]["message"]["text"][1]["content"]
+
+
+async def test_function_call_without_stream(gateway: Gateway, spark: FakeXunfei):
+    client = (await wire_xunfei(gateway, spark)).client
+
+    answer = await client.chat.completions.create(model="SparkDesk-v3.5", messages=HI, tools=[WEATHER_TOOL])
+
+    [call] = answer.choices[0].message.tool_calls
+    assert call.id.startswith("call_") and call.function.name == "get_weather"
+    assert answer.choices[0].finish_reason == "tool_calls"
+
+
+async def test_frames_with_an_error_code_are_errors(gateway: Gateway, spark: FakeXunfei):
+    client = (await wire_xunfei(gateway, spark)).client
+
+    spark.fail_next(11200, "授权错误：该appId没有相关功能的授权 或者 业务量超过限制")
+    with pytest.raises(openai.PermissionDeniedError) as denied:
+        await client.chat.completions.create(model="SparkDesk-v3.5", messages=HI)
+    assert denied.value.body["type"] == "xunfei_error" and denied.value.body["code"] == 11200
+
+    spark.fail_next(10013, "输入内容审核不通过，涉嫌违规，请重新调整输入内容")
+    with pytest.raises(openai.BadRequestError) as bad:
+        await client.chat.completions.create(model="SparkDesk-v3.5", messages=HI, stream=True)
+    assert "10013" in bad.value.body["message"]
+
+
+async def test_a_wrong_secret_is_refused_at_the_handshake(gateway: Gateway, spark: FakeXunfei):
+    client = (await wire_xunfei(gateway, spark, key=f"{spark.app_id}|{'x' * 32}|{spark.api_key}")).client
+
+    with pytest.raises(openai.AuthenticationError) as refused:
+        await client.chat.completions.create(model="SparkDesk-v3.5", messages=HI)
+
+    assert "APPID|APISecret|APIKey" in refused.value.body["message"]
+    assert spark.handshake_failures == ["HMAC signature does not match"] and not spark.frames
+
+
+async def test_spark_v2_http_api_is_relayed_as_openai(gateway: Gateway, make_fake_openai):
+    fake: FakeOpenAI = await make_fake_openai(key="spark-api-password")
+    wired = await wire(gateway, fake, ChannelType.XUNFEI_V2, "generalv3.5")
+
+    stream = await wired.client.chat.completions.create(model="generalv3.5", messages=HI, stream=True)
+    text = "".join([c.choices[0].delta.content or "" async for c in stream])
+
+    assert text == fake.reply
+    assert fake.headers[0]["Authorization"] == "Bearer spark-api-password"
+    await assert_billed(gateway, wired, "generalv3.5", ChannelType.XUNFEI_V2, *fake.usage)

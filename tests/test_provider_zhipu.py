@@ -1,0 +1,167 @@
+"""Zhipu ChatGLM channels (type 16) through the running gateway, against a fake that verifies Zhipu's JWTs."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+
+import jwt
+import openai
+import pytest
+
+from oneapi.constants import ChannelType
+from tests.conftest import Gateway
+from tests.fakes.zhipu import FakeZhipu
+from tests.providers_util import WEATHER_TOOL, Wired, assert_billed, serving, wire
+
+
+@pytest.fixture
+async def zhipu() -> AsyncIterator[FakeZhipu]:
+    async with serving(FakeZhipu()) as fake:
+        yield fake
+
+
+async def wire_zhipu(gateway: Gateway, fake: FakeZhipu, key: str | None = None) -> Wired:
+    return await wire(gateway, fake, ChannelType.ZHIPU, "glm-4,chatglm_turbo,chatglm_pro,embedding-2,cogview-3",
+                      key=key)
+
+
+async def test_glm4_chat_is_signed_with_a_zhipu_jwt_clamped_and_billed(gateway: Gateway, zhipu: FakeZhipu):
+    wired = await wire_zhipu(gateway, zhipu)
+    client = wired.client
+
+    answer = await client.chat.completions.create(model="glm-4", messages=[{"role": "user", "content": "hi"}],
+                                                  temperature=1.6, top_p=1.0)
+
+    assert answer.choices[0].message.content == zhipu.reply
+    assert (answer.usage.prompt_tokens, answer.usage.completion_tokens) == zhipu.usage
+    assert zhipu.paths == ["/api/paas/v4/chat/completions"]
+    assert (zhipu.requests[0]["temperature"], zhipu.requests[0]["top_p"]) == (0.99, 0.99)
+    claims = jwt.decode(zhipu.tokens[0], options={"verify_signature": False})
+    now_ms = time.time() * 1000
+    assert claims["api_key"] == zhipu.api_id and claims["timestamp"] <= now_ms < claims["exp"]
+    assert jwt.get_unverified_header(zhipu.tokens[0])["sign_type"] == "SIGN"
+    await assert_billed(gateway, wired, "glm-4", ChannelType.ZHIPU, *zhipu.usage)
+
+
+async def test_glm4_stream_is_billed_from_the_usage_in_its_last_chunk(gateway: Gateway, zhipu: FakeZhipu):
+    wired = await wire_zhipu(gateway, zhipu)
+    client = wired.client
+
+    stream = await client.chat.completions.create(model="glm-4", messages=[{"role": "user", "content": "hi"}],
+                                                  stream=True)
+    chunks = [chunk async for chunk in stream]
+
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == zhipu.reply
+    assert chunks[-1].choices[0].finish_reason == "stop"
+    await assert_billed(gateway, wired, "glm-4", ChannelType.ZHIPU, *zhipu.usage)
+
+
+async def test_glm4_tool_call_round_trip(gateway: Gateway, zhipu: FakeZhipu):
+    client = (await wire_zhipu(gateway, zhipu)).client
+    question = {"role": "user", "content": "Weather in Beijing?"}
+
+    first = await client.chat.completions.create(model="glm-4", messages=[question], tools=[WEATHER_TOOL])
+
+    assert first.choices[0].finish_reason == "tool_calls"
+    [call] = first.choices[0].message.tool_calls
+    assert (call.function.name, call.function.arguments) == ("get_weather", zhipu.tool_arguments)
+    assert zhipu.requests[0]["tools"] == [WEATHER_TOOL]
+
+    second = await client.chat.completions.create(model="glm-4", tools=[WEATHER_TOOL], messages=[
+        question, first.choices[0].message.model_dump(exclude_none=True),
+        {"role": "tool", "tool_call_id": call.id, "content": "Sunny, 25°C"}])
+
+    assert second.choices[0].message.content == "The tool said: Sunny, 25°C"
+    assert zhipu.requests[1]["messages"][1]["tool_calls"][0]["id"] == call.id
+
+
+async def test_chatglm_v3_invoke_unquotes_the_answer_and_bills_its_usage(gateway: Gateway, zhipu: FakeZhipu):
+    zhipu.reply = 'He said "hi"\nthen left'
+    wired = await wire_zhipu(gateway, zhipu)
+    client = wired.client
+
+    answer = await client.chat.completions.create(model="chatglm_turbo", temperature=0, messages=[
+        {"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"}])
+
+    assert answer.choices[0].message.content == zhipu.reply
+    assert zhipu.paths == ["/api/paas/v3/model-api/chatglm_turbo/invoke"]
+    assert zhipu.requests[0]["prompt"][1] == {"role": "user", "content": "hi"}
+    assert zhipu.requests[0]["temperature"] == 0.01
+    await assert_billed(gateway, wired, "chatglm_turbo", ChannelType.ZHIPU, *zhipu.usage)
+
+
+async def test_chatglm_v3_sse_invoke_joins_data_lines_and_bills_the_meta_usage(gateway: Gateway,
+                                                                                zhipu: FakeZhipu):
+    zhipu.reply = "First line\nsecond line\nthird"
+    wired = await wire_zhipu(gateway, zhipu)
+    client = wired.client
+
+    stream = await client.chat.completions.create(model="chatglm_pro", messages=[{"role": "user", "content": "hi"}],
+                                                  stream=True)
+    chunks = [chunk async for chunk in stream]
+
+    assert "".join(c.choices[0].delta.content or "" for c in chunks) == zhipu.reply
+    assert chunks[-1].choices[0].finish_reason == "stop"
+    assert zhipu.paths == ["/api/paas/v3/model-api/chatglm_pro/sse-invoke"]
+    await assert_billed(gateway, wired, "chatglm_pro", ChannelType.ZHIPU, *zhipu.usage)
+
+
+async def test_embeddings_go_to_v4_and_are_billed_from_usage(gateway: Gateway, zhipu: FakeZhipu):
+    wired = await wire_zhipu(gateway, zhipu)
+    client = wired.client
+
+    result = await client.embeddings.create(model="embedding-2", input="hello")
+
+    assert result.data[0].embedding == [0.25, -0.5, 0.75]
+    assert zhipu.paths == ["/api/paas/v4/embeddings"]
+    assert zhipu.requests[0] == {"model": "embedding-2", "input": "hello"}
+    await assert_billed(gateway, wired, "embedding-2", ChannelType.ZHIPU, zhipu.embedding_tokens, 0)
+
+
+async def test_images_are_passed_to_v4_generations(gateway: Gateway, zhipu: FakeZhipu):
+    client = (await wire_zhipu(gateway, zhipu)).client
+
+    result = await client.images.generate(model="cogview-3", prompt="a red panda", user="u-1")
+
+    assert result.data[0].url == "https://aigc-files.bigmodel.cn/api/cogview/fake.png"
+    assert zhipu.paths == ["/api/paas/v4/images/generations"]
+    assert zhipu.requests[0] == {"model": "cogview-3", "prompt": "a red panda", "user_id": "u-1"}
+
+
+async def test_one_jwt_serves_consecutive_requests(gateway: Gateway, zhipu: FakeZhipu):
+    client = (await wire_zhipu(gateway, zhipu)).client
+    for _ in range(2):
+        await client.chat.completions.create(model="glm-4", messages=[{"role": "user", "content": "hi"}])
+
+    assert len(zhipu.tokens) == 2 and zhipu.tokens[0] == zhipu.tokens[1]
+
+
+async def test_a_wrong_secret_is_refused_by_zhipu(gateway: Gateway, zhipu: FakeZhipu):
+    client = (await wire_zhipu(gateway, zhipu, key=f"{zhipu.api_id}.not-the-secret")).client
+
+    with pytest.raises(openai.AuthenticationError) as refused:
+        await client.chat.completions.create(model="glm-4", messages=[{"role": "user", "content": "hi"}])
+
+    assert refused.value.status_code == 401 and refused.value.body["code"] == "1004"
+    assert "签名" in refused.value.body["message"]
+    assert zhipu.requests, "the request reached Zhipu and was refused there"
+
+
+async def test_upstream_errors_keep_a_sensible_status(gateway: Gateway, zhipu: FakeZhipu):
+    client = (await wire_zhipu(gateway, zhipu)).client
+    messages = [{"role": "user", "content": "hi"}]
+
+    zhipu.fail_next(429, 1302, "您当前使用该API的并发数过高，请降低并发")
+    with pytest.raises(openai.RateLimitError):
+        await client.chat.completions.create(model="glm-4", messages=messages)
+
+    zhipu.fail_next(200, 1261, "Prompt 超长")  # v3 says it inside an HTTP 200 answer
+    with pytest.raises(openai.BadRequestError) as bad:
+        await client.chat.completions.create(model="chatglm_turbo", messages=messages)
+    assert bad.value.body["type"] == "zhipu_error" and bad.value.body["code"] == 1261
+    assert "Prompt 超长" in bad.value.body["message"]
+
+    zhipu.fail_next(200, 1113, "您的账户已欠费，请充值后重试")
+    with pytest.raises(openai.PermissionDeniedError):
+        await client.chat.completions.create(model="chatglm_turbo", messages=messages, stream=True)
