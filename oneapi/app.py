@@ -80,7 +80,8 @@ async def _startup(app: web.Application) -> None:
     cache = Cache()
     await cache.load(dbs)
     await dbs.release()
-    ledger = Ledger(dbs, cache, settings.batch_update_interval if settings.batch_update_enabled else None)
+    ledger = Ledger(dbs, cache, settings.batch_update_interval if settings.batch_update_enabled else None,
+                    settings.sqlite_busy_timeout)
     ledger.start()
     connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=300)
     http = aiohttp.ClientSession(connector=connector, trust_env=False, proxy=settings.relay_proxy or None,

@@ -1,4 +1,4 @@
-"""What wraps every request: a request id, CORS on /v1, gzip bodies, and errors in the right shape.
+"""What wraps every request: a request id, CORS on /v1, and errors in the right shape.
 
 No client input may produce a 500 with a stack trace: /v1 answers in OpenAI's error shape, /api in
 One API's ``{success, message}`` envelope, and anything unexpected is logged with the request id.
@@ -6,13 +6,12 @@ One API's ``{success, message}`` envelope, and anything unexpected is logged wit
 
 from __future__ import annotations
 
-import gzip
 import logging
 import random
 import time
-import zlib
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
 
 from oneapi.errors import REQUEST_ID_HEADER, ApiError, RelayError, api_fail, json_response
 
@@ -53,13 +52,17 @@ async def request_context(request: web.Request, handler):
         if relay and request.method == "OPTIONS":
             response: web.StreamResponse = web.Response(status=204)
         else:
-            if request.headers.get("Content-Encoding", "").lower() == "gzip" and request.can_read_body:
-                request = await _gunzip(request)
             response = await handler(request)
     except RelayError as error:
         response = error.response(request_id)
     except ApiError as error:
         response = api_fail(error.message, error.status)
+    except RequestPayloadError as exc:  # aiohttp decodes gzip/deflate bodies itself; this one was corrupt
+        message = f"the request body cannot be decoded: {exc}"
+        if request.path.startswith("/api/"):
+            response = api_fail(message, 400)
+        else:
+            response = _openai_error(message, 400, code="invalid_body", request_id=request_id)
     except web.HTTPException as exc:
         converted = _http_error(request, exc, request_id)
         if converted is None:
@@ -76,23 +79,6 @@ async def request_context(request: web.Request, handler):
         if relay:
             response.headers.update(_CORS)
     return response
-
-
-async def _gunzip(request: web.Request) -> web.Request:
-    data = await request.read()
-    try:
-        body = gzip.decompress(data)
-    except (OSError, EOFError, zlib.error):
-        raise RelayError("the gzip request body cannot be decompressed", status=400, code="invalid_gzip") from None
-    limit = request.app._client_max_size  # the same limit as uncompressed bodies
-    if limit and len(body) > limit:
-        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=len(body))
-    headers = request.headers.copy()
-    del headers["Content-Encoding"]
-    headers["Content-Length"] = str(len(body))
-    clone = request.clone(headers=headers)
-    clone._read_bytes = body
-    return clone
 
 
 def _http_error(request: web.Request, exc: web.HTTPException, request_id: str) -> web.Response | None:

@@ -33,7 +33,9 @@ def default_options(theme: str = "default") -> dict[str, str]:
         "TurnstileCheckEnabled": "false",
         "RegisterEnabled": "true",
         "EmailDomainRestrictionEnabled": "false",
-        "EmailDomainWhitelist": "gmail.com,163.com,126.com,qq.com,outlook.com,hotmail.com,icloud.com,yahoo.com,foxmail.com",
+        "EmailDomainWhitelist": (
+            "gmail.com,163.com,126.com,qq.com,outlook.com,hotmail.com,icloud.com,yahoo.com,foxmail.com"
+        ),
         "AutomaticDisableChannelEnabled": "false",
         "AutomaticEnableChannelEnabled": "false",
         "ChannelDisableThreshold": "5",

@@ -90,8 +90,9 @@ def _loop():
 
 
 # -- the load generator --------------------------------------------------------------------------
-async def load(url: str, body: bytes, concurrency: int, seconds: float, stream: bool) -> tuple[float, list[float]]:
-    headers = {"Authorization": f"Bearer sk-{ROOT_TOKEN}", "Content-Type": "application/json"}
+async def load(url: str, key: str, body: bytes, concurrency: int, seconds: float,
+               stream: bool) -> tuple[float, list[float]]:
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
     latencies: list[float] = []
     errors = 0
     deadline = time.monotonic() + seconds
@@ -166,8 +167,9 @@ async def main(seconds: float, levels: list[int]) -> None:
                 row = {}
                 for name in ("fake", "bare", "oneapi"):
                     url = f"http://127.0.0.1:{ports[name]}/v1/chat/completions"
-                    await load(url, body, c, min(1.0, seconds), mode == "stream")  # warm up
-                    rps, lat = await load(url, body, c, seconds, mode == "stream")
+                    key = "sk-upstream" if name == "fake" else f"sk-{ROOT_TOKEN}"
+                    await load(url, key, body, c, min(1.0, seconds), mode == "stream")  # warm up
+                    rps, lat = await load(url, key, body, c, seconds, mode == "stream")
                     row[name] = (rps, percentile(lat, 0.5), percentile(lat, 0.99))
                 f, b, g = row["fake"], row["bare"], row["oneapi"]
                 print(f"{mode:<10}{c:>4} | {f[0]:>10.0f} {f[1]:>6.1f} {f[2]:>6.1f} | {b[0]:>9.0f} {b[1]:>6.1f} "

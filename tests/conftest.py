@@ -36,6 +36,7 @@ class Gateway:
     url: str
     app: web.Application
     http: aiohttp.ClientSession
+    server: TestServer
 
     @property
     def state(self) -> AppState:
@@ -124,7 +125,7 @@ async def make_gateway(tmp_path) -> AsyncIterator[Callable[..., Any]]:
         servers.append(server)
         session = aiohttp.ClientSession()
         sessions.append(session)
-        return Gateway(str(server.make_url("")).rstrip("/"), app, session)
+        return Gateway(str(server.make_url("")).rstrip("/"), app, session, server)
 
     yield start
     for session in sessions:
@@ -159,6 +160,22 @@ async def make_fake_openai() -> AsyncIterator[Callable[..., Any]]:
 
     async def start(**fields: Any) -> FakeOpenAI:
         fake = FakeOpenAI(**fields)
+        server = await start_fake(fake.app())
+        servers.append(server)
+        fake.url = str(server.make_url("")).rstrip("/")
+        return fake
+
+    yield start
+    for server in servers:
+        await server.close()
+
+
+@pytest.fixture
+async def serve_fake() -> AsyncIterator[Callable[[Any], Any]]:
+    """Serve any fake upstream (an object with ``app()`` and a ``url`` attribute) on a real port."""
+    servers: list[TestServer] = []
+
+    async def start(fake: Any) -> Any:
         server = await start_fake(fake.app())
         servers.append(server)
         fake.url = str(server.make_url("")).rstrip("/")

@@ -62,7 +62,7 @@ async def test_edits_reach_the_other_node_through_redis(make_gateway, fake_opena
 
     await eventually(b_serves)  # the channel created on A is routed by B
 
-    token = (await node_a.api("GET", "/api/token/"))["data"][0]
+    token = next(t for t in (await node_a.api("GET", "/api/token/"))["data"] if "sk-" + t["key"] == key)
     await node_a.api("PUT", "/api/token/?status_only=1", {"id": token["id"], "status": 2})
 
     async def b_refuses_token() -> bool:

@@ -51,7 +51,7 @@ async def test_bad_chat_requests(gateway: Gateway, key: str, body: bytes, status
 
 
 async def test_wrong_content_type_is_refused(gateway: Gateway, key: str):
-    status, body = await post(gateway, key, data=b"model=gpt-3.5-turbo",
+    status, body = await post(gateway, key, data=b"model=gpt-3.5-turbo&stream=true",
                               headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert status == 415
     assert_openai_error(body, "application/json")
@@ -74,7 +74,7 @@ async def test_gzip_request_bodies_are_accepted(gateway: Gateway, key: str):
     status, body = await post(gateway, key, data=b"not gzip",
                               headers={"Content-Type": "application/json", "Content-Encoding": "gzip"})
     assert status == 400
-    assert_openai_error(body, "gzip")
+    assert_openai_error(body, "cannot be decoded")
 
 
 async def test_unknown_routes_and_methods(gateway: Gateway, key: str):

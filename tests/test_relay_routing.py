@@ -126,7 +126,8 @@ async def test_disabled_token_and_disabled_user(gateway: Gateway, fake_openai: F
     user = await gateway.add_user()
     key = await gateway.add_token(user["access_token"])
     assert (await post(gateway, key, json=CHAT))[0] == 200
-    token = (await gateway.api("GET", "/api/token/", token=user["access_token"]))["data"][0]
+    token = next(t for t in (await gateway.api("GET", "/api/token/", token=user["access_token"]))["data"]
+                 if "sk-" + t["key"] == key)
     await gateway.api("PUT", "/api/token/?status_only=1", {"id": token["id"], "status": 2}, token=user["access_token"])
     status, body = await post(gateway, key, json=CHAT)
     assert status == 401

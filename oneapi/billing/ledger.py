@@ -1,11 +1,12 @@
-"""The ledger: the one place where quota moves, and the only writer of usage and consume logs.
+"""The ledger: the one place where quota moves, and the only writer of usage and log rows.
 
 Every debit is one conditional UPDATE (``… WHERE quota >= amount``), so concurrent requests can never
 reserve more than the balance, on any backend, without a read first. Writes go through one writer task
-that takes whatever is queued and runs it in one transaction: reservations are awaited by the request
-(it must know the answer), settlements and logs are not (the response never waits for them). In batch
-mode (BATCH_UPDATE_ENABLED) settlements are summed per row and written every BATCH_UPDATE_INTERVAL
-seconds. ``stop()`` writes everything still queued, so a clean shutdown loses nothing.
+that takes whatever is queued and runs it as one transaction (``billing/store.py``): reservations are
+awaited by the request (it must know the answer), settlements and logs are not (the response never
+waits for them). In batch mode (BATCH_UPDATE_ENABLED) settlements are summed per row and written every
+BATCH_UPDATE_INTERVAL seconds; otherwise they are summed over whatever is queued. ``stop()`` writes
+everything still queued, so a clean shutdown loses nothing.
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ import contextlib
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from oneapi.billing.store import Execute, Operation, OperationFailed, open_store
 from oneapi.cache import Cache
 from oneapi.constants import LogType
 from oneapi.db.connect import Databases
@@ -26,10 +27,13 @@ from oneapi.db.models import Log
 
 logger = logging.getLogger(__name__)
 
-_MAX_BATCH = 256
+_MAX_BATCH = 512
+_LOG_ROWS_PER_INSERT = 100
+LOG_COLUMNS: tuple[str, ...] = tuple(f.column_name for f in Log._meta.sorted_fields if f.name != "id")
+_LOG_DEFAULTS: dict[str, Any] = {f.column_name: f.default for f in Log._meta.sorted_fields if f.name != "id"}
 
 
-class InsufficientQuota(Exception):
+class InsufficientQuota(OperationFailed):
     """A reservation the balance cannot cover; ``who`` is "user" or "token"."""
 
     def __init__(self, who: str) -> None:
@@ -66,37 +70,28 @@ class _Totals:
         return not (self.user_quota or self.user_used or self.user_requests or self.token_remain
                     or self.token_used or self.channel_used or self.logs)
 
-
-_Op = Callable[[], Awaitable[Any]]
+    def absorb(self, other: _Totals) -> None:
+        for name in ("user_quota", "user_used", "user_requests", "token_remain", "token_used", "channel_used"):
+            mine = getattr(self, name)
+            for key, value in getattr(other, name).items():
+                mine[key] += value
+        self.logs.extend(other.logs)
 
 
 class Ledger:
-    def __init__(self, dbs: Databases, cache: Cache, batch_interval: float | None = None) -> None:
+    def __init__(self, dbs: Databases, cache: Cache, batch_interval: float | None = None,
+                 busy_timeout_ms: int = 3000) -> None:
         self.dbs = dbs
         self.cache = cache
-        self.batch_interval = batch_interval  # None: write settlements at once
-        self._queue: asyncio.Queue[tuple[_Op, asyncio.Future[Any] | None]] = asyncio.Queue()
+        self.batch_interval = batch_interval  # None: write settlements as soon as the writer is free
+        self._main = open_store(dbs, dbs.main, busy_timeout_ms)
+        self._logs = self._main if dbs.logs is dbs.main else open_store(dbs, dbs.logs, busy_timeout_ms)
+        self._queue: asyncio.Queue[tuple[Operation | _Totals, asyncio.Future[Any] | None]] = asyncio.Queue()
         self._pending = _Totals()
         self._writer: asyncio.Task[None] | None = None
         self._flusher: asyncio.Task[None] | None = None
-        p = dbs.main.param
-        self._sql = {
-            "debit_user": f"UPDATE users SET quota = quota - {p} WHERE id = {p} AND quota >= {p}",
-            "credit_user": f"UPDATE users SET quota = quota + {p} WHERE id = {p}",
-            "debit_token": (
-                f"UPDATE tokens SET remain_quota = remain_quota - {p}, used_quota = used_quota + {p}, "
-                f"accessed_time = {p} WHERE id = {p} AND remain_quota >= {p}"
-            ),
-            "settle_user": (
-                f"UPDATE users SET quota = quota - {p}, used_quota = used_quota + {p}, "
-                f"request_count = request_count + {p} WHERE id = {p}"
-            ),
-            "settle_token": (
-                f"UPDATE tokens SET remain_quota = remain_quota - {p}, used_quota = used_quota + {p}, "
-                f"accessed_time = {p} WHERE id = {p}"
-            ),
-            "settle_channel": f"UPDATE channels SET used_quota = used_quota + {p} WHERE id = {p}",
-        }
+        self._sql = _statements(self._main.param)
+        self._log_param = self._logs.param
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self) -> None:
@@ -110,15 +105,17 @@ class Ledger:
             self._flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._flusher
-        self._enqueue_pending()
-        await self._queue.join()
+        await self.drain()
         if self._writer:
             self._writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._writer
+        await self._main.close()
+        if self._logs is not self._main:
+            await self._logs.close()
 
     async def drain(self) -> None:
-        """Wait until every settlement queued so far is in the database (tests, shutdown, admin reads)."""
+        """Wait until every settlement and log queued so far is in the database."""
         self._enqueue_pending()
         await self._queue.join()
 
@@ -130,7 +127,18 @@ class Ledger:
             if user is not None and user.quota < 0:
                 raise InsufficientQuota("user")
             return
-        await self._call(lambda: self._reserve(user_id, token_id, token_limited, amount))
+        sql, now = self._sql, int(time.time())
+
+        def debit(execute: Execute) -> None:
+            if execute(sql["debit_user"], (amount, user_id, amount)) != 1:
+                raise InsufficientQuota("user")
+            if token_limited and execute(sql["debit_token"], (amount, amount, now, token_id, amount)) != 1:
+                execute(sql["credit_user"], (amount, user_id))
+                raise InsufficientQuota("token")
+
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((debit, future))
+        await future
         user = self.cache.user(user_id)
         if user is not None:
             user.quota -= amount
@@ -139,22 +147,10 @@ class Ledger:
             token.remain_quota -= amount
             token.used_quota += amount
 
-    async def _reserve(self, user_id: int, token_id: int, token_limited: bool, amount: int) -> None:
-        db, sql = self.dbs.main, self._sql
-        cursor = await db.aexecute_sql(sql["debit_user"], (amount, user_id, amount))
-        if cursor.rowcount != 1:
-            raise InsufficientQuota("user")
-        if token_limited:
-            cursor = await db.aexecute_sql(sql["debit_token"], (amount, amount, int(time.time()), token_id, amount))
-            if cursor.rowcount != 1:
-                await db.aexecute_sql(sql["credit_user"], (amount, user_id))
-                raise InsufficientQuota("token")
-
     def refund(self, user_id: int, token_id: int, token_limited: bool, amount: int) -> None:
         """Give a reservation back (the request failed); written without delaying anyone."""
-        if amount <= 0:
-            return
-        self.settle(Charge(user_id, token_id, token_limited, 0, amount, 0, None), count_request=False)
+        if amount > 0:
+            self.settle(Charge(user_id, token_id, token_limited, 0, amount, 0, None), count_request=False)
 
     def settle(self, charge: Charge, count_request: bool = True) -> None:
         """Replace the reservation by the real charge, add usage counters and the log row."""
@@ -192,22 +188,16 @@ class Ledger:
             self._enqueue_pending()
 
     def log(self, row: dict[str, Any]) -> None:
-        """Queue a log row that moves no quota (test, system, manage logs)."""
+        """Queue a log row that moves no quota (top-up, manage, system and test logs)."""
         self._pending.logs.append(row)
         if not self.batch_interval:
             self._enqueue_pending()
 
     # -- the writer ------------------------------------------------------------------------------
-    async def _call(self, op: _Op) -> Any:
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait((op, future))
-        return await future
-
     def _enqueue_pending(self) -> None:
-        if self._pending.empty():
-            return
-        totals, self._pending = self._pending, _Totals()
-        self._queue.put_nowait((lambda: self._write_totals(totals), None))
+        if not self._pending.empty():
+            totals, self._pending = self._pending, _Totals()
+            self._queue.put_nowait((totals, None))
 
     async def _flush_loop(self) -> None:
         assert self.batch_interval
@@ -221,33 +211,41 @@ class Ledger:
             while len(batch) < _MAX_BATCH and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             try:
-                await self._run_batch(batch)
+                await self._write(batch)
+            except Exception:
+                logger.exception("the ledger could not write a batch of %d operations", len(batch))
             finally:
                 for _ in batch:
                     self._queue.task_done()
-                await self.dbs.release()
 
-    async def _run_batch(self, batch: list[tuple[_Op, asyncio.Future[Any] | None]]) -> None:
-        """Run the queued operations in one transaction; if it fails, run each alone to isolate the culprit."""
-        results: list[tuple[asyncio.Future[Any] | None, Any, BaseException | None]] = []
+    async def _write(self, batch: list[tuple[Operation | _Totals, asyncio.Future[Any] | None]]) -> None:
+        """One transaction for the whole batch; settlements are merged into one set of UPDATEs."""
+        operations: list[Operation] = []
+        futures: list[asyncio.Future[Any] | None] = []
+        totals = _Totals()
+        for operation, future in batch:
+            if isinstance(operation, _Totals):
+                totals.absorb(operation)
+            else:
+                operations.append(operation)
+                futures.append(future)
+        logs, totals.logs = totals.logs, []
+        if not totals.empty():
+            operations.append(lambda execute: _write_totals(execute, self._sql, totals))
+            futures.append(None)
+        if logs and self._logs is self._main:
+            operations.append(lambda execute: _insert_logs(execute, self._log_param, logs))
+            futures.append(None)
         try:
-            async with self.dbs.write_transaction():
-                for op, future in batch:
-                    try:
-                        results.append((future, await op(), None))
-                    except InsufficientQuota as exc:
-                        results.append((future, None, exc))
-        except Exception:
-            if len(batch) > 1:
-                for item in batch:
-                    await self._run_batch([item])
-                return
-            op, future = batch[0]
-            logger.exception("ledger write failed")
-            if future is not None and not future.done():
-                future.set_exception(RuntimeError("the quota could not be written to the database"))
-            return
-        for future, value, error in results:
+            results = await self._main.run(operations) if operations else []
+        except Exception as exc:
+            for future in futures:
+                if future is not None and not future.done():
+                    future.set_exception(RuntimeError(f"the quota could not be written: {exc}"))
+            raise
+        if logs and self._logs is not self._main:
+            await self._logs.run([lambda execute: _insert_logs(execute, self._log_param, logs)])
+        for future, (value, error) in zip(futures, results, strict=True):
             if future is None or future.done():
                 continue
             if error is not None:
@@ -255,26 +253,46 @@ class Ledger:
             else:
                 future.set_result(value)
 
-    async def _write_totals(self, totals: _Totals) -> None:
-        db, sql = self.dbs.main, self._sql
-        now = int(time.time())
-        for user_id in totals.user_quota.keys() | totals.user_used.keys() | totals.user_requests.keys():
-            await db.aexecute_sql(sql["settle_user"], (
-                totals.user_quota.get(user_id, 0), totals.user_used.get(user_id, 0),
-                totals.user_requests.get(user_id, 0), user_id,
-            ))
-        for token_id in totals.token_remain.keys() | totals.token_used.keys():
-            await db.aexecute_sql(sql["settle_token"], (
-                totals.token_remain.get(token_id, 0), totals.token_used.get(token_id, 0), now, token_id,
-            ))
-        for channel_id, used in totals.channel_used.items():
-            await db.aexecute_sql(sql["settle_channel"], (used, channel_id))
-        if totals.logs:
-            if self.dbs.logs is self.dbs.main:
-                await db.aexecute(Log.insert_many(totals.logs))
-            else:
-                async with self.dbs.write_transaction(self.dbs.logs):
-                    await self.dbs.logs.aexecute(Log.insert_many(totals.logs))
+
+def _statements(p: str) -> dict[str, str]:
+    return {
+        "debit_user": f"UPDATE users SET quota = quota - {p} WHERE id = {p} AND quota >= {p}",
+        "credit_user": f"UPDATE users SET quota = quota + {p} WHERE id = {p}",
+        "debit_token": (
+            f"UPDATE tokens SET remain_quota = remain_quota - {p}, used_quota = used_quota + {p}, "
+            f"accessed_time = {p} WHERE id = {p} AND remain_quota >= {p}"
+        ),
+        "settle_user": (
+            f"UPDATE users SET quota = quota - {p}, used_quota = used_quota + {p}, "
+            f"request_count = request_count + {p} WHERE id = {p}"
+        ),
+        "settle_token": (
+            f"UPDATE tokens SET remain_quota = remain_quota - {p}, used_quota = used_quota + {p}, "
+            f"accessed_time = {p} WHERE id = {p}"
+        ),
+        "settle_channel": f"UPDATE channels SET used_quota = used_quota + {p} WHERE id = {p}",
+    }
+
+
+def _write_totals(execute: Execute, sql: dict[str, str], totals: _Totals) -> None:
+    now = int(time.time())
+    for user_id in totals.user_quota.keys() | totals.user_used.keys() | totals.user_requests.keys():
+        execute(sql["settle_user"], (totals.user_quota.get(user_id, 0), totals.user_used.get(user_id, 0),
+                                     totals.user_requests.get(user_id, 0), user_id))
+    for token_id in totals.token_remain.keys() | totals.token_used.keys():
+        execute(sql["settle_token"], (totals.token_remain.get(token_id, 0), totals.token_used.get(token_id, 0),
+                                      now, token_id))
+    for channel_id, used in totals.channel_used.items():
+        execute(sql["settle_channel"], (used, channel_id))
+
+
+def _insert_logs(execute: Execute, param: str, rows: list[dict[str, Any]]) -> None:
+    columns = ", ".join(LOG_COLUMNS)
+    placeholders = "(" + ", ".join([param] * len(LOG_COLUMNS)) + ")"
+    for start in range(0, len(rows), _LOG_ROWS_PER_INSERT):
+        chunk = rows[start : start + _LOG_ROWS_PER_INSERT]
+        params = tuple(row.get(column, _LOG_DEFAULTS[column]) for row in chunk for column in LOG_COLUMNS)
+        execute(f"INSERT INTO logs ({columns}) VALUES {', '.join([placeholders] * len(chunk))}", params)
 
 
 def consume_log(**fields: Any) -> dict[str, Any]:

@@ -9,6 +9,8 @@ response has gone.
 from __future__ import annotations
 
 import asyncio
+import email.parser
+import email.policy
 import logging
 import time
 from dataclasses import dataclass
@@ -114,15 +116,16 @@ def _bad_request(message: str, code: str = "invalid_text_request", status: int =
 
 async def parse_request(request: web.Request, mode: RelayMode, state: AppState) -> Parsed:
     content_type = request.content_type
-    if content_type.startswith("multipart/") or content_type == "application/x-www-form-urlencoded":
-        if mode in (RelayMode.AUDIO_TRANSCRIPTION, RelayMode.AUDIO_TRANSLATION):
-            return await _parse_form(request, mode)
-        raise _bad_request(f"Content-Type {content_type} is not supported here; send application/json",
-                           code="unsupported_content_type", status=415)
+    if mode in (RelayMode.AUDIO_TRANSCRIPTION, RelayMode.AUDIO_TRANSLATION) and content_type.startswith("multipart/"):
+        return await _parse_form(request, mode)
+    if content_type.startswith("multipart/"):
+        raise _unsupported_content_type(content_type)
     raw = await request.read()
     try:
         body = orjson.loads(raw) if raw else {}
     except orjson.JSONDecodeError as exc:
+        if content_type == "application/x-www-form-urlencoded":  # curl -d without a Content-Type header
+            raise _unsupported_content_type(content_type) from None
         raise _bad_request(f"the request body is not valid JSON: {exc}", code="invalid_json") from None
     if not isinstance(body, dict):
         raise _bad_request("the request body must be a JSON object", code="invalid_json")
@@ -139,46 +142,24 @@ async def parse_request(request: web.Request, mode: RelayMode, state: AppState) 
 
 
 async def _parse_form(request: web.Request, mode: RelayMode) -> Parsed:
+    """The form fields of a multipart upload (the file stays in ``raw``, forwarded byte for byte)."""
     raw = await request.read()
-    model = ""
+    header = f"Content-Type: {request.headers.get('Content-Type', '')}\r\n\r\n".encode()
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(header + raw)
+    if not message.is_multipart():
+        raise _bad_request("the multipart body cannot be parsed", code="invalid_form")
     fields: dict[str, Any] = {}
-    try:
-        reader = aiohttp.MultipartReader(request.headers, _BytesStream(raw))
-        while (part := await reader.next()) is not None:
-            if isinstance(part, aiohttp.BodyPartReader) and part.name and not part.filename:
-                fields[part.name] = (await part.read()).decode(errors="replace")
-    except (ValueError, AssertionError, RuntimeError):
-        raise _bad_request("the multipart body cannot be parsed", code="invalid_form") from None
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if name and not part.get_filename():
+            fields[str(name)] = part.get_content() if part.get_content_maintype() == "text" else ""
     model = fields.get("model") or _DEFAULT_MODELS[mode]
     return Parsed(mode, fields, raw, model, False, False)
 
 
-class _BytesStream:
-    """Feeds already-read bytes to aiohttp's MultipartReader."""
-
-    def __init__(self, data: bytes) -> None:
-        self._data = data
-        self._pos = 0
-
-    async def readline(self) -> bytes:
-        end = self._data.find(b"\n", self._pos)
-        end = len(self._data) if end < 0 else end + 1
-        line, self._pos = self._data[self._pos : end], end
-        return line
-
-    async def read(self, n: int = -1) -> bytes:
-        end = len(self._data) if n < 0 else min(self._pos + n, len(self._data))
-        chunk, self._pos = self._data[self._pos : end], end
-        return chunk
-
-    async def readany(self) -> bytes:
-        return await self.read()
-
-    def at_eof(self) -> bool:
-        return self._pos >= len(self._data)
-
-    def unread_data(self, data: bytes) -> None:
-        self._pos -= len(data)
+def _unsupported_content_type(content_type: str) -> RelayError:
+    return _bad_request(f"Content-Type {content_type} is not supported here; send application/json",
+                        code="unsupported_content_type", status=415)
 
 
 def validate_text_request(mode: RelayMode, body: dict[str, Any], model: str) -> None:
@@ -250,6 +231,18 @@ def with_system_prompt(body: dict[str, Any], prompt: str) -> dict[str, Any]:
     return {**body, "messages": messages}
 
 
+def upstream_for(channel: Channel) -> Upstream:
+    """The channel as adaptors see it (shared with the channel test)."""
+    return Upstream(
+        id=channel.id,
+        type=channel.type,
+        key=channel.key,
+        base_url=(channel.base_url or default_base_url(channel.type)).rstrip("/"),
+        config=channel_config(channel.type, channel.config, channel.other),
+        name=channel.name or "",
+    )
+
+
 # -- pre-consume ---------------------------------------------------------------------------------
 async def pre_consume(state: AppState, request: web.Request, caller: Caller, parsed: Parsed,
                       channel: Channel) -> Attempt:
@@ -288,14 +281,7 @@ async def pre_consume(state: AppState, request: web.Request, caller: Caller, par
     else:
         reserved = int(options.int("PreConsumedQuota") * ratio)
 
-    upstream = Upstream(
-        id=channel.id,
-        type=channel.type,
-        key=channel.key,
-        base_url=(channel.base_url or default_base_url(channel.type)).rstrip("/"),
-        config=channel_config(channel.type, channel.config, channel.other),
-        name=channel.name or "",
-    )
+    upstream = upstream_for(channel)
     relay_timeout = state.settings.relay_timeout
     relay_request = RelayRequest(
         mode=parsed.mode,

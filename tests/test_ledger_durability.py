@@ -1,0 +1,39 @@
+"""Usage writes never delay the response and are never lost: batch mode sums them, shutdown flushes them."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from tests.fakes.openai_upstream import FakeOpenAI
+from tests.test_relay_errors import CHAT, post
+
+
+def consume_logs(path: str) -> list[tuple[int, int]]:
+    with sqlite3.connect(path) as db:
+        return db.execute("SELECT quota, prompt_tokens FROM logs WHERE type = 2").fetchall()
+
+
+def user_row(path: str, user_id: int) -> tuple[int, int, int]:
+    with sqlite3.connect(path) as db:
+        return db.execute("SELECT quota, used_quota, request_count FROM users WHERE id = ?", (user_id,)).fetchone()
+
+
+async def test_batch_mode_sums_settlements_and_shutdown_writes_them(tmp_path, make_gateway, fake_openai: FakeOpenAI):
+    path = str(tmp_path / "batch.db")
+    gateway = await make_gateway(SQLITE_PATH=path, BATCH_UPDATE_ENABLED="true", BATCH_UPDATE_INTERVAL="3600")
+    await gateway.add_channel(fake_openai.url)
+    user = await gateway.add_user(quota=100_000)
+    key = await gateway.add_token(user["access_token"])
+    for _ in range(5):
+        assert (await post(gateway, key, json=CHAT))[0] == 200
+
+    assert consume_logs(path) == [], "in batch mode nothing is written before the interval"
+    quota, used, count = user_row(path, user["id"])
+    assert used == 0 and count == 0 and quota < 100_000, "only the reservations are in the database"
+
+    await gateway.server.close()  # a clean shutdown: the app's cleanup flushes the ledger
+
+    logs = consume_logs(path)
+    assert len(logs) == 5 and all(prompt == 11 for _, prompt in logs)
+    charged = sum(q for q, _ in logs)
+    assert user_row(path, user["id"]) == (100_000 - charged, charged, 5)
