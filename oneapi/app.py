@@ -20,7 +20,7 @@ from oneapi.config import Settings
 from oneapi.constants import Role, UserStatus
 from oneapi.db.connect import Databases, connect, migrate_schema
 from oneapi.db.models import Token, User
-from oneapi.middlewares import request_context
+from oneapi.middlewares import frontend_redirect, request_context
 from oneapi.options import Options
 from oneapi.relay import routes as relay_routes
 from oneapi.state import STATE, AppState
@@ -71,22 +71,27 @@ async def _sync_loop(state: AppState) -> None:
 
 async def _startup(app: web.Application) -> None:
     settings = app[SETTINGS]
+    tokenizers = asyncio.create_task(asyncio.to_thread(warm_up))  # 0.4 s of BPE loading, meanwhile the DB
     dbs = connect(settings)
-    if settings.is_master:
-        await migrate_schema(dbs)
-    await seed_root(dbs, settings)
-    options = Options(settings.theme)
-    await options.load(dbs)
-    cache = Cache()
-    await cache.load(dbs)
-    await dbs.release()
+    try:
+        if settings.is_master:
+            await migrate_schema(dbs)
+        await seed_root(dbs, settings)
+        options = Options(settings.theme)
+        await options.load(dbs)
+        cache = Cache()
+        await cache.load(dbs)
+        await dbs.release()
+    except BaseException:
+        await dbs.close()  # the pool's threads would keep the process alive
+        raise
     ledger = Ledger(dbs, cache, settings.batch_update_interval if settings.batch_update_enabled else None,
                     settings.sqlite_busy_timeout)
     ledger.start()
     connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=300)
     http = aiohttp.ClientSession(connector=connector, trust_env=False, proxy=settings.relay_proxy or None,
                                  auto_decompress=True)
-    await asyncio.to_thread(warm_up)
+    await tokenizers
     state = AppState(settings=settings, dbs=dbs, options=options, cache=cache, ledger=ledger, http=http,
                      started_at=int(time.time()))
     app[STATE] = state
@@ -120,7 +125,10 @@ STARTUP_HOOKS: web.AppKey[list] = web.AppKey("startup_hooks", list)
 
 
 def make_app(settings: Settings) -> web.Application:
-    app = web.Application(middlewares=[request_context], client_max_size=settings.max_body_mb * 1024 * 1024,
+    middlewares = [request_context]
+    if settings.frontend_base_url and not settings.is_master:
+        middlewares.append(frontend_redirect(settings.frontend_base_url))
+    app = web.Application(middlewares=middlewares, client_max_size=settings.max_body_mb * 1024 * 1024,
                           handler_args={"max_field_size": 65536})
     app[SETTINGS] = settings
     app[STARTUP_HOOKS] = []

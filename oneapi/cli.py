@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import errno
 import logging
 import os
+import signal
 import sys
 import time
 from pathlib import Path
 
 import click
+import peewee
 from aiohttp import web
 
 from oneapi import __version__
@@ -45,6 +49,27 @@ def setup_logging(log_dir: str, debug: bool, only_one_file: bool) -> Path:
     return log_file
 
 
+async def _shut_down_once(app: web.Application) -> None:
+    """Replace aiohttp's SIGINT/SIGTERM handlers by ones that act on the first signal only.
+
+    The one-file binary's launcher forwards signals to the server process, which also gets them directly
+    when the whole process group is signalled (Ctrl-C, systemd's stop): a repeat would abort the graceful
+    shutdown and cut in-flight requests."""
+    loop = asyncio.get_running_loop()
+    received: list[int] = []
+
+    def on_signal(signum: int) -> None:
+        if received:
+            return
+        received.append(signum)
+        logging.getLogger("oneapi").info("%s: finishing in-flight requests, then flushing usage and logs",
+                                         signal.Signals(signum).name)
+        raise web.GracefulExit()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, on_signal, signum)
+
+
 def _event_loop():
     try:
         import uvloop
@@ -76,11 +101,18 @@ def main(port: int | None, log_dir: str, host: str) -> None:
     logger = logging.getLogger("oneapi")
     logger.info("oneapi %s starting on %s:%s, data in %s, log file %s", __version__, host, settings.port,
                 settings.database_location(), log_file)
+    app = make_app(settings)
+    app.on_startup.append(_shut_down_once)
     try:
-        web.run_app(make_app(settings), host=host, port=settings.port, print=None, loop=_event_loop(),
+        web.run_app(app, host=host, port=settings.port, print=None, loop=_event_loop(),
                     shutdown_timeout=30, access_log=None)
     except OSError as exc:
-        raise click.ClickException(f"cannot listen on {host}:{settings.port}: {exc.strerror or exc}") from None
+        if exc.errno in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
+            raise click.ClickException(f"cannot listen on {host}:{settings.port}: {exc.strerror}") from None
+        raise click.ClickException(f"cannot reach the database ({settings.database_location()}): {exc}") from None
+    except peewee.DatabaseError as exc:
+        hint = " (a slave node needs a master to create the tables first)" if not settings.is_master else ""
+        raise click.ClickException(f"database error at start-up: {exc}{hint}") from None
 
 
 if __name__ == "__main__":

@@ -99,3 +99,16 @@ def _http_error(request: web.Request, exc: web.HTTPException, request_id: str) -
     if _is_relay(path):
         return _openai_error(exc.reason, exc.status, request_id=request_id)
     return None
+
+
+def frontend_redirect(base_url: str):
+    """Slave nodes with FRONTEND_BASE_URL send page requests to the master's pages (301), as One API does."""
+    base = base_url.rstrip("/")
+
+    @web.middleware
+    async def redirect(request: web.Request, handler):
+        if request.path.startswith(("/api/", "/v1/", "/dashboard/billing")):
+            return await handler(request)
+        raise web.HTTPMovedPermanently(base + request.path_qs)
+
+    return redirect

@@ -10,7 +10,7 @@ import os
 import secrets
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -37,6 +37,7 @@ class Gateway:
     app: web.Application
     http: aiohttp.ClientSession
     server: TestServer
+    clients: list[openai.AsyncOpenAI] = field(default_factory=list)
 
     @property
     def state(self) -> AppState:
@@ -96,8 +97,9 @@ class Gateway:
         return "sk-" + created["data"]["key"]
 
     def openai(self, key: str) -> openai.AsyncOpenAI:
-        return openai.AsyncOpenAI(base_url=self.url + "/v1", api_key=key, max_retries=0,
-                                  http_client=None, timeout=30)
+        client = openai.AsyncOpenAI(base_url=self.url + "/v1", api_key=key, max_retries=0, timeout=30)
+        self.clients.append(client)
+        return client
 
     async def drain(self) -> None:
         """Wait until queued settlements and logs are written."""
@@ -115,7 +117,7 @@ def gateway_env(tmp_path, **extra: str) -> dict[str, str]:
 async def make_gateway(tmp_path) -> AsyncIterator[Callable[..., Any]]:
     """Start gateways with extra env vars: ``await make_gateway(SQL_DSN=...)``."""
     servers: list[TestServer] = []
-    sessions: list[aiohttp.ClientSession] = []
+    gateways: list[Gateway] = []
 
     async def start(**env: str) -> Gateway:
         settings = load_settings(gateway_env(tmp_path, **env))
@@ -123,13 +125,15 @@ async def make_gateway(tmp_path) -> AsyncIterator[Callable[..., Any]]:
         server = TestServer(app, host="127.0.0.1")
         await server.start_server()
         servers.append(server)
-        session = aiohttp.ClientSession()
-        sessions.append(session)
-        return Gateway(str(server.make_url("")).rstrip("/"), app, session, server)
+        gateway = Gateway(str(server.make_url("")).rstrip("/"), app, aiohttp.ClientSession(), server)
+        gateways.append(gateway)
+        return gateway
 
     yield start
-    for session in sessions:
-        await session.close()
+    for gateway in gateways:
+        for client in gateway.clients:
+            await client.close()
+        await gateway.http.close()
     for server in reversed(servers):
         await server.close()
 

@@ -151,3 +151,26 @@ async def test_insufficient_user_and_token_quota(gateway: Gateway, fake_openai: 
     assert status == 403 and body["error"]["code"] == "pre_consume_token_quota_failed"
     await gateway.drain()
     assert (await gateway.api("GET", f"/api/user/{rich['id']}"))["data"]["quota"] == 10**9
+
+
+async def test_proxy_route_forwards_with_the_channel_key_for_admins_only(gateway: Gateway, fake_openai: FakeOpenAI):
+    channel = await gateway.add_channel(fake_openai.url + "/v1", key="Bearer sk-upstream", type=43, models="")
+    root_key = await gateway.add_token()
+    async with gateway.http.post(f"{gateway.url}/v1/oneapi/proxy/{channel['id']}/embeddings",
+                                 json={"model": "text-embedding-3-small", "input": "hi"},
+                                 headers={"Authorization": root_key}) as resp:
+        assert resp.status == 200 and (await resp.json())["data"][0]["embedding"] == [0.1, 0.2, 0.3]
+    user = await gateway.add_user()
+    user_key = await gateway.add_token(user["access_token"])
+    status, body = await post(gateway, user_key, json={"input": "hi"},
+                              path=f"/v1/oneapi/proxy/{channel['id']}/embeddings")
+    assert status == 403
+    assert_openai_error(body, "admins")
+
+
+async def test_slave_nodes_redirect_pages_to_the_frontend(make_gateway):
+    await make_gateway()  # the master creates the tables; slaves never migrate
+    gateway = await make_gateway(NODE_TYPE="slave", FRONTEND_BASE_URL="https://admin.example.com/")
+    async with gateway.http.get(gateway.url + "/token?p=2", allow_redirects=False) as resp:
+        assert resp.status == 301 and resp.headers["Location"] == "https://admin.example.com/token?p=2"
+    assert (await gateway.api("GET", "/api/status", token=""))["success"]

@@ -120,10 +120,10 @@ def _add_missing_columns(db: Database, models: tuple) -> None:
 
 
 def _nullable(field_):
-    """ADD COLUMN needs a default or NULL; One API's later columns all have one."""
-    clone = field_.clone() if hasattr(field_, "clone") else field_
-    if clone.default is None:
-        clone.null = True
+    """Added columns are nullable with their default, as GORM adds them (a NOT NULL would make SQLite
+    rebuild the table); rows read back NULL as the default."""
+    clone = field_.clone()
+    clone.null = True
     return clone
 
 

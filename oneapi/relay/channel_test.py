@@ -103,6 +103,9 @@ async def run_channel_test(state: AppState, channel: Channel, requested_model: s
         result = ProbeResult(model, await _ask(state, channel, model), 0.0)
     except RelayError as error:
         result = ProbeResult(model, _error_text(error), 0.0, error)
+    except Exception as exc:  # an adaptor bug must fail the test, not the admin's request
+        logger.exception("channel #%s test crashed", channel.id)
+        result = ProbeResult(model, f"internal error: {exc!r}", 0.0, RelayError(repr(exc)))
     result.seconds = time.monotonic() - started
     elapsed_ms = int(result.seconds * 1000)
     await record_channel_values(state, channel.id, test_time=int(time.time()),

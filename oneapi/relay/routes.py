@@ -11,6 +11,7 @@ from oneapi.errors import RelayError, json_response
 from oneapi.relay import models as model_list
 from oneapi.relay.auth import authenticate_token
 from oneapi.relay.pipeline import relay
+from oneapi.relay.proxy import proxy
 from oneapi.state import STATE
 
 _RELAYED = {
@@ -98,5 +99,6 @@ def setup_routes(app: web.Application) -> None:
     for prefix in ("", "/v1"):
         app.router.add_get(f"{prefix}/dashboard/billing/subscription", billing_subscription)
         app.router.add_get(f"{prefix}/dashboard/billing/usage", billing_usage)
+    app.router.add_route("*", "/v1/oneapi/proxy/{channel}/{target:.*}", proxy)
     for method, path in _NOT_IMPLEMENTED:
         app.router.add_route(method, path, not_implemented)

@@ -1,0 +1,153 @@
+"""/api/channel/*: the admin's upstream accounts. Keys go in and never come back out."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from aiohttp import web
+
+from oneapi.api.common import (
+    ITEMS_PER_PAGE,
+    body_id,
+    check_columns,
+    page_offset,
+    path_id,
+    read_json,
+    row_dict,
+    row_id,
+)
+from oneapi.auth import require
+from oneapi.catalogue import owners
+from oneapi.channels import (
+    channel_fields,
+    create_channels,
+    delete_channels,
+    get_channel,
+    update_balance,
+    update_channel,
+)
+from oneapi.constants import ChannelStatus, ChannelType, Role
+from oneapi.db.models import Channel
+from oneapi.errors import ApiError, api_ok, json_response
+from oneapi.relay.channel_test import ChannelTester, run_channel_test
+from oneapi.relay.models import catalogue_entry
+from oneapi.state import STATE
+
+logger = logging.getLogger(__name__)
+
+CHANNEL_NOT_FOUND = "渠道不存在"
+CHANNEL_TESTER: web.AppKey[ChannelTester] = web.AppKey("channel_tester", ChannelTester)
+
+
+def channel_dict(channel: Channel) -> dict[str, Any]:
+    return row_dict(channel, hidden=("key",))
+
+
+async def _existing(channel_id: int) -> Channel:
+    channel = await get_channel(channel_id)
+    if channel is None:
+        raise ApiError(CHANNEL_NOT_FOUND)
+    return channel
+
+
+@require(Role.ADMIN)
+async def list_channels(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    query = Channel.select().order_by(Channel.id.desc()).offset(page_offset(request)).limit(ITEMS_PER_PAGE)
+    return api_ok([channel_dict(c) for c in await state.dbs.main.list(query)])
+
+
+@require(Role.ADMIN)
+async def search_channels(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    keyword = request.query.get("keyword", "")
+    where = Channel.name.startswith(keyword)
+    if (keyword_id := row_id(keyword)) is not None:
+        where |= Channel.id == keyword_id
+    channels = await state.dbs.main.list(Channel.select().where(where).order_by(Channel.id.desc()))
+    return api_ok([channel_dict(c) for c in channels])
+
+
+@require(Role.ADMIN)
+async def get_channel_by_id(request: web.Request) -> web.Response:
+    return api_ok(channel_dict(await _existing(path_id(request))))
+
+
+@require(Role.ADMIN)
+async def add_channel(request: web.Request) -> web.Response:
+    """One channel per non-empty line of ``key`` (batch mode), otherwise identical."""
+    body = await read_json(request)
+    fields = channel_fields(body, for_update=False)
+    check_columns(Channel, fields)
+    created = await create_channels(request.app[STATE], fields)
+    return api_ok([c.id for c in created])
+
+
+@require(Role.ADMIN)
+async def edit_channel(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    fields = channel_fields(body, for_update=True)
+    check_columns(Channel, fields)
+    channel = await update_channel(request.app[STATE], body_id(body), fields)
+    if channel is None:
+        raise ApiError(CHANNEL_NOT_FOUND)
+    return api_ok(channel_dict(channel))
+
+
+@require(Role.ADMIN)
+async def remove_channel(request: web.Request) -> web.Response:
+    if not await delete_channels(request.app[STATE], Channel.id == path_id(request)):
+        raise ApiError(CHANNEL_NOT_FOUND)
+    return api_ok()
+
+
+@require(Role.ADMIN)
+async def remove_disabled_channels(request: web.Request) -> web.Response:
+    disabled = Channel.status.in_([int(ChannelStatus.MANUALLY_DISABLED), int(ChannelStatus.AUTO_DISABLED)])
+    return api_ok(await delete_channels(request.app[STATE], disabled))
+
+
+@require(Role.ADMIN)
+async def channel_models(request: web.Request) -> web.Response:
+    """The built-in catalogue as OpenAI model objects, without the envelope (as One API)."""
+    return json_response({"object": "list", "data": [catalogue_entry(model) for model in owners()]})
+
+
+@require(Role.ADMIN)
+async def test_channel(request: web.Request) -> web.Response:
+    """Test one channel now: ``{success, message: reply or error, time: seconds, modelName}``."""
+    channel = await _existing(path_id(request))
+    requested = request.query.get("model", "")
+    result = await run_channel_test(request.app[STATE], channel, requested)
+    return json_response({"success": result.ok, "message": result.reply, "time": result.seconds,
+                          "modelName": requested})
+
+
+@require(Role.ADMIN)
+async def test_all_channels(request: web.Request) -> web.Response:
+    """Start the bulk test in the background (``?scope=all|disabled``)."""
+    disabled_only = request.query.get("scope", "all") == "disabled"
+    if not request.app[CHANNEL_TESTER].start(request.app[STATE], disabled_only):
+        raise ApiError("测试已在运行中")
+    return api_ok()
+
+
+@require(Role.ADMIN)
+async def channel_balance(request: web.Request) -> web.Response:
+    channel = await _existing(path_id(request))
+    return api_ok(balance=await update_balance(request.app[STATE], channel))
+
+
+@require(Role.ADMIN)
+async def all_channel_balances(request: web.Request) -> web.Response:
+    """Refresh the balance of every enabled channel whose provider reports one."""
+    state = request.app[STATE]
+    query = Channel.select().where((Channel.status == int(ChannelStatus.ENABLED))
+                                   & Channel.type.in_([int(ChannelType.OPENAI), int(ChannelType.CUSTOM)]))
+    for channel in await state.dbs.main.list(query):
+        try:
+            await update_balance(state, channel)
+        except ApiError as error:
+            logger.warning("balance of channel #%s not updated: %s", channel.id, error.message)
+    return api_ok()

@@ -1,0 +1,126 @@
+"""Small pieces every /api handler shares: reading the body, paging, ids, and rows as One API's JSON.
+
+Numbers and strings are checked against what the columns can hold (PostgreSQL and MySQL refuse an
+out-of-range integer or an over-long varchar), so a bad value is the client's error, never a 500.
+"""
+
+from __future__ import annotations
+
+from typing import Any, overload
+
+import orjson
+from aiohttp import web
+from peewee import BigIntegerField, CharField, IntegerField, Model
+
+from oneapi.errors import ApiError
+
+ITEMS_PER_PAGE = 10  # One API's fixed page size; `page_size`/`size` parameters are ignored, as there
+INVALID_PARAMS = "无效的参数"
+INT32 = 2**31
+INT64 = 2**63
+
+
+async def read_json(request: web.Request, status: int = 200) -> dict[str, Any]:
+    """The body as a JSON object, or One API's ``无效的参数`` refusal."""
+    raw = await request.read()
+    try:
+        body = orjson.loads(raw) if raw else None
+    except orjson.JSONDecodeError:
+        body = None
+    if not isinstance(body, dict):
+        raise ApiError(INVALID_PARAMS, status=status)
+    return body
+
+
+def query_int(request: web.Request, name: str, default: int = 0, limit: int = INT64) -> int:
+    """An integer query parameter; anything unparsable counts as ``default`` (Go's Atoi then 0)."""
+    try:
+        value = int(request.query.get(name, ""))
+    except ValueError:
+        return default
+    if not -limit <= value < limit:
+        raise ApiError(f"{INVALID_PARAMS}：{name} 超出范围")
+    return value
+
+
+def page_offset(request: web.Request) -> int:
+    """Row offset for ``?p=`` (0-based page, negative means 0)."""
+    return max(query_int(request, "p", limit=INT32), 0) * ITEMS_PER_PAGE
+
+
+def row_id(text: str) -> int | None:
+    """A keyword or path segment as a row id, when it is one."""
+    return int(text) if text.isdigit() and int(text) < INT32 else None
+
+
+def path_id(request: web.Request, name: str = "id") -> int:
+    value = row_id(request.match_info.get(name, ""))
+    if value is None:
+        raise ApiError(INVALID_PARAMS)
+    return value
+
+
+@overload
+def body_int(body: dict[str, Any], name: str) -> int | None: ...
+
+
+@overload
+def body_int(body: dict[str, Any], name: str, default: int) -> int: ...
+
+
+def body_int(body: dict[str, Any], name: str, default: int | None = None) -> int | None:
+    """A 64-bit integer field of a JSON body (``None``/absent gives ``default``); 3.0 counts as 3."""
+    value = body.get(name)
+    if value is None:
+        return default
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    elif isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ApiError(f"{INVALID_PARAMS}：{name} 必须是整数")
+    if not -INT64 <= value < INT64:
+        raise ApiError(f"{INVALID_PARAMS}：{name} 超出范围")
+    return value
+
+
+def body_id(body: dict[str, Any], name: str = "id") -> int:
+    """A row id from a JSON body; missing or impossible ids are One API's ``无效的参数``."""
+    value = body_int(body, name)
+    if value is None or not 0 < value < INT32:
+        raise ApiError(INVALID_PARAMS)
+    return value
+
+
+def body_str(body: dict[str, Any], name: str) -> str | None:
+    """A string field of a JSON body, ``None`` when absent or null."""
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ApiError(f"{INVALID_PARAMS}：{name} 必须是字符串")
+    return value
+
+
+def check_columns(model: type[Model], fields: dict[str, Any]) -> None:
+    """Refuse values the columns cannot hold: strings over a varchar's length, integers over 32 bits."""
+    for name, value in fields.items():
+        field = model._meta.fields.get(name)
+        if isinstance(field, CharField) and isinstance(value, str) and len(value) > field.max_length:
+            raise ApiError(f"{INVALID_PARAMS}：{name} 最多 {field.max_length} 个字符")
+        if (isinstance(field, IntegerField) and not isinstance(field, BigIntegerField) and isinstance(value, int)
+                and not -INT32 <= value < INT32):
+            raise ApiError(f"{INVALID_PARAMS}：{name} 超出范围")
+
+
+def row_dict(row: Model, hidden: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A row as One API's JSON: every column by name, NULL read as the column default, ``hidden`` ones blank."""
+    data: dict[str, Any] = {}
+    for field in row._meta.sorted_fields:
+        value = getattr(row, field.name)
+        if value is None and field.default is not None:
+            value = field.default
+        data[field.name] = value
+    for name in hidden:
+        data[name] = ""
+    return data

@@ -1,0 +1,79 @@
+"""/api/redemption/*: top-up codes, admin only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from oneapi.api.common import (
+    ITEMS_PER_PAGE,
+    body_id,
+    body_int,
+    body_str,
+    page_offset,
+    path_id,
+    read_json,
+    row_dict,
+    row_id,
+)
+from oneapi.auth import current_user, require
+from oneapi.constants import Role
+from oneapi.db.models import Redemption
+from oneapi.errors import api_ok
+from oneapi.redemptions import create_redemptions, delete_redemption, get_redemption, update_redemption
+from oneapi.state import STATE
+
+
+def redemption_dict(redemption: Redemption) -> dict[str, Any]:
+    return row_dict(redemption)
+
+
+@require(Role.ADMIN)
+async def list_redemptions(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    query = Redemption.select().order_by(Redemption.id.desc()).offset(page_offset(request)).limit(ITEMS_PER_PAGE)
+    return api_ok([redemption_dict(r) for r in await state.dbs.main.list(query)])
+
+
+@require(Role.ADMIN)
+async def search_redemptions(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    keyword = request.query.get("keyword", "")
+    where = Redemption.name.startswith(keyword)
+    if (keyword_id := row_id(keyword)) is not None:
+        where |= Redemption.id == keyword_id
+    found = await state.dbs.main.list(Redemption.select().where(where).order_by(Redemption.id.desc()))
+    return api_ok([redemption_dict(r) for r in found])
+
+
+@require(Role.ADMIN)
+async def get_redemption_by_id(request: web.Request) -> web.Response:
+    return api_ok(redemption_dict(await get_redemption(path_id(request))))
+
+
+@require(Role.ADMIN)
+async def add_redemptions(request: web.Request) -> web.Response:
+    """``{name, quota, count}`` -> the new codes (32 hex each), written in one INSERT."""
+    body = await read_json(request)
+    keys = await create_redemptions(request.app[STATE], current_user(request).id, body_str(body, "name") or "",
+                                    body_int(body, "quota", 0), body_int(body, "count", 1))
+    return api_ok(keys)
+
+
+@require(Role.ADMIN)
+async def edit_redemption(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    redemption_id = body_id(body)
+    if request.query.get("status_only"):
+        fields: dict[str, Any] = {"status": body_int(body, "status")}
+    else:
+        fields = {name: value for name, value in (("name", body_str(body, "name")),
+                                                   ("quota", body_int(body, "quota"))) if value is not None}
+    return api_ok(redemption_dict(await update_redemption(request.app[STATE], redemption_id, fields)))
+
+
+@require(Role.ADMIN)
+async def remove_redemption(request: web.Request) -> web.Response:
+    await delete_redemption(request.app[STATE], path_id(request))
+    return api_ok()
