@@ -150,31 +150,6 @@ async def start_fake(app: web.Application) -> TestServer:
 
 
 @pytest.fixture
-async def fake_openai() -> AsyncIterator[FakeOpenAI]:
-    fake = FakeOpenAI()
-    server = await start_fake(fake.app())
-    fake.url = str(server.make_url("")).rstrip("/")
-    yield fake
-    await server.close()
-
-
-@pytest.fixture
-async def make_fake_openai() -> AsyncIterator[Callable[..., Any]]:
-    servers: list[TestServer] = []
-
-    async def start(**fields: Any) -> FakeOpenAI:
-        fake = FakeOpenAI(**fields)
-        server = await start_fake(fake.app())
-        servers.append(server)
-        fake.url = str(server.make_url("")).rstrip("/")
-        return fake
-
-    yield start
-    for server in servers:
-        await server.close()
-
-
-@pytest.fixture
 async def serve_fake() -> AsyncIterator[Callable[[Any], Any]]:
     """Serve any fake upstream (an object with ``app()`` and a ``url`` attribute) on a real port."""
     servers: list[TestServer] = []
@@ -188,6 +163,19 @@ async def serve_fake() -> AsyncIterator[Callable[[Any], Any]]:
     yield start
     for server in servers:
         await server.close()
+
+
+@pytest.fixture
+async def fake_openai(serve_fake) -> FakeOpenAI:
+    return await serve_fake(FakeOpenAI())
+
+
+@pytest.fixture
+async def make_fake_openai(serve_fake) -> Callable[..., Any]:
+    async def start(**fields: Any) -> FakeOpenAI:
+        return await serve_fake(FakeOpenAI(**fields))
+
+    return start
 
 
 # -- SQL backends --------------------------------------------------------------------------------
@@ -229,17 +217,23 @@ async def _mysql_database() -> tuple[str, Callable[[], Any]]:
     return f"root:@tcp({MYSQL_HOST}:3306)/{name}?charset=utf8mb4", drop
 
 
+async def fresh_database(backend: str) -> tuple[str, Callable[[], Any]]:
+    """(SQL_DSN, drop) of a new database on ``backend`` ("postgres" or "mysql"); the test is skipped when that
+    server is not running here, unless CI requires the services."""
+    try:
+        return await (_postgres_database() if backend == "postgres" else _mysql_database())
+    except OSError as exc:
+        if _services_required():
+            raise
+        pytest.skip(f"{backend} is not running here: {exc}")
+
+
 @pytest.fixture(params=["sqlite", "postgres", "mysql"])
 async def sql_dsn(request) -> AsyncIterator[str]:
     """SQL_DSN for each backend: '' (SQLite), a fresh PostgreSQL database, a fresh MariaDB database."""
     if request.param == "sqlite":
         yield ""
         return
-    try:
-        dsn, drop = await (_postgres_database() if request.param == "postgres" else _mysql_database())
-    except OSError as exc:
-        if _services_required():
-            raise
-        pytest.skip(f"{request.param} is not running here: {exc}")
+    dsn, drop = await fresh_database(request.param)
     yield dsn
     await drop()

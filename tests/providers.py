@@ -1,4 +1,5 @@
-"""What the provider tests share: a user holding a token for one channel, and the bill to expect.
+"""What the provider tests share: a fake upstream served for each test, a customer whose token reaches a channel
+to it, and the bill to expect.
 
 The expected quota is computed from ``oneapi.billing.ratios`` with the default options, i.e. with One API's
 price tables, from the token counts the fake upstream reported.
@@ -7,10 +8,13 @@ price tables, from the token counts the fake upstream reported.
 from __future__ import annotations
 
 import math
+import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import openai
+import pytest
 
 from oneapi.adaptors.base import RelayRequest
 from oneapi.billing import ratios
@@ -20,33 +24,58 @@ from oneapi.options import Options
 from oneapi.relay.pipeline import upstream_for
 from tests.conftest import Gateway
 
+HI = [{"role": "user", "content": "hi"}]
+# An 8x8 red PNG, small enough to inline in a data URL.
+RED_PNG_B64 = "iVBORw0KGgoAAAANSUhEUgAAAAgAAAAICAIAAABLbSncAAAAEklEQVR4nGP4z8CAFWEXHbQSACj/P8Fu7N9hAAAAAElFTkSuQmCC"
+RED_PNG_DATA_URL = f"data:image/png;base64,{RED_PNG_B64}"
+WEATHER_TOOL = {"type": "function", "function": {
+    "name": "get_weather", "description": "The weather in a city",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"],
+                   "additionalProperties": False}}}
+
+
+def fake_upstream(make_fake: Callable[[], Any]) -> Any:
+    """A fixture serving a new ``make_fake()`` for each test: ``claude = fake_upstream(FakeAnthropic)``
+    (pytest names the fixture after the variable it is assigned to)."""
+
+    @pytest.fixture
+    async def served(serve_fake: Callable[[Any], Any]) -> Any:
+        return await serve_fake(make_fake())
+
+    return served
+
 
 @dataclass
 class Customer:
-    """A user of the gateway with one token."""
+    """A token of one user, the requests it makes, and what they cost."""
 
     gateway: Gateway
-    user: dict[str, Any]
     key: str
+    token_name: str
+    user_id: int
 
     @property
     def client(self) -> openai.AsyncOpenAI:
         return self.gateway.openai(self.key)
 
     async def logs(self) -> list[dict[str, Any]]:
-        """The user's consume logs, once the ledger has written them."""
+        """The consume logs of this token's requests, newest first, once the ledger has written them."""
         await self.gateway.drain()
-        found = await self.gateway.api("GET", f"/api/log/?type=2&username={self.user['username']}")
+        found = await self.gateway.api("GET", f"/api/log/?p=0&type=2&token_name={self.token_name}")
+        assert found["success"], found
         return found["data"]
 
     async def quota_left(self) -> int:
         await self.gateway.drain()
-        return (await self.gateway.api("GET", f"/api/user/{self.user['id']}"))["data"]["quota"]
+        return (await self.gateway.api("GET", f"/api/user/{self.user_id}"))["data"]["quota"]
 
 
 async def new_customer(gateway: Gateway, quota: int = 10**9) -> Customer:
+    """A new user (of the default group) with one token."""
     user = await gateway.add_user(quota=quota)
-    return Customer(gateway, user, await gateway.add_token(user["access_token"]))
+    token_name = f"t{secrets.token_hex(4)}"
+    key = await gateway.add_token(user["access_token"], name=token_name)
+    return Customer(gateway, key, token_name, user["id"])
 
 
 async def customer(gateway: Gateway, base_url: str, channel_type: int, key: str, models: str,
@@ -56,11 +85,54 @@ async def customer(gateway: Gateway, base_url: str, channel_type: int, key: str,
     return await new_customer(gateway)
 
 
+async def wire(gateway: Gateway, fake: Any, channel_type: int, models: str, key: str | None = None,
+               **channel_fields: Any) -> Customer:
+    """Root with a new token, after adding a channel to the served ``fake`` (with its key unless told)."""
+    await gateway.add_channel(fake.url, key=key if key is not None else fake.key, models=models, type=channel_type,
+                              **channel_fields)
+    token_name = f"t{secrets.token_hex(4)}"
+    key = await gateway.add_token(name=token_name)
+    root = (await gateway.api("GET", "/api/user/self"))["data"]
+    return Customer(gateway, key, token_name, root["id"])
+
+
+async def stream_chat(client: openai.AsyncOpenAI, **request: Any) -> list[Any]:
+    """Every chunk of a streamed chat completion, once the stream has ended."""
+    stream = await client.chat.completions.create(stream=True, **request)
+    return [chunk async for chunk in stream]
+
+
+def streamed_text(chunks: list[Any]) -> str:
+    """The text the chunks carry (the usage chunk has no choices)."""
+    return "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+
+
+def tool_reply(question: dict[str, Any], answer: Any, *results: str) -> list[dict[str, Any]]:
+    """The messages that go on from an ``answer`` that called tools: the question, the assistant's message with
+    its calls, and a tool message with the result of each call, in order."""
+    message = answer.choices[0].message
+    return [question, message.model_dump(exclude_none=True),
+            *({"role": "tool", "tool_call_id": call.id, "content": result}
+              for call, result in zip(message.tool_calls, results, strict=True))]
+
+
 def expected_quota(prompt: int, completion: int, model: str, channel_type: int) -> int:
     """``ceil((prompt + completion × completion ratio) × model ratio × group ratio)`` for the default group."""
     options = Options()
     ratio = ratios.model_ratio(options, model, channel_type) * ratios.group_ratio(options, "default")
     return math.ceil((prompt + completion * ratios.completion_ratio(options, model, channel_type)) * ratio)
+
+
+async def assert_billed(buyer: Customer, model: str, channel_type: int, prompt: int, completion: int,
+                        requests: int = 1) -> dict[str, Any]:
+    """The newest of ``requests`` consume logs charged exactly (prompt, completion) at the default price."""
+    logs = await buyer.logs()
+    assert len(logs) == requests, logs
+    log = logs[0]
+    assert (log["prompt_tokens"], log["completion_tokens"]) == (prompt, completion)
+    assert log["model_name"] == model
+    assert log["quota"] == expected_quota(prompt, completion, model, channel_type) > 0
+    return log
 
 
 def offline_request(channel: Channel, path: str, mode: RelayMode, model: str = "gpt-3.5-turbo") -> RelayRequest:

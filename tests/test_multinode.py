@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.conftest import _postgres_database, _services_required
+from tests.conftest import _services_required, fresh_database
 from tests.fakes.openai_upstream import FakeOpenAI
 from tests.test_relay_errors import CHAT, post
 
@@ -29,12 +29,7 @@ async def pg_dsn():
         if _services_required():
             raise RuntimeError("Redis is not running on 127.0.0.1:6379")
         pytest.skip("Redis is not running here")
-    try:
-        dsn, drop = await _postgres_database()
-    except OSError as exc:
-        if _services_required():
-            raise
-        pytest.skip(f"PostgreSQL is not running here: {exc}")
+    dsn, drop = await fresh_database("postgres")
     yield dsn
     await drop()
 

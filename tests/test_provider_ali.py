@@ -12,7 +12,7 @@ from oneapi.adaptors import ali
 from oneapi.constants import ChannelType
 from tests.conftest import Gateway
 from tests.fakes.ali import PNG_BYTES, FakeDashScope
-from tests.providers import Customer, customer, expected_quota
+from tests.providers import Customer, customer, expected_quota, fake_upstream, stream_chat, streamed_text, tool_reply
 
 ALI = ChannelType.ALI
 MODELS = "qwen-max,qwen-max-internet,text-embedding-v1,wanx-v1"
@@ -21,9 +21,7 @@ WEATHER_TOOL = {"type": "function", "function": {
     "parameters": {"type": "object", "properties": {"location": {"type": "string"}}, "required": ["location"]}}}
 
 
-@pytest.fixture
-async def dashscope(serve_fake) -> FakeDashScope:
-    return await serve_fake(FakeDashScope())
+dashscope = fake_upstream(FakeDashScope)
 
 
 @pytest.fixture
@@ -54,12 +52,10 @@ async def test_chat_is_converted_and_billed_from_dashscope_usage(qwen_user: Cust
 
 
 async def test_stream_uses_dashscope_sse_with_incremental_output(qwen_user: Customer, dashscope: FakeDashScope):
-    stream = await qwen_user.client.chat.completions.create(
-        model="qwen-max", messages=[{"role": "user", "content": "hi"}], stream=True,
-        stream_options={"include_usage": True})
-    chunks = [chunk async for chunk in stream]
+    chunks = await stream_chat(qwen_user.client, model="qwen-max", messages=[{"role": "user", "content": "hi"}],
+                               stream_options={"include_usage": True})
 
-    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "Hello from Qwen"
+    assert streamed_text(chunks) == "Hello from Qwen"
     assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
     assert chunks[-1].choices == [] and chunks[-1].usage.total_tokens == 18
     assert dashscope.headers[-1]["X-DashScope-SSE"] == "enable"
@@ -90,9 +86,8 @@ async def test_tool_call_round_trip(qwen_user: Customer, dashscope: FakeDashScop
     assert call.function.name == "get_weather" and orjson.loads(call.function.arguments) == {"location": "Hangzhou"}
     assert dashscope.requests[-1]["parameters"]["tools"] == [WEATHER_TOOL]
 
-    second = await qwen_user.client.chat.completions.create(model="qwen-max", tools=[WEATHER_TOOL], messages=[
-        question, first.choices[0].message.model_dump(exclude_none=True),
-        {"role": "tool", "tool_call_id": call.id, "content": "sunny, 24°C"}])
+    second = await qwen_user.client.chat.completions.create(model="qwen-max", tools=[WEATHER_TOOL],
+                                                            messages=tool_reply(question, first, "sunny, 24°C"))
 
     assert second.choices[0].message.content == "The tool said: sunny, 24°C"
     tool_message = dashscope.requests[-1]["input"]["messages"][-1]

@@ -9,16 +9,22 @@ import pytest
 from oneapi.constants import ChannelType
 from tests.conftest import Gateway
 from tests.fakes.anthropic import FakeAnthropic
-from tests.providers_util import RED_PNG_B64, RED_PNG_DATA_URL, WEATHER_TOOL, assert_billed, serving, wire
+from tests.providers import (
+    RED_PNG_B64,
+    RED_PNG_DATA_URL,
+    WEATHER_TOOL,
+    assert_billed,
+    fake_upstream,
+    stream_chat,
+    tool_reply,
+    wire,
+)
 
 MODEL = "claude-3-haiku-20240307"
 TYPE = ChannelType.ANTHROPIC
 
 
-@pytest.fixture
-async def claude() -> FakeAnthropic:
-    async with serving(FakeAnthropic()) as fake:
-        yield fake
+claude = fake_upstream(FakeAnthropic)
 
 
 async def test_chat_hoists_every_system_message_forwards_stop_and_bills_claude_usage(gateway: Gateway,
@@ -41,16 +47,15 @@ async def test_chat_hoists_every_system_message_forwards_stop_and_bills_claude_u
     headers = claude.headers[-1]
     assert headers["x-api-key"] == claude.key and headers["anthropic-version"] == "2023-06-01"
     assert "Authorization" not in headers
-    await assert_billed(gateway, wired, MODEL, TYPE, 13, 5)
+    await assert_billed(wired, MODEL, TYPE, 13, 5)
 
 
 async def test_stream_keeps_finish_reason_null_until_the_end_and_reports_claude_usage(gateway: Gateway,
                                                                                      claude: FakeAnthropic):
     wired = await wire(gateway, claude, TYPE, MODEL)
-    stream = await wired.client.chat.completions.create(
-        model=MODEL, messages=[{"role": "user", "content": "Hi"}], max_tokens=50, stream=True,
-        stream_options={"include_usage": True}, extra_headers={"anthropic-version": "2023-01-01"})
-    chunks = [chunk async for chunk in stream]
+    chunks = await stream_chat(wired.client, model=MODEL, messages=[{"role": "user", "content": "Hi"}],
+                               max_tokens=50, stream_options={"include_usage": True},
+                               extra_headers={"anthropic-version": "2023-01-01"})
 
     with_choices = [c for c in chunks if c.choices]
     assert "".join(c.choices[0].delta.content or "" for c in with_choices) == claude.reply
@@ -61,7 +66,7 @@ async def test_stream_keeps_finish_reason_null_until_the_end_and_reports_claude_
     assert chunks[-1].choices == [] and (chunks[-1].usage.prompt_tokens, chunks[-1].usage.completion_tokens) == (13, 5)
     assert claude.requests[-1]["stream"] is True and claude.requests[-1]["max_tokens"] == 50
     assert claude.headers[-1]["anthropic-version"] == "2023-01-01"
-    await assert_billed(gateway, wired, MODEL, TYPE, 13, 5)
+    await assert_billed(wired, MODEL, TYPE, 13, 5)
 
 
 async def test_tool_calls_round_trip_with_consecutive_tool_results_merged(gateway: Gateway, claude: FakeAnthropic):
@@ -83,10 +88,7 @@ async def test_tool_calls_round_trip_with_consecutive_tool_results_merged(gatewa
     assert sent["tool_choice"] == {"type": "any"}
 
     second = await wired.client.chat.completions.create(model=MODEL, tools=[WEATHER_TOOL], messages=[
-        question, message.model_dump(exclude_none=True),
-        {"role": "tool", "tool_call_id": "toolu_fake0", "content": "Sunny"},
-        {"role": "tool", "tool_call_id": "toolu_fake1", "content": "Rainy"},
-        {"role": "user", "content": "Which is nicer?"}])
+        *tool_reply(question, first, "Sunny", "Rainy"), {"role": "user", "content": "Which is nicer?"}])
 
     assert second.choices[0].message.content == claude.reply
     turns = claude.requests[-1]["messages"]
@@ -99,7 +101,7 @@ async def test_tool_calls_round_trip_with_consecutive_tool_results_merged(gatewa
         {"type": "tool_result", "tool_use_id": "toolu_fake0", "content": "Sunny"},
         {"type": "tool_result", "tool_use_id": "toolu_fake1", "content": "Rainy"},
         {"type": "text", "text": "Which is nicer?"}]
-    await assert_billed(gateway, wired, MODEL, TYPE, 13, 5, requests=2)
+    await assert_billed(wired, MODEL, TYPE, 13, 5, requests=2)
 
 
 async def test_streamed_tool_calls_carry_their_index_and_complete_arguments(gateway: Gateway,
@@ -107,9 +109,8 @@ async def test_streamed_tool_calls_carry_their_index_and_complete_arguments(gate
     claude.tool_uses = [("get_weather", {"city": "Paris"}), ("get_weather", {})]
     claude.lead_text = "Checking."
     wired = await wire(gateway, claude, TYPE, MODEL)
-    stream = await wired.client.chat.completions.create(
-        model=MODEL, messages=[{"role": "user", "content": "Weather?"}], tools=[WEATHER_TOOL], stream=True)
-    chunks = [chunk async for chunk in stream]
+    chunks = await stream_chat(wired.client, model=MODEL, messages=[{"role": "user", "content": "Weather?"}],
+                               tools=[WEATHER_TOOL])
 
     calls: dict[int, dict[str, str]] = {}
     for chunk in chunks:
@@ -122,7 +123,7 @@ async def test_streamed_tool_calls_carry_their_index_and_complete_arguments(gate
         0: ("toolu_fake0", "get_weather", {"city": "Paris"}), 1: ("toolu_fake1", "get_weather", {})}
     assert "".join(c.choices[0].delta.content or "" for c in chunks) == "Checking."
     assert [c.choices[0].finish_reason for c in chunks] == [None] * (len(chunks) - 1) + ["tool_calls"]
-    await assert_billed(gateway, wired, MODEL, TYPE, 13, 5)
+    await assert_billed(wired, MODEL, TYPE, 13, 5)
 
 
 async def test_images_go_as_base64_and_url_sources(gateway: Gateway, claude: FakeAnthropic):

@@ -12,7 +12,7 @@ from oneapi.constants import ChannelType
 from oneapi.options import Options
 from tests.conftest import Gateway
 from tests.fakes.azure import FakeAzure
-from tests.providers_util import WEATHER_TOOL, assert_billed, consume_logs, serving, wire
+from tests.providers import WEATHER_TOOL, assert_billed, fake_upstream, stream_chat, streamed_text, tool_reply, wire
 
 MODEL = "gpt-3.5-turbo"
 TYPE = ChannelType.AZURE
@@ -20,10 +20,7 @@ NEW_API = '{"api_version": "2024-10-21"}'
 OLD_API = '{"api_version": "2024-02-01"}'
 
 
-@pytest.fixture
-async def azure() -> FakeAzure:
-    async with serving(FakeAzure()) as fake:
-        yield fake
+azure = fake_upstream(FakeAzure)
 
 
 async def test_chat_goes_to_the_deployment_with_the_channel_api_version(gateway: Gateway, azure: FakeAzure):
@@ -36,34 +33,31 @@ async def test_chat_goes_to_the_deployment_with_the_channel_api_version(gateway:
     assert azure.paths[-1] == "/openai/deployments/gpt-35-turbo/chat/completions?api-version=2024-10-21"
     assert azure.headers[-1]["api-key"] == azure.key
     assert "Authorization" not in azure.headers[-1]
-    await assert_billed(gateway, wired, MODEL, TYPE, 17, 9)
+    await assert_billed(wired, MODEL, TYPE, 17, 9)
 
 
 async def test_stream_drops_content_filter_chunks_and_bills_azure_usage(gateway: Gateway, azure: FakeAzure):
     wired = await wire(gateway, azure, TYPE, MODEL, config=NEW_API)
-    stream = await wired.client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "Hi"}],
-                                                        stream=True)
-    chunks = [chunk async for chunk in stream]
+    chunks = await stream_chat(wired.client, model=MODEL, messages=[{"role": "user", "content": "Hi"}])
 
     assert all(chunk.choices for chunk in chunks)  # neither the prompt-filter chunk nor the unasked usage chunk
     assert "".join(c.choices[0].delta.content or "" for c in chunks) == azure.reply
     assert azure.requests[-1]["stream_options"] == {"include_usage": True}
-    await assert_billed(gateway, wired, MODEL, TYPE, 17, 9)
+    await assert_billed(wired, MODEL, TYPE, 17, 9)
 
 
 async def test_stream_on_an_old_api_version_sends_no_stream_options_and_still_answers_usage(gateway: Gateway,
                                                                                             azure: FakeAzure):
     wired = await wire(gateway, azure, TYPE, MODEL, config=OLD_API)
-    stream = await wired.client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "Hi"}],
-                                                        stream=True, stream_options={"include_usage": True})
-    chunks = [chunk async for chunk in stream]
+    chunks = await stream_chat(wired.client, model=MODEL, messages=[{"role": "user", "content": "Hi"}],
+                               stream_options={"include_usage": True})
 
     assert "stream_options" not in azure.requests[-1]  # Azure refuses it before 2024-09-01
     assert azure.paths[-1].endswith("?api-version=2024-02-01")
-    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == azure.reply
+    assert streamed_text(chunks) == azure.reply
     usage = chunks[-1].usage
     assert chunks[-1].choices == [] and usage.completion_tokens > 0
-    await assert_billed(gateway, wired, MODEL, TYPE, usage.prompt_tokens, usage.completion_tokens)
+    await assert_billed(wired, MODEL, TYPE, usage.prompt_tokens, usage.completion_tokens)
 
 
 async def test_tool_call_round_trip(gateway: Gateway, azure: FakeAzure):
@@ -73,13 +67,12 @@ async def test_tool_call_round_trip(gateway: Gateway, azure: FakeAzure):
     call = first.choices[0].message.tool_calls[0]
     assert (call.function.name, orjson.loads(call.function.arguments)) == ("get_weather", {"city": "Paris"})
 
-    second = await wired.client.chat.completions.create(model=MODEL, tools=[WEATHER_TOOL], messages=[
-        question, first.choices[0].message.model_dump(exclude_none=True),
-        {"role": "tool", "tool_call_id": call.id, "content": "Sunny"}])
+    second = await wired.client.chat.completions.create(model=MODEL, tools=[WEATHER_TOOL],
+                                                        messages=tool_reply(question, first, "Sunny"))
 
     assert second.choices[0].message.content == azure.reply
     assert azure.requests[-1]["messages"][-1] == {"role": "tool", "tool_call_id": "call_fake0", "content": "Sunny"}
-    await assert_billed(gateway, wired, MODEL, TYPE, 17, 9, requests=2)
+    await assert_billed(wired, MODEL, TYPE, 17, 9, requests=2)
 
 
 async def test_embeddings_use_their_deployment(gateway: Gateway, azure: FakeAzure):
@@ -89,7 +82,7 @@ async def test_embeddings_use_their_deployment(gateway: Gateway, azure: FakeAzur
 
     assert [item.index for item in result.data] == [0, 1]
     assert azure.paths[-1] == "/openai/deployments/text-embedding-3-small/embeddings?api-version=2024-10-21"
-    await assert_billed(gateway, wired, model, TYPE, 17, 0)
+    await assert_billed(wired, model, TYPE, 17, 0)
 
 
 async def test_images_use_their_deployment_and_the_per_picture_price(gateway: Gateway, azure: FakeAzure):
@@ -98,7 +91,7 @@ async def test_images_use_their_deployment_and_the_per_picture_price(gateway: Ga
 
     assert result.data[0].url == "https://fake.blob.core.windows.net/image.png"
     assert azure.paths[-1] == "/openai/deployments/dall-e-3/images/generations?api-version=2024-10-21"
-    [log] = await consume_logs(gateway, wired.token_name)
+    [log] = await wired.logs()
     assert log["quota"] == int(ratios.model_ratio(Options(), "dall-e-3", TYPE) * 1000)
 
 

@@ -6,7 +6,6 @@ Also the OpenAI-compatible Qianfan V2 (type 47), which goes through the OpenAI a
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import openai
 import pytest
@@ -16,18 +15,12 @@ from oneapi.constants import ChannelType
 from tests.conftest import Gateway
 from tests.fakes.baidu import FakeBaidu
 from tests.fakes.openai_upstream import FakeOpenAI
-from tests.providers_util import Wired, assert_billed, serving, wire
+from tests.providers import HI, Customer, assert_billed, fake_upstream, stream_chat, wire
 
-HI = [{"role": "user", "content": "hi"}]
-
-
-@pytest.fixture
-async def baidu() -> AsyncIterator[FakeBaidu]:
-    async with serving(FakeBaidu()) as fake:
-        yield fake
+baidu = fake_upstream(FakeBaidu)
 
 
-async def wire_baidu(gateway: Gateway, fake: FakeBaidu, key: str | None = None) -> Wired:
+async def wire_baidu(gateway: Gateway, fake: FakeBaidu, key: str | None = None) -> Customer:
     return await wire(gateway, fake, ChannelType.BAIDU, "ERNIE-3.5-8K,ERNIE-4.0-8K,Embedding-V1", key=key)
 
 
@@ -46,20 +39,19 @@ async def test_chat_is_converted_for_ernie_and_billed_from_its_usage(gateway: Ga
     assert baidu.requests[0] == {"messages": [{"role": "user", "content": "hi"}], "system": "Be brief.",
                                  "stream": False, "temperature": 1.0, "penalty_score": 1.25,
                                  "max_output_tokens": 100}
-    await assert_billed(gateway, wired, "ERNIE-4.0-8K", ChannelType.BAIDU, *baidu.usage)
+    await assert_billed(wired, "ERNIE-4.0-8K", ChannelType.BAIDU, *baidu.usage)
 
 
 async def test_stream_ends_at_is_end_and_is_billed_from_its_usage(gateway: Gateway, baidu: FakeBaidu):
     wired = await wire_baidu(gateway, baidu)
     client = wired.client
 
-    stream = await client.chat.completions.create(model="ERNIE-3.5-8K", messages=HI, stream=True)
-    chunks = [chunk async for chunk in stream]
+    chunks = await stream_chat(client, model="ERNIE-3.5-8K", messages=HI)
 
     assert "".join(c.choices[0].delta.content or "" for c in chunks) == baidu.reply
     assert [c.choices[0].finish_reason for c in chunks][-2:] == [None, "stop"]
     assert baidu.endpoints == ["completions"]
-    await assert_billed(gateway, wired, "ERNIE-3.5-8K", ChannelType.BAIDU, *baidu.usage)
+    await assert_billed(wired, "ERNIE-3.5-8K", ChannelType.BAIDU, *baidu.usage)
 
 
 async def test_embeddings_are_billed_from_usage(gateway: Gateway, baidu: FakeBaidu):
@@ -70,7 +62,7 @@ async def test_embeddings_are_billed_from_usage(gateway: Gateway, baidu: FakeBai
 
     assert [d.embedding for d in result.data] == [[0.5, 0.25, -0.125]] * 2
     assert baidu.endpoints == ["embedding-v1"] and baidu.requests[0] == {"input": ["one", "two"]}
-    await assert_billed(gateway, wired, "Embedding-V1", ChannelType.BAIDU, baidu.embedding_tokens, 0)
+    await assert_billed(wired, "Embedding-V1", ChannelType.BAIDU, baidu.embedding_tokens, 0)
 
 
 async def test_errors_inside_http_200_answers_get_a_real_status(gateway: Gateway, baidu: FakeBaidu):
@@ -166,13 +158,13 @@ class FakeQianfanV2(FakeOpenAI):
         return app
 
 
-async def test_qianfan_v2_goes_to_the_v2_openai_paths(gateway: Gateway):
-    async with serving(FakeQianfanV2(key="bce-v3/ALTAK-fake/0123456789abcdef")) as fake:
-        wired = await wire(gateway, fake, ChannelType.BAIDU_V2, "ernie-4.0-8k,embedding-v1")
+async def test_qianfan_v2_goes_to_the_v2_openai_paths(gateway: Gateway, serve_fake):
+    fake = await serve_fake(FakeQianfanV2(key="bce-v3/ALTAK-fake/0123456789abcdef"))
+    wired = await wire(gateway, fake, ChannelType.BAIDU_V2, "ernie-4.0-8k,embedding-v1")
 
-        vectors = await wired.client.embeddings.create(model="embedding-v1", input="hi")
-        answer = await wired.client.chat.completions.create(model="ernie-4.0-8k", messages=HI)
+    vectors = await wired.client.embeddings.create(model="embedding-v1", input="hi")
+    answer = await wired.client.chat.completions.create(model="ernie-4.0-8k", messages=HI)
 
     assert answer.choices[0].message.content == fake.reply and vectors.data[0].embedding == [0.1, 0.2, 0.3]
     assert fake.headers[0]["Authorization"] == f"Bearer {fake.key}"
-    await assert_billed(gateway, wired, "ernie-4.0-8k", ChannelType.BAIDU_V2, *fake.usage, requests=2)
+    await assert_billed(wired, "ernie-4.0-8k", ChannelType.BAIDU_V2, *fake.usage, requests=2)

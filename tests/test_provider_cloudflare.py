@@ -10,16 +10,14 @@ from oneapi.constants import ChannelType, RelayMode
 from oneapi.db.models import Channel
 from tests.conftest import Gateway
 from tests.fakes.cloudflare import FakeWorkersAI
-from tests.providers import Customer, customer, expected_quota, offline_request
+from tests.providers import Customer, customer, expected_quota, fake_upstream, offline_request
 
 CLOUDFLARE = ChannelType.CLOUDFLARE
 LLAMA = "@cf/meta/llama-3-8b-instruct"
 BGE = "@cf/baai/bge-base-en-v1.5"
 
 
-@pytest.fixture
-async def workers_ai(serve_fake) -> FakeWorkersAI:
-    return await serve_fake(FakeWorkersAI())
+workers_ai = fake_upstream(FakeWorkersAI)
 
 
 async def account_user(gateway: Gateway, fake: FakeWorkersAI, token: str | None = None,

@@ -9,7 +9,7 @@ import pytest
 from oneapi.constants import ChannelType
 from tests.conftest import Gateway
 from tests.fakes.cohere import FakeCohere
-from tests.providers import Customer, customer, expected_quota
+from tests.providers import Customer, customer, expected_quota, fake_upstream, stream_chat, streamed_text, tool_reply
 
 COHERE = ChannelType.COHERE
 WEATHER_TOOL = {"type": "function", "function": {
@@ -18,9 +18,7 @@ WEATHER_TOOL = {"type": "function", "function": {
                    "required": ["location"]}}}
 
 
-@pytest.fixture
-async def cohere(serve_fake) -> FakeCohere:
-    return await serve_fake(FakeCohere())
+cohere = fake_upstream(FakeCohere)
 
 
 @pytest.fixture
@@ -47,12 +45,10 @@ async def test_chat_splits_history_and_bills_meta_tokens(cohere_user: Customer, 
 
 
 async def test_stream_events_become_chunks(cohere_user: Customer, cohere: FakeCohere):
-    stream = await cohere_user.client.chat.completions.create(
-        model="command-r", messages=[{"role": "user", "content": "hi"}], stream=True,
-        stream_options={"include_usage": True})
-    chunks = [chunk async for chunk in stream]
+    chunks = await stream_chat(cohere_user.client, model="command-r", messages=[{"role": "user", "content": "hi"}],
+                               stream_options={"include_usage": True})
 
-    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "Hello from Cohere"
+    assert streamed_text(chunks) == "Hello from Cohere"
     assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
     assert chunks[-1].usage.prompt_tokens == 21 and chunks[-1].usage.completion_tokens == 9
     [log] = await cohere_user.logs()
@@ -81,9 +77,8 @@ async def test_tool_call_round_trip(cohere_user: Customer, cohere: FakeCohere):
                                              "parameter_definitions": {"location": {
                                                  "type": "str", "required": True, "description": "the city"}}}]
 
-    second = await cohere_user.client.chat.completions.create(model="command-r", tools=[WEATHER_TOOL], messages=[
-        question, first.choices[0].message.model_dump(exclude_none=True),
-        {"role": "tool", "tool_call_id": call.id, "content": '{"temperature": "21C"}'}])
+    second = await cohere_user.client.chat.completions.create(
+        model="command-r", tools=[WEATHER_TOOL], messages=tool_reply(question, first, '{"temperature": "21C"}'))
 
     assert second.choices[0].message.content == 'The tool said: [{"temperature":"21C"}]'
     sent = cohere.requests[-1]

@@ -8,15 +8,13 @@ import pytest
 from oneapi.constants import ChannelType
 from tests.conftest import Gateway
 from tests.fakes.deepl import FakeDeepL
-from tests.providers import Customer, customer, expected_quota
+from tests.providers import Customer, customer, expected_quota, fake_upstream, stream_chat
 
 DEEPL = ChannelType.DEEPL
 SOURCE = "Good morning, how are you?"
 
 
-@pytest.fixture
-async def deepl(serve_fake) -> FakeDeepL:
-    return await serve_fake(FakeDeepL())
+deepl = fake_upstream(FakeDeepL)
 
 
 @pytest.fixture
@@ -39,10 +37,8 @@ async def test_translation_is_a_chat_answer_billed_per_character(translator: Cus
 
 
 async def test_stream_request_gets_the_translation_in_one_chunk(translator: Customer):
-    stream = await translator.client.chat.completions.create(
-        model="deepl-zh", messages=[{"role": "user", "content": "Thanks"}], stream=True,
-        stream_options={"include_usage": True})
-    chunks = [chunk async for chunk in stream]
+    chunks = await stream_chat(translator.client, model="deepl-zh", messages=[{"role": "user", "content": "Thanks"}],
+                               stream_options={"include_usage": True})
 
     assert chunks[0].choices[0].delta.content == "ZH: Thanks" and chunks[0].choices[0].finish_reason == "stop"
     assert chunks[-1].usage.prompt_tokens == len("Thanks")

@@ -11,14 +11,15 @@ import pytest
 from oneapi.constants import ChannelType
 from tests.conftest import Gateway
 from tests.fakes.gemini import PNG_DOT, FakeGemini
-from tests.providers_util import (
+from tests.providers import (
     RED_PNG_B64,
     RED_PNG_DATA_URL,
     WEATHER_TOOL,
     assert_billed,
-    consume_logs,
     expected_quota,
-    serving,
+    fake_upstream,
+    stream_chat,
+    tool_reply,
     wire,
 )
 
@@ -26,10 +27,7 @@ MODEL = "gemini-1.5-flash"
 TYPE = ChannelType.GEMINI
 
 
-@pytest.fixture
-async def gemini() -> FakeGemini:
-    async with serving(FakeGemini()) as fake:
-        yield fake
+gemini = fake_upstream(FakeGemini)
 
 
 async def test_chat_sends_a_system_instruction_and_bills_usage_metadata(gateway: Gateway, gemini: FakeGemini):
@@ -50,21 +48,20 @@ async def test_chat_sends_a_system_instruction_and_bills_usage_metadata(gateway:
                                 {"role": "user", "parts": [{"text": "How are you?"}]}]
     assert sent["generationConfig"] == {"temperature": 0.5, "maxOutputTokens": 64, "stopSequences": ["END"]}
     assert {s["threshold"] for s in sent["safetySettings"]} == {"BLOCK_NONE"} and len(sent["safetySettings"]) == 5
-    await assert_billed(gateway, wired, MODEL, TYPE, 130, 50)
+    await assert_billed(wired, MODEL, TYPE, 130, 50)
 
 
 async def test_stream_ends_with_the_finish_reason_and_bills_usage_metadata(gateway: Gateway, gemini: FakeGemini):
     wired = await wire(gateway, gemini, TYPE, MODEL)
-    stream = await wired.client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "Hi"}],
-                                                        stream=True, stream_options={"include_usage": True})
-    chunks = [chunk async for chunk in stream]
+    chunks = await stream_chat(wired.client, model=MODEL, messages=[{"role": "user", "content": "Hi"}],
+                               stream_options={"include_usage": True})
 
     with_choices = [c for c in chunks if c.choices]
     assert "".join(c.choices[0].delta.content or "" for c in with_choices) == gemini.reply
     assert [c.choices[0].finish_reason for c in with_choices] == [None] * (len(with_choices) - 1) + ["stop"]
     assert (chunks[-1].usage.prompt_tokens, chunks[-1].usage.completion_tokens) == (130, 50)
     assert gemini.paths[-1] == f"/v1beta/models/{MODEL}:streamGenerateContent?alt=sse"
-    await assert_billed(gateway, wired, MODEL, TYPE, 130, 50)
+    await assert_billed(wired, MODEL, TYPE, 130, 50)
 
 
 async def test_function_calls_round_trip(gateway: Gateway, gemini: FakeGemini):
@@ -84,11 +81,8 @@ async def test_function_calls_round_trip(gateway: Gateway, gemini: FakeGemini):
     assert "additionalProperties" not in parameters and parameters["required"] == ["city"]
     assert sent["toolConfig"] == {"functionCallingConfig": {"mode": "ANY"}}
 
-    paris, rome = message.tool_calls
-    second = await wired.client.chat.completions.create(model=MODEL, tools=[WEATHER_TOOL], messages=[
-        question, message.model_dump(exclude_none=True),
-        {"role": "tool", "tool_call_id": paris.id, "content": '{"temperature": 21}'},
-        {"role": "tool", "tool_call_id": rome.id, "content": "Rainy"}])
+    second = await wired.client.chat.completions.create(
+        model=MODEL, tools=[WEATHER_TOOL], messages=tool_reply(question, first, '{"temperature": 21}', "Rainy"))
 
     assert second.choices[0].message.content == gemini.reply
     contents = gemini.requests[-1]["contents"]
@@ -98,22 +92,21 @@ async def test_function_calls_round_trip(gateway: Gateway, gemini: FakeGemini):
     assert contents[2] == {"role": "user", "parts": [
         {"functionResponse": {"name": "get_weather", "response": {"temperature": 21}}},
         {"functionResponse": {"name": "get_weather", "response": {"result": "Rainy"}}}]}
-    await assert_billed(gateway, wired, MODEL, TYPE, 130, 50, requests=2)
+    await assert_billed(wired, MODEL, TYPE, 130, 50, requests=2)
 
 
 async def test_streamed_function_calls_carry_their_index(gateway: Gateway, gemini: FakeGemini):
     gemini.function_calls = [("get_weather", {"city": "Paris"}), ("get_weather", {"city": "Rome"})]
     wired = await wire(gateway, gemini, TYPE, MODEL)
-    stream = await wired.client.chat.completions.create(
-        model=MODEL, messages=[{"role": "user", "content": "Weather?"}], tools=[WEATHER_TOOL], stream=True)
-    chunks = [chunk async for chunk in stream]
+    chunks = await stream_chat(wired.client, model=MODEL, messages=[{"role": "user", "content": "Weather?"}],
+                               tools=[WEATHER_TOOL])
 
     calls = [call for chunk in chunks for call in chunk.choices[0].delta.tool_calls or ()]
     assert [(c.index, c.function.name, orjson.loads(c.function.arguments)) for c in calls] == [
         (0, "get_weather", {"city": "Paris"}), (1, "get_weather", {"city": "Rome"})]
     assert all(c.id and c.type == "function" for c in calls)
     assert chunks[-1].choices[0].finish_reason == "tool_calls"
-    await assert_billed(gateway, wired, MODEL, TYPE, 130, 50)
+    await assert_billed(wired, MODEL, TYPE, 130, 50)
 
 
 async def test_images_are_sent_inline_including_fetched_urls(gateway: Gateway, gemini: FakeGemini):
@@ -148,7 +141,7 @@ async def test_embeddings_keep_input_order(gateway: Gateway, gemini: FakeGemini)
     assert gemini.paths[-1] == f"/v1/models/{model}:batchEmbedContents"
     assert gemini.requests[-1]["requests"][1] == {"model": f"models/{model}", "content": {"parts": [{"text": "bbb"}]},
                                                    "outputDimensionality": 3}
-    [log] = await consume_logs(gateway, wired.token_name)
+    [log] = await wired.logs()
     # batchEmbedContents reports no token counts: the prompt is billed by the gateway's own count.
     assert log["prompt_tokens"] == result.usage.prompt_tokens > 0 and log["completion_tokens"] == 0
     assert log["quota"] == expected_quota(log["prompt_tokens"], 0, model, TYPE)

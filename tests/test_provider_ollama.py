@@ -10,15 +10,13 @@ import pytest
 from oneapi.constants import ChannelType
 from tests.conftest import Gateway
 from tests.fakes.ollama import FakeOllama
-from tests.providers import Customer, customer, expected_quota
+from tests.providers import Customer, customer, expected_quota, fake_upstream, stream_chat, streamed_text
 
 OLLAMA = ChannelType.OLLAMA
 PIXEL = base64.b64encode(b"\x89PNG\r\n\x1a\n-one-pixel").decode()
 
 
-@pytest.fixture
-async def ollama(serve_fake) -> FakeOllama:
-    return await serve_fake(FakeOllama())
+ollama = fake_upstream(FakeOllama)
 
 
 @pytest.fixture
@@ -46,12 +44,10 @@ async def test_chat_is_converted_and_billed_from_eval_counts(llama_user: Custome
 
 
 async def test_ndjson_stream_becomes_sse(llama_user: Customer, ollama: FakeOllama):
-    stream = await llama_user.client.chat.completions.create(
-        model="llama3:latest", messages=[{"role": "user", "content": "hi"}], stream=True,
-        stream_options={"include_usage": True})
-    chunks = [chunk async for chunk in stream]
+    chunks = await stream_chat(llama_user.client, model="llama3:latest",
+                               messages=[{"role": "user", "content": "hi"}], stream_options={"include_usage": True})
 
-    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "Hello from Ollama"
+    assert streamed_text(chunks) == "Hello from Ollama"
     assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
     assert chunks[-1].usage.prompt_tokens == 26 and chunks[-1].usage.completion_tokens == 8
     assert ollama.requests[-1]["stream"] is True

@@ -2,26 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import openai
 import pytest
 
 from oneapi.constants import ChannelType
 from tests.conftest import Gateway
 from tests.fakes.tencent import FakeTencent
-from tests.providers_util import Wired, assert_billed, serving, wire
+from tests.providers import HI, Customer, assert_billed, fake_upstream, stream_chat, wire
 
-HI = [{"role": "user", "content": "hi"}]
-
-
-@pytest.fixture
-async def hunyuan() -> AsyncIterator[FakeTencent]:
-    async with serving(FakeTencent()) as fake:
-        yield fake
+hunyuan = fake_upstream(FakeTencent)
 
 
-async def wire_tencent(gateway: Gateway, fake: FakeTencent, key: str | None = None) -> Wired:
+async def wire_tencent(gateway: Gateway, fake: FakeTencent, key: str | None = None) -> Customer:
     return await wire(gateway, fake, ChannelType.TENCENT, "hunyuan-turbo,hunyuan-embedding", key=key)
 
 
@@ -37,7 +29,7 @@ async def test_chat_is_signed_for_the_host_called_and_billed_from_usage(gateway:
     assert hunyuan.actions == ["ChatCompletions"] and hunyuan.hosts == [hunyuan.url.removeprefix("http://")]
     assert hunyuan.requests[0] == {"Model": "hunyuan-turbo", "Stream": False, "Temperature": 0.5, "Messages": [
         {"Role": "system", "Content": "Be brief."}, {"Role": "user", "Content": "hi"}]}
-    await assert_billed(gateway, wired, "hunyuan-turbo", ChannelType.TENCENT, *hunyuan.usage)
+    await assert_billed(wired, "hunyuan-turbo", ChannelType.TENCENT, *hunyuan.usage)
 
 
 async def test_stream_is_billed_from_the_usage_its_events_carry(gateway: Gateway, hunyuan: FakeTencent):
@@ -45,12 +37,11 @@ async def test_stream_is_billed_from_the_usage_its_events_carry(gateway: Gateway
     wired = await wire_tencent(gateway, hunyuan)
     client = wired.client
 
-    stream = await client.chat.completions.create(model="hunyuan-turbo", messages=HI, stream=True)
-    chunks = [chunk async for chunk in stream]
+    chunks = await stream_chat(client, model="hunyuan-turbo", messages=HI)
 
     assert "".join(c.choices[0].delta.content or "" for c in chunks) == hunyuan.reply
     assert [c.choices[0].finish_reason for c in chunks][-2:] == [None, "stop"]
-    await assert_billed(gateway, wired, "hunyuan-turbo", ChannelType.TENCENT, 123, 45)
+    await assert_billed(wired, "hunyuan-turbo", ChannelType.TENCENT, 123, 45)
 
 
 async def test_embeddings_are_billed_from_usage(gateway: Gateway, hunyuan: FakeTencent):
@@ -61,7 +52,7 @@ async def test_embeddings_are_billed_from_usage(gateway: Gateway, hunyuan: FakeT
 
     assert [d.embedding for d in result.data] == [[0.125, 0.5, -0.25]] * 2
     assert hunyuan.actions == ["GetEmbedding"] and hunyuan.requests[0] == {"InputList": ["one", "two"]}
-    await assert_billed(gateway, wired, "hunyuan-embedding", ChannelType.TENCENT, hunyuan.embedding_tokens, 0)
+    await assert_billed(wired, "hunyuan-embedding", ChannelType.TENCENT, hunyuan.embedding_tokens, 0)
 
 
 async def test_a_wrong_secret_key_fails_the_signature_check(gateway: Gateway, hunyuan: FakeTencent):

@@ -5,8 +5,6 @@ Also the OpenAI-compatible Spark HTTP API (type 48), which goes through the Open
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import openai
 import pytest
 
@@ -14,19 +12,17 @@ from oneapi.constants import ChannelType
 from tests.conftest import Gateway
 from tests.fakes.openai_upstream import FakeOpenAI
 from tests.fakes.xunfei import FakeXunfei
-from tests.providers_util import WEATHER_TOOL, Wired, assert_billed, serving, wire
-
-HI = [{"role": "user", "content": "hi"}]
+from tests.providers import HI, WEATHER_TOOL, Customer, assert_billed, stream_chat, wire
 
 
 @pytest.fixture
-async def spark() -> AsyncIterator[FakeXunfei]:
-    async with serving(FakeXunfei()) as fake:
-        fake.url = fake.url.replace("http://", "ws://")  # what a Spark channel's base URL looks like
-        yield fake
+async def spark(serve_fake) -> FakeXunfei:
+    fake = await serve_fake(FakeXunfei())
+    fake.url = fake.url.replace("http://", "ws://")  # what a Spark channel's base URL looks like
+    return fake
 
 
-async def wire_xunfei(gateway: Gateway, fake: FakeXunfei, key: str | None = None) -> Wired:
+async def wire_xunfei(gateway: Gateway, fake: FakeXunfei, key: str | None = None) -> Customer:
     return await wire(gateway, fake, ChannelType.XUNFEI, "SparkDesk-v3.5,Spark-Max-32K,Spark-Lite", key=key)
 
 
@@ -44,21 +40,19 @@ async def test_chat_over_a_signed_websocket_is_billed_from_the_last_frame(gatewa
     assert frame["header"] == {"app_id": spark.app_id}
     assert frame["parameter"]["chat"] == {"domain": "generalv3.5", "temperature": 1.0, "max_tokens": 256}
     assert frame["payload"]["message"]["text"] == HI
-    await assert_billed(gateway, wired, "SparkDesk-v3.5", ChannelType.XUNFEI, *spark.usage)
+    await assert_billed(wired, "SparkDesk-v3.5", ChannelType.XUNFEI, *spark.usage)
 
 
 async def test_stream_sends_one_chunk_per_frame_and_is_billed(gateway: Gateway, spark: FakeXunfei):
     wired = await wire_xunfei(gateway, spark)
     client = wired.client
 
-    stream = await client.chat.completions.create(model="SparkDesk-v3.5", messages=HI, stream=True,
-                                                  extra_body={"top_k": 4})
-    chunks = [chunk async for chunk in stream]
+    chunks = await stream_chat(client, model="SparkDesk-v3.5", messages=HI, extra_body={"top_k": 4})
 
     assert "".join(c.choices[0].delta.content or "" for c in chunks) == spark.reply
     assert [c.choices[0].finish_reason for c in chunks][-2:] == [None, "stop"]
     assert spark.frames[0]["parameter"]["chat"]["top_k"] == 4
-    await assert_billed(gateway, wired, "SparkDesk-v3.5", ChannelType.XUNFEI, *spark.usage)
+    await assert_billed(wired, "SparkDesk-v3.5", ChannelType.XUNFEI, *spark.usage)
 
 
 async def test_the_model_name_picks_the_version_path_and_domain(gateway: Gateway, spark: FakeXunfei):
@@ -75,9 +69,7 @@ async def test_function_call_round_trip(gateway: Gateway, spark: FakeXunfei):
     client = (await wire_xunfei(gateway, spark)).client
     question = {"role": "user", "content": "Weather in Hefei?"}
 
-    stream = await client.chat.completions.create(model="SparkDesk-v3.5", messages=[question], tools=[WEATHER_TOOL],
-                                                  stream=True)
-    chunks = [chunk async for chunk in stream]
+    chunks = await stream_chat(client, model="SparkDesk-v3.5", messages=[question], tools=[WEATHER_TOOL])
 
     calls = [call for c in chunks for call in c.choices[0].delta.tool_calls or ()]
     assert [(c.function.name, c.function.arguments) for c in calls] == [("get_weather", spark.function_arguments)]
@@ -138,4 +130,4 @@ async def test_spark_v2_http_api_is_relayed_as_openai(gateway: Gateway, make_fak
 
     assert text == fake.reply
     assert fake.headers[0]["Authorization"] == "Bearer spark-api-password"
-    await assert_billed(gateway, wired, "generalv3.5", ChannelType.XUNFEI_V2, *fake.usage)
+    await assert_billed(wired, "generalv3.5", ChannelType.XUNFEI_V2, *fake.usage)

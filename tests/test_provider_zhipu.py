@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 
 import jwt
 import openai
@@ -12,16 +11,21 @@ import pytest
 from oneapi.constants import ChannelType
 from tests.conftest import Gateway
 from tests.fakes.zhipu import FakeZhipu
-from tests.providers_util import WEATHER_TOOL, Wired, assert_billed, serving, wire
+from tests.providers import (
+    WEATHER_TOOL,
+    Customer,
+    assert_billed,
+    fake_upstream,
+    stream_chat,
+    streamed_text,
+    tool_reply,
+    wire,
+)
+
+zhipu = fake_upstream(FakeZhipu)
 
 
-@pytest.fixture
-async def zhipu() -> AsyncIterator[FakeZhipu]:
-    async with serving(FakeZhipu()) as fake:
-        yield fake
-
-
-async def wire_zhipu(gateway: Gateway, fake: FakeZhipu, key: str | None = None) -> Wired:
+async def wire_zhipu(gateway: Gateway, fake: FakeZhipu, key: str | None = None) -> Customer:
     return await wire(gateway, fake, ChannelType.ZHIPU, "glm-4,chatglm_turbo,chatglm_pro,embedding-2,cogview-3",
                       key=key)
 
@@ -41,20 +45,18 @@ async def test_glm4_chat_is_signed_with_a_zhipu_jwt_clamped_and_billed(gateway: 
     now_ms = time.time() * 1000
     assert claims["api_key"] == zhipu.api_id and claims["timestamp"] <= now_ms < claims["exp"]
     assert jwt.get_unverified_header(zhipu.tokens[0])["sign_type"] == "SIGN"
-    await assert_billed(gateway, wired, "glm-4", ChannelType.ZHIPU, *zhipu.usage)
+    await assert_billed(wired, "glm-4", ChannelType.ZHIPU, *zhipu.usage)
 
 
 async def test_glm4_stream_is_billed_from_the_usage_in_its_last_chunk(gateway: Gateway, zhipu: FakeZhipu):
     wired = await wire_zhipu(gateway, zhipu)
     client = wired.client
 
-    stream = await client.chat.completions.create(model="glm-4", messages=[{"role": "user", "content": "hi"}],
-                                                  stream=True)
-    chunks = [chunk async for chunk in stream]
+    chunks = await stream_chat(client, model="glm-4", messages=[{"role": "user", "content": "hi"}])
 
-    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == zhipu.reply
+    assert streamed_text(chunks) == zhipu.reply
     assert chunks[-1].choices[0].finish_reason == "stop"
-    await assert_billed(gateway, wired, "glm-4", ChannelType.ZHIPU, *zhipu.usage)
+    await assert_billed(wired, "glm-4", ChannelType.ZHIPU, *zhipu.usage)
 
 
 async def test_glm4_tool_call_round_trip(gateway: Gateway, zhipu: FakeZhipu):
@@ -68,9 +70,8 @@ async def test_glm4_tool_call_round_trip(gateway: Gateway, zhipu: FakeZhipu):
     assert (call.function.name, call.function.arguments) == ("get_weather", zhipu.tool_arguments)
     assert zhipu.requests[0]["tools"] == [WEATHER_TOOL]
 
-    second = await client.chat.completions.create(model="glm-4", tools=[WEATHER_TOOL], messages=[
-        question, first.choices[0].message.model_dump(exclude_none=True),
-        {"role": "tool", "tool_call_id": call.id, "content": "Sunny, 25°C"}])
+    second = await client.chat.completions.create(model="glm-4", tools=[WEATHER_TOOL],
+                                                  messages=tool_reply(question, first, "Sunny, 25°C"))
 
     assert second.choices[0].message.content == "The tool said: Sunny, 25°C"
     assert zhipu.requests[1]["messages"][1]["tool_calls"][0]["id"] == call.id
@@ -88,7 +89,7 @@ async def test_chatglm_v3_invoke_unquotes_the_answer_and_bills_its_usage(gateway
     assert zhipu.paths == ["/api/paas/v3/model-api/chatglm_turbo/invoke"]
     assert zhipu.requests[0]["prompt"][1] == {"role": "user", "content": "hi"}
     assert zhipu.requests[0]["temperature"] == 0.01
-    await assert_billed(gateway, wired, "chatglm_turbo", ChannelType.ZHIPU, *zhipu.usage)
+    await assert_billed(wired, "chatglm_turbo", ChannelType.ZHIPU, *zhipu.usage)
 
 
 async def test_chatglm_v3_sse_invoke_joins_data_lines_and_bills_the_meta_usage(gateway: Gateway,
@@ -97,14 +98,12 @@ async def test_chatglm_v3_sse_invoke_joins_data_lines_and_bills_the_meta_usage(g
     wired = await wire_zhipu(gateway, zhipu)
     client = wired.client
 
-    stream = await client.chat.completions.create(model="chatglm_pro", messages=[{"role": "user", "content": "hi"}],
-                                                  stream=True)
-    chunks = [chunk async for chunk in stream]
+    chunks = await stream_chat(client, model="chatglm_pro", messages=[{"role": "user", "content": "hi"}])
 
     assert "".join(c.choices[0].delta.content or "" for c in chunks) == zhipu.reply
     assert chunks[-1].choices[0].finish_reason == "stop"
     assert zhipu.paths == ["/api/paas/v3/model-api/chatglm_pro/sse-invoke"]
-    await assert_billed(gateway, wired, "chatglm_pro", ChannelType.ZHIPU, *zhipu.usage)
+    await assert_billed(wired, "chatglm_pro", ChannelType.ZHIPU, *zhipu.usage)
 
 
 async def test_embeddings_go_to_v4_and_are_billed_from_usage(gateway: Gateway, zhipu: FakeZhipu):
@@ -116,7 +115,7 @@ async def test_embeddings_go_to_v4_and_are_billed_from_usage(gateway: Gateway, z
     assert result.data[0].embedding == [0.25, -0.5, 0.75]
     assert zhipu.paths == ["/api/paas/v4/embeddings"]
     assert zhipu.requests[0] == {"model": "embedding-2", "input": "hello"}
-    await assert_billed(gateway, wired, "embedding-2", ChannelType.ZHIPU, zhipu.embedding_tokens, 0)
+    await assert_billed(wired, "embedding-2", ChannelType.ZHIPU, zhipu.embedding_tokens, 0)
 
 
 async def test_images_are_passed_to_v4_generations(gateway: Gateway, zhipu: FakeZhipu):

@@ -27,10 +27,11 @@ from oneapi.adaptors.base import (
     UpstreamRequest,
     chat_chunk,
     chat_completion,
-    iter_sse_data,
+    embedding_list,
     message_text,
     new_id,
     parse_json,
+    try_json,
 )
 from oneapi.constants import RelayMode
 from oneapi.errors import RelayError, upstream_error
@@ -150,10 +151,7 @@ class AliAdaptor(HttpAdaptor):
         return UpstreamRequest(base + _CHAT_PATH, headers, orjson.dumps(_chat_body(req)))
 
     def parse_error(self, status: int, raw: bytes) -> RelayError:
-        try:
-            data = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            data = None
+        data = try_json(raw)
         if isinstance(data, dict) and data.get("code"):
             return dashscope_error(status, data)
         return super().parse_error(status, raw)
@@ -175,23 +173,15 @@ class AliAdaptor(HttpAdaptor):
         self._record_usage(req, data.get("usage"))
         output = data.get("output") or {}
         if req.mode == RelayMode.EMBEDDINGS:
-            return {"object": "list", "model": req.origin_model, "usage": req.usage.as_openai(),
-                    "data": [{"object": "embedding", "index": item.get("text_index", i),
-                              "embedding": item.get("embedding")}
-                             for i, item in enumerate(output.get("embeddings") or ())]}
+            return embedding_list(req, ((item.get("text_index", i), item.get("embedding"))
+                                        for i, item in enumerate(output.get("embeddings") or ())))
         choice = (output.get("choices") or [{}])[0]
         message = _openai_message(choice.get("message") or {})
         finish = _finish_reason(choice.get("finish_reason")) or "stop"
         return chat_completion(req, str(data.get("request_id") or new_id()), message, finish)
 
     async def convert_stream(self, req: RelayRequest, resp: aiohttp.ClientResponse) -> AsyncIterator[dict[str, Any]]:
-        async for payload in iter_sse_data(resp):
-            data = parse_json(payload, "DashScope stream event")
-            if not isinstance(data, dict):
-                continue
-            error = self.body_error(data)
-            if error is not None:
-                raise error
+        async for data in self.json_events(resp, "DashScope stream event"):
             self._record_usage(req, data.get("usage"))
             for choice in (data.get("output") or {}).get("choices") or ():
                 message = _openai_message(choice.get("message") or {}, delta=True)
@@ -202,12 +192,7 @@ class AliAdaptor(HttpAdaptor):
     async def complete(self, req: RelayRequest) -> Completion:
         if req.mode != RelayMode.IMAGES:
             return await super().complete(req)
-        resp = await self.send(req, await self.prepare(req))
-        async with resp:
-            created = parse_json(await resp.read(), "DashScope image task")
-        error = self.body_error(created)
-        if error is not None:
-            raise error
+        created = await self.fetch_json(req, "DashScope image task")
         task_id = str((created.get("output") or {}).get("task_id") or "")
         if not task_id:
             raise upstream_error(502, "DashScope did not return an image task id", "ali_error", "no_task_id")

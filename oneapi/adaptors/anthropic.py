@@ -19,6 +19,7 @@ from oneapi.adaptors.base import (
     HttpAdaptor,
     RelayRequest,
     UpstreamRequest,
+    add_turn,
     chat_chunk,
     chat_completion,
     conversion_error,
@@ -28,6 +29,7 @@ from oneapi.adaptors.base import (
     parse_data_url,
     parse_json,
     tool_arguments,
+    try_json,
 )
 from oneapi.errors import RelayError, upstream_error
 
@@ -104,12 +106,7 @@ def _convert_messages(messages: list[dict[str, Any]]) -> tuple[list[str], list[d
             blocks = [{"type": "tool_result", "tool_use_id": message.get("tool_call_id") or "", "content": result}]
         else:
             raise conversion_error(f"messages[{i}]: role {role!r} is not supported by Anthropic")
-        if not blocks:
-            continue
-        if turns and turns[-1]["role"] == role:
-            turns[-1]["content"].extend(blocks)
-        else:
-            turns.append({"role": role, "content": blocks})
+        add_turn(turns, role, "content", blocks)
     return system, turns
 
 
@@ -311,10 +308,7 @@ class AnthropicAdaptor(HttpAdaptor):
                     yield chunk
 
     def parse_error(self, status: int, raw: bytes) -> RelayError:
-        try:
-            data = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            data = None
+        data = try_json(raw)
         error = data.get("error") if isinstance(data, dict) else None
         if isinstance(error, dict) and error.get("type"):
             return claude_error(error, status)

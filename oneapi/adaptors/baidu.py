@@ -25,11 +25,16 @@ from oneapi.adaptors.base import (
     RelayRequest,
     Upstream,
     UpstreamRequest,
+    channel_key_error,
     chat_chunk,
     chat_completion,
-    iter_sse_data,
+    embedding_list,
+    error_number,
     message_text,
     parse_json,
+    report_total_usage,
+    status_for,
+    try_json,
 )
 from oneapi.constants import RelayMode
 from oneapi.errors import RelayError, upstream_error
@@ -67,31 +72,19 @@ _FINISH_REASONS = {"normal": "stop", "stop": "stop", "length": "length", "conten
                    "function_call": "function_call"}
 
 # error_code -> HTTP status (https://cloud.baidu.com/doc/WENXINWORKSHOP/s/tlmyncueh)
-_AUTH_CODES = {14, 110, 111}
-_FORBIDDEN_CODES = {6, 15, 336004}
-_RATE_CODES = {4, 17, 18, 19, 336501, 336502, 336503}
-_BAD_REQUEST_CODES = {3, 100, 336001, 336002, 336003, 336005, 336006, 336007, 336103}
-_UNAVAILABLE_CODES = {2, 336100}
+_STATUSES = (
+    ({14, 110, 111}, 401),
+    ({6, 15, 336004}, 403),
+    ({4, 17, 18, 19, 336501, 336502, 336503}, 429),
+    ({3, 100, 336001, 336002, 336003, 336005, 336006, 336007, 336103}, 400),
+    ({2, 336100}, 503),
+)
 
 
 def baidu_error(code: Any, message: str) -> RelayError:
-    try:
-        number = int(code)
-    except (TypeError, ValueError):
-        number = 0
-    if number in _AUTH_CODES:
-        status = 401
-    elif number in _FORBIDDEN_CODES:
-        status = 403
-    elif number in _RATE_CODES:
-        status = 429
-    elif number in _BAD_REQUEST_CODES:
-        status = 400
-    elif number in _UNAVAILABLE_CODES:
-        status = 503
-    else:
-        status = 500
-    return upstream_error(status, message or f"baidu error {code}", "baidu_error", number or code)
+    number = error_number(code)
+    return upstream_error(status_for(number, _STATUSES), message or f"baidu error {code}", "baidu_error",
+                          number or code)
 
 
 def endpoint(model: str) -> str:
@@ -156,8 +149,7 @@ class AccessTokens:
     async def _request(self, http: aiohttp.ClientSession, upstream: Upstream) -> _Token:
         client_id, sep, client_secret = upstream.key.partition("|")
         if not sep or not client_id or not client_secret or "|" in client_secret:
-            raise RelayError("the Baidu channel key must look like APIKey|SecretKey", status=500,
-                             code="invalid_channel_key", retryable=True)
+            raise channel_key_error("the Baidu channel key must look like APIKey|SecretKey")
         params = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": client_secret}
         async with http.post(f"{upstream.base_url}/oauth/2.0/token", params=params, timeout=TOKEN_TIMEOUT) as resp:
             raw = await resp.read()
@@ -212,6 +204,10 @@ def chat_body(req: RelayRequest) -> dict[str, Any]:
     return out
 
 
+def _record_usage(req: RelayRequest, usage: Any) -> None:
+    report_total_usage(req, usage, "prompt_tokens", "completion_tokens", "total_tokens")
+
+
 def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
@@ -243,32 +239,21 @@ class BaiduAdaptor(HttpAdaptor):
         return None
 
     def parse_error(self, status: int, raw: bytes) -> RelayError:
-        try:
-            data = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            data = None
-        return self.body_error(data) or super().parse_error(status, raw)
+        return self.body_error(try_json(raw)) or super().parse_error(status, raw)
 
     def convert(self, req: RelayRequest, data: Any) -> dict[str, Any]:
-        self._record_usage(req, data.get("usage"))
+        _record_usage(req, data.get("usage"))
         if req.mode == RelayMode.EMBEDDINGS:
-            return {"object": "list", "model": req.origin_model, "usage": req.usage.as_openai(),
-                    "data": [{"object": "embedding", "index": item.get("index", i), "embedding": item.get("embedding")}
-                             for i, item in enumerate(data.get("data") or ())]}
+            return embedding_list(req, ((item.get("index", i), item.get("embedding"))
+                                        for i, item in enumerate(data.get("data") or ())))
         finish = _FINISH_REASONS.get(str(data.get("finish_reason") or "normal"), "stop")
         return chat_completion(req, str(data.get("id") or ""),
                                {"role": "assistant", "content": str(data.get("result") or "")}, finish)
 
     async def convert_stream(self, req: RelayRequest, resp: aiohttp.ClientResponse) -> AsyncIterator[dict[str, Any]]:
         first = True
-        async for payload in iter_sse_data(resp):
-            data = parse_json(payload, "ERNIE stream event")
-            if not isinstance(data, dict):
-                continue
-            error = self.body_error(data)
-            if error is not None:
-                raise error
-            self._record_usage(req, data.get("usage"))
+        async for data in self.json_events(resp, "ERNIE stream event"):
+            _record_usage(req, data.get("usage"))
             text = str(data.get("result") or "")
             req.completion_text.append(text)
             delta = {"role": "assistant", "content": text} if first else {"content": text}
@@ -276,13 +261,6 @@ class BaiduAdaptor(HttpAdaptor):
             finish = _FINISH_REASONS.get(str(data.get("finish_reason") or "normal"), "stop") \
                 if data.get("is_end") else None
             yield chat_chunk(req, str(data.get("id") or ""), delta, finish)
-
-    @staticmethod
-    def _record_usage(req: RelayRequest, usage: Any) -> None:
-        if isinstance(usage, dict) and usage.get("total_tokens"):
-            prompt = int(usage.get("prompt_tokens") or 0)
-            completion = usage.get("completion_tokens")
-            req.report_usage(prompt, completion if completion is not None else usage["total_tokens"] - prompt)
 
     async def complete(self, req: RelayRequest) -> Completion:
         started = time.monotonic()

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Container, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -125,41 +125,47 @@ def new_id(prefix: str = "chatcmpl-") -> str:
     return prefix + uuid.uuid4().hex
 
 
+def _chat_object(req: RelayRequest, object_id: str, kind: str, model: str | None,
+                 choices: list[dict[str, Any]]) -> dict[str, Any]:
+    """The fields every ``chat.completion`` and ``chat.completion.chunk`` starts with."""
+    return {"id": object_id, "object": kind, "created": req.created, "model": model or req.origin_model,
+            "choices": choices}
+
+
 def chat_chunk(req: RelayRequest, chunk_id: str, delta: dict[str, Any], finish_reason: str | None = None,
                model: str | None = None) -> dict[str, Any]:
     """An OpenAI ``chat.completion.chunk`` with one choice."""
-    return {
-        "id": chunk_id,
-        "object": "chat.completion.chunk",
-        "created": req.created,
-        "model": model or req.origin_model,
-        "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
-    }
+    return _chat_object(req, chunk_id, "chat.completion.chunk", model,
+                        [{"index": 0, "delta": delta, "finish_reason": finish_reason}])
 
 
 def usage_chunk(req: RelayRequest, chunk_id: str, model: str | None = None) -> dict[str, Any]:
     """The final ``choices: []`` chunk carrying usage, sent when the client asked for include_usage."""
-    return {
-        "id": chunk_id,
-        "object": "chat.completion.chunk",
-        "created": req.created,
-        "model": model or req.origin_model,
-        "choices": [],
-        "usage": req.usage.as_openai(),
-    }
+    return {**_chat_object(req, chunk_id, "chat.completion.chunk", model, []), "usage": req.usage.as_openai()}
 
 
 def chat_completion(req: RelayRequest, completion_id: str, message: dict[str, Any], finish_reason: str | None,
                     model: str | None = None) -> dict[str, Any]:
     """An OpenAI ``chat.completion`` with one choice and the recorded usage."""
-    return {
-        "id": completion_id,
-        "object": "chat.completion",
-        "created": req.created,
-        "model": model or req.origin_model,
-        "choices": [{"index": 0, "message": message, "finish_reason": finish_reason}],
-        "usage": req.usage.as_openai(),
-    }
+    return {**_chat_object(req, completion_id, "chat.completion", model,
+                           [{"index": 0, "message": message, "finish_reason": finish_reason}]),
+            "usage": req.usage.as_openai()}
+
+
+def embedding_list(req: RelayRequest, vectors: Iterable[tuple[int, Any]]) -> dict[str, Any]:
+    """An OpenAI embeddings answer from (index, vector) pairs, with the recorded usage."""
+    return {"object": "list", "model": req.origin_model, "usage": req.usage.as_openai(),
+            "data": [{"object": "embedding", "index": index, "embedding": vector} for index, vector in vectors]}
+
+
+def report_total_usage(req: RelayRequest, usage: Any, prompt: str, completion: str, total: str) -> None:
+    """Counts given as prompt / completion / total under the provider's key names; a missing completion count
+    is the total minus the prompt (embeddings report no completion)."""
+    if isinstance(usage, dict) and usage.get(total):
+        prompt_tokens = int(usage.get(prompt) or 0)
+        completion_tokens = usage.get(completion)
+        req.report_usage(prompt_tokens,
+                         completion_tokens if completion_tokens is not None else usage[total] - prompt_tokens)
 
 
 async def iter_lines(resp: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
@@ -189,6 +195,13 @@ async def iter_sse_data(resp: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
             yield payload
 
 
+async def iter_ndjson(resp: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+    """The non-blank lines of a newline-delimited JSON stream, one JSON document each."""
+    async for line in iter_lines(resp):
+        if line.strip():
+            yield line
+
+
 def parse_data_url(url: str) -> tuple[str, str] | None:
     """``data:<mime>;base64,<data>`` -> (mime, base64 data); None for any other URL."""
     if not url.startswith("data:") or ";base64," not in url:
@@ -202,15 +215,42 @@ def conversion_error(message: str) -> RelayError:
     return RelayError(message, status=400, code="convert_request_failed")
 
 
+def channel_key_error(message: str) -> RelayError:
+    """A channel key the provider's credentials cannot be read from: the admin's mistake, so another channel
+    may still serve the request."""
+    return RelayError(message, status=500, code="invalid_channel_key", retryable=True)
+
+
+def error_number(code: Any) -> int:
+    """A provider's error code as a number; 0 when it is not one."""
+    try:
+        return int(code)
+    except (TypeError, ValueError):
+        return 0
+
+
+def status_for(number: int, statuses: Iterable[tuple[Container[int], int]], default: int = 500) -> int:
+    """The HTTP status of a provider's numeric error code: that of the first group of codes holding it."""
+    return next((status for codes, status in statuses if number in codes), default)
+
+
 def tool_arguments(arguments: Any, where: str) -> dict[str, Any]:
     """An OpenAI tool call's JSON ``arguments`` as the object providers with native tool calls want."""
-    try:
-        parsed = orjson.loads(arguments or "{}") if isinstance(arguments, str | bytes | None) else arguments
-    except orjson.JSONDecodeError:
-        parsed = None
+    parsed = try_json(arguments or "{}") if isinstance(arguments, str | bytes | None) else arguments
     if not isinstance(parsed, dict):
         raise conversion_error(f"{where}: function.arguments must be a JSON object")
     return parsed
+
+
+def add_turn(turns: list[dict[str, Any]], role: str, key: str, parts: list[dict[str, Any]]) -> None:
+    """Append a message's parts (under ``key``) as a turn; providers that want strictly alternating roles get
+    consecutive messages of one role joined into one turn. A message with no parts adds nothing."""
+    if not parts:
+        return
+    if turns and turns[-1]["role"] == role:
+        turns[-1][key].extend(parts)
+    else:
+        turns.append({"role": role, key: parts})
 
 
 def message_text(content: Any) -> str:
@@ -221,6 +261,14 @@ def message_text(content: Any) -> str:
         return "\n".join(str(part.get("text") or "") for part in content
                          if isinstance(part, dict) and part.get("type") == "text")
     return ""
+
+
+def try_json(raw: bytes | str) -> Any:
+    """The decoded JSON, or None when ``raw`` is not JSON (error bodies and free text often are not)."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
 
 
 def parse_json(raw: bytes, what: str = "upstream response") -> Any:
@@ -236,10 +284,7 @@ def parse_json(raw: bytes, what: str = "upstream response") -> Any:
 
 def generic_error(status: int, raw: bytes) -> RelayError:
     """One API's upstream error parsing: OpenAI's error object, else the first message-like field."""
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        data = None
+    data = try_json(raw)
     if isinstance(data, dict):
         error = data.get("error")
         if isinstance(error, dict) and error.get("message"):
@@ -295,6 +340,19 @@ class HttpAdaptor(Adaptor):
         """An error the provider reports inside a 200 answer (Baidu, Ali, Zhipu v3...)."""
         return None
 
+    async def json_events(self, resp: aiohttp.ClientResponse, what: str,
+                          payloads: Callable[[aiohttp.ClientResponse], AsyncIterator[bytes]] = iter_sse_data,
+                          ) -> AsyncIterator[dict[str, Any]]:
+        """The stream's JSON objects (SSE ``data:`` payloads unless ``payloads`` frames them otherwise); an
+        error the provider reports inside an event is raised, and events that are not objects are skipped."""
+        async for payload in payloads(resp):
+            data = parse_json(payload, what)
+            error = self.body_error(data)
+            if error is not None:
+                raise error
+            if isinstance(data, dict):
+                yield data
+
     async def send(self, req: RelayRequest, up: UpstreamRequest) -> aiohttp.ClientResponse:
         resp = await req.http.request(up.method, up.url, headers=up.headers, data=up.body, timeout=req.timeout)
         if resp.status not in (200, 201):
@@ -303,15 +361,19 @@ class HttpAdaptor(Adaptor):
             raise self.parse_error(resp.status, raw)
         return resp
 
-    async def complete(self, req: RelayRequest) -> Completion:
+    async def fetch_json(self, req: RelayRequest, what: str = "upstream response") -> Any:
+        """Send the prepared request and return its JSON answer; an error reported inside it is raised."""
         resp = await self.send(req, await self.prepare(req))
         async with resp:
             raw = await resp.read()
-        data = parse_json(raw)
+        data = parse_json(raw, what)
         error = self.body_error(data)
         if error is not None:
             raise error
-        return Completion(orjson.dumps(self.convert(req, data)))
+        return data
+
+    async def complete(self, req: RelayRequest) -> Completion:
+        return Completion(orjson.dumps(self.convert(req, await self.fetch_json(req))))
 
     async def stream(self, req: RelayRequest) -> AsyncIterator[bytes]:
         resp = await self.send(req, await self.prepare(req))
@@ -333,10 +395,7 @@ class HttpAdaptor(Adaptor):
 
 def channel_config(channel_type: int, config: str | None, other: str | None) -> dict[str, str]:
     """The channel's ``config`` JSON with One API's fallbacks from the legacy ``other`` column."""
-    try:
-        parsed = orjson.loads(config) if config else {}
-    except orjson.JSONDecodeError:
-        parsed = {}
+    parsed = try_json(config) if config else {}
     result = {str(k): "" if v is None else str(v) for k, v in parsed.items()} if isinstance(parsed, dict) else {}
     if other:
         if channel_type in (ChannelType.AZURE, ChannelType.XUNFEI, ChannelType.GEMINI):

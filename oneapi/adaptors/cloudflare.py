@@ -9,9 +9,7 @@ otherwise. Cloudflare reports failures as ``{"success": false, "errors": [{"code
 
 from __future__ import annotations
 
-import orjson
-
-from oneapi.adaptors.base import RelayRequest
+from oneapi.adaptors.base import RelayRequest, try_json
 from oneapi.adaptors.openai import CLOUDFLARE_GATEWAY, OpenAIAdaptor
 from oneapi.constants import RelayMode
 from oneapi.errors import RelayError, upstream_error
@@ -33,10 +31,7 @@ class CloudflareAdaptor(OpenAIAdaptor):
         return prefix + ("/v1/embeddings" if req.mode == RelayMode.EMBEDDINGS else "/v1/chat/completions")
 
     def parse_error(self, status: int, raw: bytes) -> RelayError:
-        try:
-            data = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            data = None
+        data = try_json(raw)
         errors = data.get("errors") if isinstance(data, dict) else None
         if isinstance(errors, list) and errors and isinstance(errors[0], dict):
             first = errors[0]

@@ -21,14 +21,14 @@ from oneapi.adaptors.base import (
     UpstreamRequest,
     chat_chunk,
     chat_completion,
+    conversion_error,
     iter_lines,
     message_text,
     new_id,
-    parse_json,
     tool_arguments,
+    try_json,
 )
 from oneapi.constants import RelayMode
-from oneapi.errors import RelayError
 
 SEARCH_SUFFIX = "-internet"
 WEB_SEARCH_CONNECTOR = {"id": "web-search"}
@@ -40,10 +40,6 @@ _FINISH_REASONS = {"COMPLETE": "stop", "STOP_SEQUENCE": "stop", "MAX_TOKENS": "l
                    "ERROR_TOXIC": "content_filter"}
 _JSON_TYPES = {"string": "str", "integer": "int", "number": "float", "boolean": "bool", "array": "list",
                "object": "dict"}
-
-
-def _bad_request(message: str) -> RelayError:
-    return RelayError(message, status=400, code="convert_request_failed")
 
 
 def _tool(tool: dict[str, Any]) -> dict[str, Any]:
@@ -66,10 +62,7 @@ def _tool(tool: dict[str, Any]) -> dict[str, Any]:
 def _tool_outputs(content: Any) -> list[dict[str, Any]]:
     """A tool message's content as the list of objects v1 wants in ``outputs``."""
     text = message_text(content)
-    try:
-        parsed = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        parsed = None
+    parsed = try_json(text)
     if isinstance(parsed, dict):
         return [parsed]
     if isinstance(parsed, list) and parsed and all(isinstance(item, dict) for item in parsed):
@@ -88,7 +81,7 @@ class _Conversation:
         last = messages[tail - 1] if tail else {}
         if tail == len(messages):  # an ordinary turn: the last message is the user's
             if last.get("role") != "user":
-                raise _bad_request("the last message must come from the user (or be tool results)")
+                raise conversion_error("the last message must come from the user (or be tool results)")
             self.history = [self._entry(m) for m in messages[:-1]]
             self.message = message_text(last.get("content"))
             self.tool_results: list[dict[str, Any]] = []
@@ -116,7 +109,7 @@ class _Conversation:
     def _result(self, message: dict[str, Any]) -> dict[str, Any]:
         call = self.calls.get(str(message.get("tool_call_id")))
         if call is None:
-            raise _bad_request("a tool message must answer a tool call of an earlier assistant message")
+            raise conversion_error("a tool message must answer a tool call of an earlier assistant message")
         return {"call": call, "outputs": _tool_outputs(message.get("content"))}
 
 
@@ -151,6 +144,14 @@ def _tool_calls(calls: Any) -> list[dict[str, Any]]:
             for i, call in enumerate(calls or ()) if isinstance(call, dict)]
 
 
+async def _event_lines(resp: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+    """Cohere streams one JSON event per line (an SSE ``data:`` prefix is tolerated)."""
+    async for line in iter_lines(resp):
+        line = line.removeprefix(b"data:").strip()
+        if line:
+            yield line
+
+
 def _record_usage(req: RelayRequest, response: dict[str, Any]) -> None:
     meta = response.get("meta") or {}
     counts = meta.get("tokens") or meta.get("billed_units")
@@ -179,13 +180,7 @@ class CohereAdaptor(HttpAdaptor):
     async def convert_stream(self, req: RelayRequest, resp: aiohttp.ClientResponse) -> AsyncIterator[dict[str, Any]]:
         chunk_id = new_id()
         called = False
-        async for line in iter_lines(resp):
-            line = line.removeprefix(b"data:").strip()
-            if not line:
-                continue
-            event = parse_json(line, "Cohere stream event")
-            if not isinstance(event, dict):
-                continue
+        async for event in self.json_events(resp, "Cohere stream event", _event_lines):
             kind = event.get("event_type")
             if kind == "stream-start":
                 chunk_id = str(event.get("generation_id") or chunk_id)

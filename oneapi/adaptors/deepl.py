@@ -22,7 +22,6 @@ from oneapi.adaptors.base import (
     chat_completion,
     message_text,
     new_id,
-    parse_json,
     sse,
     usage_chunk,
 )
@@ -63,12 +62,7 @@ class DeepLAdaptor(HttpAdaptor):
         return None
 
     async def _translate(self, req: RelayRequest) -> str:
-        resp = await self.send(req, await self.prepare(req))
-        async with resp:
-            data = parse_json(await resp.read(), "DeepL answer")
-        error = self.body_error(data)
-        if error is not None:
-            raise error
+        data = await self.fetch_json(req, "DeepL answer")
         translations = data.get("translations") if isinstance(data, dict) else None
         text = str(translations[0].get("text") or "") if translations else ""
         req.report_usage(len(_source_text(req)), 0)

@@ -20,13 +20,12 @@ from oneapi.adaptors.base import (
     HttpAdaptor,
     RelayRequest,
     UpstreamRequest,
+    add_turn,
     chat_chunk,
     conversion_error,
-    iter_sse_data,
     message_text,
     new_id,
     parse_data_url,
-    parse_json,
     tool_arguments,
 )
 from oneapi.adaptors.google import body_error, google_error, google_headers, no_candidates
@@ -93,12 +92,7 @@ async def convert_chat(req: RelayRequest) -> dict[str, Any]:
             parts = [_function_response(message, tool_names, i)]
         else:
             raise conversion_error(f"messages[{i}]: role {role!r} is not supported by Gemini")
-        if not parts:
-            continue
-        if contents and contents[-1]["role"] == role:
-            contents[-1]["parts"].extend(parts)
-        else:
-            contents.append({"role": role, "parts": parts})
+        add_turn(contents, role, "parts", parts)
     request: dict[str, Any] = {
         "contents": contents,
         "safetySettings": [{"category": category, "threshold": req.settings.gemini_safety_setting}
@@ -362,11 +356,7 @@ class GeminiAdaptor(HttpAdaptor):
         chunk_id = new_id()
         tool_calls: dict[int, int] = {}  # candidate index -> tool calls streamed so far
         started: set[int] = set()
-        async for payload in iter_sse_data(resp):
-            data = parse_json(payload, "Gemini stream chunk")
-            error = body_error(data)
-            if error is not None:
-                raise error
+        async for data in self.json_events(resp, "Gemini stream chunk"):
             _record_usage(req, data)
             candidates = data.get("candidates")
             if not candidates and (data.get("promptFeedback") or {}).get("blockReason"):

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
-from oneapi.adaptors.base import RelayRequest, generic_error
+from oneapi.adaptors.base import RelayRequest, generic_error, try_json
 from oneapi.errors import RelayError, upstream_error
 
 _ERROR_INFO = "type.googleapis.com/google.rpc.ErrorInfo"
@@ -40,10 +38,7 @@ def no_candidates(provider: str, filter_reasons: str) -> RelayError:
 
 
 def google_error(status: int, raw: bytes) -> RelayError:
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        data = None
+    data = try_json(raw)
     if isinstance(data, list) and data:  # streamGenerateContent without alt=sse wraps it in an array
         data = data[0]
     error = data.get("error") if isinstance(data, dict) else None

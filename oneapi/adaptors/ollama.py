@@ -19,10 +19,10 @@ from oneapi.adaptors.base import (
     UpstreamRequest,
     chat_chunk,
     chat_completion,
-    iter_lines,
+    embedding_list,
+    iter_ndjson,
     new_id,
     parse_data_url,
-    parse_json,
 )
 from oneapi.constants import RelayMode
 from oneapi.errors import RelayError, upstream_error
@@ -89,9 +89,7 @@ class OllamaAdaptor(HttpAdaptor):
     def convert(self, req: RelayRequest, data: Any) -> dict[str, Any]:
         _usage(req, data)
         if req.mode == RelayMode.EMBEDDINGS:
-            return {"object": "list", "model": req.origin_model, "usage": req.usage.as_openai(),
-                    "data": [{"object": "embedding", "index": i, "embedding": vector}
-                             for i, vector in enumerate(data.get("embeddings") or ())]}
+            return embedding_list(req, enumerate(data.get("embeddings") or ()))
         message = data.get("message") or {}
         finish = _FINISH_REASONS.get(str(data.get("done_reason") or "stop"), "stop")
         return chat_completion(req, new_id(), {"role": "assistant", "content": str(message.get("content") or "")},
@@ -99,15 +97,7 @@ class OllamaAdaptor(HttpAdaptor):
 
     async def convert_stream(self, req: RelayRequest, resp: aiohttp.ClientResponse) -> AsyncIterator[dict[str, Any]]:
         chunk_id = new_id()
-        async for line in iter_lines(resp):
-            if not line.strip():
-                continue
-            data = parse_json(line, "Ollama stream line")
-            if not isinstance(data, dict):
-                continue
-            error = self.body_error(data)
-            if error is not None:
-                raise error
+        async for data in self.json_events(resp, "Ollama stream line", iter_ndjson):
             text = str((data.get("message") or {}).get("content") or "")
             req.completion_text.append(text)
             finish = None

@@ -17,7 +17,7 @@ from oneapi.adaptors.base import (
     Completion,
     RelayRequest,
     generic_error,
-    iter_lines,
+    iter_sse_data,
     parse_json,
 )
 from oneapi.constants import ChannelType, RelayMode
@@ -64,6 +64,15 @@ def upstream_url(req: RelayRequest) -> str:
         path = req.path
     url = base + path
     return f"{url}?{req.query}" if req.query else url
+
+
+def _report_usage(req: RelayRequest, usage: dict[str, Any]) -> None:
+    """OpenAI's usage object; without ``completion_tokens`` the completion is what the total adds to the prompt."""
+    prompt = usage.get("prompt_tokens") or 0
+    completion = usage.get("completion_tokens")
+    if completion is None:
+        completion = max((usage.get("total_tokens") or 0) - prompt, 0)
+    req.report_usage(prompt, completion)
 
 
 class OpenAIAdaptor(Adaptor):
@@ -144,11 +153,7 @@ class OpenAIAdaptor(Adaptor):
     def _record_usage(self, req: RelayRequest, data: dict[str, Any]) -> None:
         usage = data.get("usage")
         if isinstance(usage, dict) and (usage.get("total_tokens") or usage.get("prompt_tokens")):
-            prompt = usage.get("prompt_tokens") or 0
-            completion = usage.get("completion_tokens")
-            if completion is None:
-                completion = max((usage.get("total_tokens") or 0) - prompt, 0)
-            req.report_usage(prompt, completion)
+            _report_usage(req, usage)
             return
         texts = []
         for choice in data.get("choices") or ():
@@ -166,14 +171,7 @@ class OpenAIAdaptor(Adaptor):
             if resp.content_type == "application/json":
                 raw = await resp.read()
                 raise generic_error(resp.status if resp.status >= 400 else 500, raw)
-            async for line in iter_lines(resp):
-                if not line.startswith(b"data:"):
-                    continue
-                payload = line[5:].lstrip(b" ")
-                if payload == b"[DONE]":
-                    break
-                if not payload:
-                    continue
+            async for payload in iter_sse_data(resp):
                 try:
                     chunk = orjson.loads(payload)
                 except orjson.JSONDecodeError:
@@ -192,11 +190,7 @@ class OpenAIAdaptor(Adaptor):
         """Record the chunk's text and usage; False for a chunk the client must not see."""
         usage = chunk.get("usage")
         if isinstance(usage, dict) and usage.get("total_tokens"):
-            prompt = usage.get("prompt_tokens") or 0
-            completion = usage.get("completion_tokens")
-            if completion is None:
-                completion = max(usage["total_tokens"] - prompt, 0)
-            req.report_usage(prompt, completion)
+            _report_usage(req, usage)
         choices = chunk.get("choices")
         if not choices:
             # Azure's content-filter chunks carry nothing; the usage chunk only when it was asked for.

@@ -23,11 +23,13 @@ from oneapi.adaptors.base import (
     HttpAdaptor,
     RelayRequest,
     UpstreamRequest,
+    channel_key_error,
     chat_chunk,
     chat_completion,
-    iter_sse_data,
+    embedding_list,
     message_text,
-    parse_json,
+    report_total_usage,
+    try_json,
 )
 from oneapi.constants import RelayMode
 from oneapi.errors import RelayError, upstream_error
@@ -63,8 +65,7 @@ def hunyuan_error(error: dict[str, Any]) -> RelayError:
 def credentials(key: str) -> tuple[str, str]:
     parts = key.split("|")
     if len(parts) != 3 or not parts[0].isdigit() or not parts[1] or not parts[2]:
-        raise RelayError("the Tencent channel key must look like AppId|SecretId|SecretKey (AppId is a number)",
-                         status=500, code="invalid_channel_key", retryable=True)
+        raise channel_key_error("the Tencent channel key must look like AppId|SecretId|SecretKey (AppId is a number)")
     return parts[1], parts[2]
 
 
@@ -102,6 +103,11 @@ def chat_body(req: RelayRequest) -> dict[str, Any]:
     return out
 
 
+def _record_usage(req: RelayRequest, usage: Any) -> None:
+    """Hunyuan's counts; embeddings report prompt tokens only, and are billed for them."""
+    report_total_usage(req, usage, "PromptTokens", "CompletionTokens", "TotalTokens")
+
+
 class TencentAdaptor(HttpAdaptor):
     modes = frozenset({RelayMode.CHAT, RelayMode.EMBEDDINGS})
 
@@ -133,19 +139,14 @@ class TencentAdaptor(HttpAdaptor):
         return hunyuan_error(error) if isinstance(error, dict) and error.get("Code") else None
 
     def parse_error(self, status: int, raw: bytes) -> RelayError:
-        try:
-            data = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            data = None
-        return self.body_error(data) or super().parse_error(status, raw)
+        return self.body_error(try_json(raw)) or super().parse_error(status, raw)
 
     def convert(self, req: RelayRequest, data: Any) -> dict[str, Any]:
         response = data.get("Response") or {}
-        self._record_usage(req, response.get("Usage"))
+        _record_usage(req, response.get("Usage"))
         if req.mode == RelayMode.EMBEDDINGS:
-            return {"object": "list", "model": req.origin_model, "usage": req.usage.as_openai(),
-                    "data": [{"object": "embedding", "index": item.get("Index", i), "embedding": item.get("Embedding")}
-                             for i, item in enumerate(response.get("Data") or ())]}
+            return embedding_list(req, ((item.get("Index", i), item.get("Embedding"))
+                                        for i, item in enumerate(response.get("Data") or ())))
         choice = (response.get("Choices") or [{}])[0]
         message = choice.get("Message") or {}
         return chat_completion(req, str(response.get("Id") or response.get("RequestId") or ""),
@@ -154,28 +155,14 @@ class TencentAdaptor(HttpAdaptor):
 
     async def convert_stream(self, req: RelayRequest, resp: aiohttp.ClientResponse) -> AsyncIterator[dict[str, Any]]:
         first = True
-        async for payload in iter_sse_data(resp):
-            data = parse_json(payload, "Hunyuan stream event")
-            if not isinstance(data, dict):
-                continue
-            error = self.body_error(data)
-            if error is not None:
-                raise error
-            self._record_usage(req, data.get("Usage"))
+        async for data in self.json_events(resp, "Hunyuan stream event"):
+            _record_usage(req, data.get("Usage"))
             for choice in data.get("Choices") or ():
                 text = str((choice.get("Delta") or {}).get("Content") or "")
                 req.completion_text.append(text)
                 delta = {"role": "assistant", "content": text} if first else {"content": text}
                 first = False
                 yield chat_chunk(req, str(data.get("Id") or ""), delta, choice.get("FinishReason") or None)
-
-    @staticmethod
-    def _record_usage(req: RelayRequest, usage: Any) -> None:
-        """Hunyuan's counts; embeddings report prompt tokens only, and are billed for them."""
-        if isinstance(usage, dict) and usage.get("TotalTokens"):
-            prompt = int(usage.get("PromptTokens") or 0)
-            completion = usage.get("CompletionTokens")
-            req.report_usage(prompt, completion if completion is not None else usage["TotalTokens"] - prompt)
 
 
 ADAPTOR = TencentAdaptor()

@@ -25,12 +25,14 @@ from oneapi.adaptors.base import (
     Adaptor,
     Completion,
     RelayRequest,
+    channel_key_error,
     chat_chunk,
     chat_completion,
     message_text,
     new_id,
     parse_json,
     sse,
+    status_for,
     usage_chunk,
 )
 from oneapi.constants import RelayMode
@@ -58,25 +60,18 @@ _PATHS = {"v3.1-128K": "/chat/pro-128k", "v3.5-32K": "/chat/max-32k"}
 _FUNCTION_DOMAINS = ("generalv3", "4.0Ultra")  # the domains that accept payload.functions
 
 # header.code -> HTTP status (https://www.xfyun.cn/doc/spark/接口说明.html)
-_FORBIDDEN_CODES = {10015, 10016, 11200}  # blacklisted app, no licence for this model or version
-_RATE_CODES = {10006, 10007, 11201, 11202, 11203}  # concurrency, daily and per-second limits
-_BAD_REQUEST_CODES = {10003, 10004, 10005, 10013, 10014, 10019, 10021, 10022, 10163, 10907}
-_BUSY_CODES = {10008, 10110}
+_STATUSES = (
+    ({10015, 10016, 11200}, 403),  # blacklisted app, no licence for this model or version
+    ({10006, 10007, 11201, 11202, 11203}, 429),  # concurrency, daily and per-second limits
+    ({10003, 10004, 10005, 10013, 10014, 10019, 10021, 10022, 10163, 10907}, 400),
+    ({10008, 10110}, 503),  # busy
+)
 
 
 def spark_error(code: Any, message: str) -> RelayError:
     number = int(code) if isinstance(code, int) or str(code).isdigit() else 0
-    if number in _FORBIDDEN_CODES:
-        status = 403
-    elif number in _RATE_CODES:
-        status = 429
-    elif number in _BAD_REQUEST_CODES:
-        status = 400
-    elif number in _BUSY_CODES:
-        status = 503
-    else:
-        status = 500
-    return upstream_error(status, f"Spark error {code}: {message}", "xunfei_error", number or code)
+    return upstream_error(status_for(number, _STATUSES), f"Spark error {code}: {message}", "xunfei_error",
+                          number or code)
 
 
 def api_version(req: RelayRequest) -> str:
@@ -120,8 +115,7 @@ def handshake_error(status: int) -> RelayError:
 def credentials(key: str) -> tuple[str, str, str]:
     parts = key.split("|")
     if len(parts) != 3 or not all(parts):
-        raise RelayError("the Xunfei channel key must look like APPID|APISecret|APIKey", status=500,
-                         code="invalid_channel_key", retryable=True)
+        raise channel_key_error("the Xunfei channel key must look like APPID|APISecret|APIKey")
     return parts[0], parts[1], parts[2]
 
 

@@ -23,11 +23,14 @@ from oneapi.adaptors.base import (
     HttpAdaptor,
     RelayRequest,
     UpstreamRequest,
+    channel_key_error,
     chat_chunk,
     chat_completion,
+    error_number,
     iter_lines,
     message_text,
     parse_json,
+    status_for,
 )
 from oneapi.adaptors.openai import OpenAIAdaptor
 from oneapi.constants import RelayMode
@@ -72,30 +75,26 @@ class JwtCache:
             return cached[0]
         api_id, dot, secret = key.partition(".")
         if not dot or not api_id or not secret or "." in secret:
-            raise RelayError("the Zhipu channel key must look like id.secret", status=500,
-                             code="invalid_channel_key", retryable=True)
+            raise channel_key_error("the Zhipu channel key must look like id.secret")
         token = sign_jwt(api_id, secret, now)
         self._tokens[key] = (token, now + JWT_LIFETIME)
         return token
 
 
+# business code -> HTTP status, for answers that themselves said 200
+_STATUSES = (
+    (range(1000, 1005), 401),  # missing, malformed, expired or unverifiable token
+    ({1100}, 401),
+    (range(1110, 1122), 403),  # account locked, in arrears, not allowed
+    (range(1302, 1306), 429),  # rate or concurrency limit
+    (range(1200, 1302), 400),  # invalid parameters, prompt too long, content filtered
+)
+
+
 def zhipu_error(code: Any, message: str, status: int | None = None) -> RelayError:
     """Zhipu's business codes -> the HTTP status a client expects (used when the answer itself said 200)."""
-    try:
-        number = int(code)
-    except (TypeError, ValueError):
-        number = 0
     if status is None or status == 200:
-        if 1000 <= number <= 1004 or number == 1100:
-            status = 401  # missing, malformed, expired or unverifiable token
-        elif 1110 <= number <= 1121:
-            status = 403  # account locked, in arrears, not allowed
-        elif 1302 <= number <= 1305:
-            status = 429  # rate or concurrency limit
-        elif 1200 <= number <= 1301:
-            status = 400  # invalid parameters, prompt too long, content filtered
-        else:
-            status = 500
+        status = status_for(error_number(code), _STATUSES)
     return upstream_error(status, message or f"zhipu error {code}", "zhipu_error", code)
 
 

@@ -7,16 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from oneapi.api.common import (
-    ITEMS_PER_PAGE,
-    body_id,
-    check_columns,
-    page_offset,
-    path_id,
-    read_json,
-    row_dict,
-    row_id,
-)
+from oneapi.api.common import admin_listing, body_id, check_columns, path_id, read_json, row_dict
 from oneapi.auth import require
 from oneapi.catalogue import owners
 from oneapi.channels import (
@@ -51,22 +42,7 @@ async def _existing(channel_id: int) -> Channel:
     return channel
 
 
-@require(Role.ADMIN)
-async def list_channels(request: web.Request) -> web.Response:
-    state = request.app[STATE]
-    query = Channel.select().order_by(Channel.id.desc()).offset(page_offset(request)).limit(ITEMS_PER_PAGE)
-    return api_ok([channel_dict(c) for c in await state.dbs.main.list(query)])
-
-
-@require(Role.ADMIN)
-async def search_channels(request: web.Request) -> web.Response:
-    state = request.app[STATE]
-    keyword = request.query.get("keyword", "")
-    where = Channel.name.startswith(keyword)
-    if (keyword_id := row_id(keyword)) is not None:
-        where |= Channel.id == keyword_id
-    channels = await state.dbs.main.list(Channel.select().where(where).order_by(Channel.id.desc()))
-    return api_ok([channel_dict(c) for c in channels])
+list_channels, search_channels = admin_listing(Channel, channel_dict)
 
 
 @require(Role.ADMIN)

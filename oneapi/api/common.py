@@ -6,13 +6,19 @@ out-of-range integer or an over-long varchar), so a bad value is the client's er
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Callable
+from functools import reduce
 from typing import Any, overload
 
 import orjson
 from aiohttp import web
-from peewee import BigIntegerField, CharField, IntegerField, Model
+from peewee import BigIntegerField, CharField, Field, IntegerField, Model, ModelSelect
 
-from oneapi.errors import ApiError
+from oneapi.auth import Handler, require
+from oneapi.constants import Role
+from oneapi.errors import ApiError, api_ok
+from oneapi.state import STATE
 
 ITEMS_PER_PAGE = 10  # One API's fixed page size; `page_size`/`size` parameters are ignored, as there
 INVALID_PARAMS = "无效的参数"
@@ -46,6 +52,35 @@ def query_int(request: web.Request, name: str, default: int = 0, limit: int = IN
 def page_offset(request: web.Request) -> int:
     """Row offset for ``?p=`` (0-based page, negative means 0)."""
     return max(query_int(request, "p", limit=INT32), 0) * ITEMS_PER_PAGE
+
+
+async def page_of(request: web.Request, query: ModelSelect) -> list[Any]:
+    """The rows of ``query`` on the page ``?p=`` asks for."""
+    return await request.app[STATE].dbs.main.list(query.offset(page_offset(request)).limit(ITEMS_PER_PAGE))
+
+
+async def search_rows(request: web.Request, model: type[Model], *fields: Field) -> list[Any]:
+    """Rows where one of ``fields`` starts with ``?keyword=``, or whose id it is, newest first (unpaged)."""
+    keyword = request.query.get("keyword", "")
+    where = reduce(operator.or_, (field.startswith(keyword) for field in fields))
+    if (keyword_id := row_id(keyword)) is not None:
+        where |= model.id == keyword_id
+    return await request.app[STATE].dbs.main.list(model.select().where(where).order_by(model.id.desc()))
+
+
+def admin_listing(model: type[Model], to_dict: Callable[[Any], dict[str, Any]]) -> tuple[Handler, Handler]:
+    """The two read endpoints of an admin table with a ``name``: a page of rows, newest first, and the
+    ``?keyword=`` search (name prefix or id)."""
+
+    @require(Role.ADMIN)
+    async def list_page(request: web.Request) -> web.Response:
+        return api_ok([to_dict(row) for row in await page_of(request, model.select().order_by(model.id.desc()))])
+
+    @require(Role.ADMIN)
+    async def search(request: web.Request) -> web.Response:
+        return api_ok([to_dict(row) for row in await search_rows(request, model, model.name)])
+
+    return list_page, search
 
 
 def row_id(text: str) -> int | None:

@@ -6,17 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from oneapi.api.common import (
-    ITEMS_PER_PAGE,
-    body_id,
-    body_int,
-    body_str,
-    page_offset,
-    path_id,
-    read_json,
-    row_dict,
-    row_id,
-)
+from oneapi.api.common import admin_listing, body_id, body_int, body_str, path_id, read_json, row_dict
 from oneapi.auth import current_user, require
 from oneapi.constants import Role
 from oneapi.db.models import Redemption
@@ -29,22 +19,7 @@ def redemption_dict(redemption: Redemption) -> dict[str, Any]:
     return row_dict(redemption)
 
 
-@require(Role.ADMIN)
-async def list_redemptions(request: web.Request) -> web.Response:
-    state = request.app[STATE]
-    query = Redemption.select().order_by(Redemption.id.desc()).offset(page_offset(request)).limit(ITEMS_PER_PAGE)
-    return api_ok([redemption_dict(r) for r in await state.dbs.main.list(query)])
-
-
-@require(Role.ADMIN)
-async def search_redemptions(request: web.Request) -> web.Response:
-    state = request.app[STATE]
-    keyword = request.query.get("keyword", "")
-    where = Redemption.name.startswith(keyword)
-    if (keyword_id := row_id(keyword)) is not None:
-        where |= Redemption.id == keyword_id
-    found = await state.dbs.main.list(Redemption.select().where(where).order_by(Redemption.id.desc()))
-    return api_ok([redemption_dict(r) for r in found])
+list_redemptions, search_redemptions = admin_listing(Redemption, redemption_dict)
 
 
 @require(Role.ADMIN)

@@ -8,12 +8,11 @@ from aiohttp import web
 
 from oneapi.api.common import (
     INVALID_PARAMS,
-    ITEMS_PER_PAGE,
     body_id,
     body_int,
     body_str,
     check_columns,
-    page_offset,
+    page_of,
     path_id,
     read_json,
     row_dict,
@@ -68,11 +67,9 @@ def _editable_fields(body: dict[str, Any]) -> dict[str, Any]:
 
 @require(Role.COMMON)
 async def list_tokens(request: web.Request) -> web.Response:
-    state = request.app[STATE]
     order = _ORDERS.get(request.query.get("order", ""), (Token.id.desc(),))
-    query = (Token.select().where(Token.user_id == current_user(request).id).order_by(*order)
-             .offset(page_offset(request)).limit(ITEMS_PER_PAGE))
-    return api_ok([token_dict(t) for t in await state.dbs.main.list(query)])
+    tokens = await page_of(request, Token.select().where(Token.user_id == current_user(request).id).order_by(*order))
+    return api_ok([token_dict(t) for t in tokens])
 
 
 @require(Role.COMMON)

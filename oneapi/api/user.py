@@ -15,16 +15,15 @@ from peewee import CharField, TextField
 from oneapi import auth
 from oneapi.api.common import (
     INVALID_PARAMS,
-    ITEMS_PER_PAGE,
     body_id,
     body_int,
     body_str,
     check_columns,
-    page_offset,
+    page_of,
     path_id,
     read_json,
     row_dict,
-    row_id,
+    search_rows,
 )
 from oneapi.api.turnstile import check_turnstile
 from oneapi.auth import current_user, require
@@ -187,22 +186,14 @@ async def dashboard(request: web.Request) -> web.Response:
 # -- admin -----------------------------------------------------------------------------------------
 @require(Role.ADMIN)
 async def list_users(request: web.Request) -> web.Response:
-    state = request.app[STATE]
     order = _ORDERS.get(request.query.get("order", ""), User.id.desc())
-    query = (User.select().where(User.status != int(UserStatus.DELETED)).order_by(order)
-             .offset(page_offset(request)).limit(ITEMS_PER_PAGE))
-    return api_ok([user_dict(u) for u in await state.dbs.main.list(query)])
+    users = await page_of(request, User.select().where(User.status != int(UserStatus.DELETED)).order_by(order))
+    return api_ok([user_dict(u) for u in users])
 
 
 @require(Role.ADMIN)
 async def search_users(request: web.Request) -> web.Response:
-    state = request.app[STATE]
-    keyword = request.query.get("keyword", "")
-    where = (User.username.startswith(keyword) | User.email.startswith(keyword)
-             | User.display_name.startswith(keyword))
-    if (keyword_id := row_id(keyword)) is not None:
-        where |= User.id == keyword_id
-    users = await state.dbs.main.list(User.select().where(where).order_by(User.id.desc()))
+    users = await search_rows(request, User, User.username, User.email, User.display_name)
     return api_ok([user_dict(u) for u in users])
 
 

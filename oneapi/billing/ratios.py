@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+from typing import Any
 
 from oneapi.billing.defaults import DEFAULT_COMPLETION_RATIO, DEFAULT_MODEL_RATIO
 from oneapi.options import Options
@@ -19,28 +20,30 @@ def _strip_internet(name: str) -> str:
     return name
 
 
-def model_ratio(options: Options, name: str, channel_type: int) -> float:
-    name = _strip_internet(name)
-    table = options.json("ModelRatio")
+def _table_ratio(table: dict[str, Any], defaults: dict[str, float], name: str, channel_type: int) -> float | None:
+    """``name(channel_type)`` before ``name``, each looked up in the option's table before the defaults."""
     for key in (f"{name}({channel_type})", name):
         if key in table:
             return float(table[key])
-        if key in DEFAULT_MODEL_RATIO:
-            return float(DEFAULT_MODEL_RATIO[key])
-    logger.warning("model ratio not found: %s; using %s", name, UNKNOWN_MODEL_RATIO)
-    return UNKNOWN_MODEL_RATIO
+        if key in defaults:
+            return float(defaults[key])
+    return None
+
+
+def model_ratio(options: Options, name: str, channel_type: int) -> float:
+    name = _strip_internet(name)
+    ratio = _table_ratio(options.json("ModelRatio"), DEFAULT_MODEL_RATIO, name, channel_type)
+    if ratio is None:
+        logger.warning("model ratio not found: %s; using %s", name, UNKNOWN_MODEL_RATIO)
+        return UNKNOWN_MODEL_RATIO
+    return ratio
 
 
 def completion_ratio(options: Options, name: str, channel_type: int) -> float:
     if name.startswith("qwen-") and name.endswith("-internet"):  # unlike model_ratio, command-* keeps its suffix
         name = name[: -len("-internet")]
-    table = options.json("CompletionRatio")
-    for key in (f"{name}({channel_type})", name):
-        if key in table:
-            return float(table[key])
-        if key in DEFAULT_COMPLETION_RATIO:
-            return float(DEFAULT_COMPLETION_RATIO[key])
-    return _completion_ratio_by_name(name)
+    ratio = _table_ratio(options.json("CompletionRatio"), DEFAULT_COMPLETION_RATIO, name, channel_type)
+    return _completion_ratio_by_name(name) if ratio is None else ratio
 
 
 _EXACT_COMPLETION = {

@@ -18,6 +18,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from tests.fakes.shared import split_text
+
 _TOP_LEVEL = {"model", "messages", "max_tokens", "system", "stop_sequences", "stream", "temperature", "top_p",
               "top_k", "tools", "tool_choice", "metadata", "thinking", "service_tier"}
 _IMAGE_TYPES = {"image/jpeg", "image/png", "image/gif", "image/webp"}
@@ -112,7 +114,7 @@ class FakeAnthropic:
             if block["type"] == "text":
                 await send({"type": "content_block_start", "index": index,
                             "content_block": {"type": "text", "text": ""}})
-                for piece in _split(block["text"], 3):
+                for piece in split_text(block["text"], 3):
                     await send({"type": "content_block_delta", "index": index,
                                 "delta": {"type": "text_delta", "text": piece}})
                     if self.stream_error is not None:
@@ -122,7 +124,7 @@ class FakeAnthropic:
                 start = {"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}
                 await send({"type": "content_block_start", "index": index, "content_block": start})
                 arguments = orjson.dumps(block["input"]).decode() if block["input"] else ""
-                for piece in ["", *_split(arguments, 3)]:
+                for piece in ["", *split_text(arguments, 3)]:
                     await send({"type": "content_block_delta", "index": index,
                                 "delta": {"type": "input_json_delta", "partial_json": piece}})
             await send({"type": "content_block_stop", "index": index})
@@ -244,10 +246,3 @@ def _validate_image(source: dict[str, Any], where: str) -> None:
         base64.b64decode(source.get("data") or "", validate=True)
     except (binascii.Error, ValueError):
         raise Invalid(f"{where}.source.data: invalid base64 data") from None
-
-
-def _split(text: str, parts: int) -> list[str]:
-    if not text:
-        return []
-    size = max(1, -(-len(text) // parts))
-    return [text[i : i + size] for i in range(0, len(text), size)]

@@ -10,10 +10,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
-import orjson
 from aiohttp import web
+
+from tests.fakes.shared import sse_event, token_usage
 
 API_VERSIONS = {"2023-05-15", "2024-02-01", "2024-03-01-preview", "2024-06-01", "2024-08-01-preview",
                 "2024-09-01-preview", "2024-10-21", "2025-01-01-preview"}
@@ -88,8 +90,7 @@ class FakeAzure:
         return azure_error(404, "404", "Resource not found")
 
     def _usage(self) -> dict[str, int]:
-        prompt, completion = self.usage
-        return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+        return token_usage(*self.usage)
 
     def _message(self, body: dict[str, Any]) -> tuple[dict[str, Any], str]:
         if body.get("tools") and self.tool_call and body["messages"][-1].get("role") != "tool":
@@ -109,9 +110,7 @@ class FakeAzure:
                                       "usage": self._usage()})
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
-
-        async def send(payload: dict[str, Any]) -> None:
-            await response.write(b"data: " + orjson.dumps(payload) + b"\n\n")
+        send = partial(sse_event, response)
 
         # Azure's first chunk: the prompt's content-filter verdict, no choices, empty id and model.
         await send({"choices": [], "created": 0, "id": "", "model": "", "object": "",

@@ -18,8 +18,9 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 from aiohttp import web
+
+from tests.fakes.shared import sse_event, token_usage
 
 CHAT_ENDPOINTS = {"completions", "completions_pro", "eb-instant", "ernie_speed", "ernie-3.5-8k-0205",
                   "ernie-3.5-8k-1222", "ernie-3.5-4k-0205", "ernie_bot_8k", "ernie-speed-128k", "ernie-lite-8k",
@@ -123,7 +124,7 @@ class FakeBaidu:
         if not body.get("stream"):
             return web.json_response({**base, "result": self.reply, "is_truncated": False,
                                       "need_clear_history": False, "finish_reason": "normal",
-                                      "usage": _usage(prompt, completion)})
+                                      "usage": token_usage(prompt, completion)})
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
         pieces = [self.reply[i : i + 6] for i in range(0, len(self.reply), 6)]
@@ -131,8 +132,8 @@ class FakeBaidu:
             last = number == len(pieces) - 1
             written = completion if last else (number + 1) * completion // len(pieces)
             event = {**base, "sentence_id": number, "is_end": last, "is_truncated": False, "result": piece,
-                     "need_clear_history": False, "finish_reason": "normal", "usage": _usage(prompt, written)}
-            await response.write(b"data: " + orjson.dumps(event) + b"\n\n")
+                     "need_clear_history": False, "finish_reason": "normal", "usage": token_usage(prompt, written)}
+            await sse_event(response, event)
         return response
 
     async def embeddings(self, request: web.Request) -> web.Response:
@@ -172,10 +173,6 @@ def _invalid_chat(body: dict[str, Any]) -> str:
     if "system" in body and not isinstance(body["system"], str):
         return "system must be a string"
     return ""
-
-
-def _usage(prompt: int, completion: int) -> dict[str, int]:
-    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
 def _error(code: int, message: str) -> web.Response:

@@ -14,6 +14,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from tests.fakes.shared import sse_event, token_usage
+
 
 def _failure(status: int, code: int, message: str) -> web.Response:
     return web.json_response({"success": False, "errors": [{"code": code, "message": message}], "messages": [],
@@ -57,7 +59,7 @@ class FakeWorkersAI:
         if not isinstance(body.get("messages"), list) or not body["messages"]:
             return _failure(400, 5006, "AiError: Error: required properties at '/' are 'messages'")
         prompt, completion = self.usage
-        usage = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+        usage = token_usage(prompt, completion)
         base = {"id": "id-1712345678901", "created": 1712345678, "model": body["model"]}
         if not body.get("stream"):
             return web.json_response({**base, "object": "chat.completion", "usage": usage, "choices": [
@@ -67,12 +69,12 @@ class FakeWorkersAI:
         words = self.reply.split(" ")
         for number, word in enumerate(words, 1):
             piece = word if number == len(words) else word + " "
-            await _event(response, {**base, "object": "chat.completion.chunk", "choices": [
+            await sse_event(response, {**base, "object": "chat.completion.chunk", "choices": [
                 {"index": 0, "delta": {"content": piece}, "finish_reason": None}]})
-        await _event(response, {**base, "object": "chat.completion.chunk", "choices": [
+        await sse_event(response, {**base, "object": "chat.completion.chunk", "choices": [
             {"index": 0, "delta": {}, "finish_reason": "stop"}]})
         if (body.get("stream_options") or {}).get("include_usage"):
-            await _event(response, {**base, "object": "chat.completion.chunk", "choices": [], "usage": usage})
+            await sse_event(response, {**base, "object": "chat.completion.chunk", "choices": [], "usage": usage})
         await response.write(b"data: [DONE]\n\n")
         return response
 
@@ -87,7 +89,3 @@ class FakeWorkersAI:
                                            for i in range(len(inputs))],
                                   "usage": {"prompt_tokens": self.embedding_tokens,
                                             "total_tokens": self.embedding_tokens}})
-
-
-async def _event(response: web.StreamResponse, payload: dict[str, Any]) -> None:
-    await response.write(b"data: " + orjson.dumps(payload) + b"\n\n")

@@ -18,6 +18,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from tests.fakes.shared import split_text
+
 # A 1x1 PNG, served at /images/dot.png for "the gateway fetches http image URLs".
 PNG_DOT = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==")
@@ -177,7 +179,7 @@ class FakeGemini(_Google):
         if self.block_prompt or (body.get("tools") and self._parts(body, "")[0].get("functionCall")):
             chunks = [self._answer(body, "", with_usage=True)]
         else:
-            pieces = _split(self.reply, 3)
+            pieces = split_text(self.reply, 3)
             chunks = [self._answer(body, piece, with_usage=i == len(pieces) - 1, finish=i == len(pieces) - 1)
                       for i, piece in enumerate(pieces)]
         for chunk in chunks:
@@ -329,8 +331,3 @@ class FakePalm(_Google):
         candidates = [{"author": "1", "content": self.reply if i == 0 else f"{self.reply} #{i + 1}"}
                       for i in range(count)]
         return web.json_response({"candidates": candidates, "messages": messages})
-
-
-def _split(text: str, parts: int) -> list[str]:
-    size = max(1, -(-len(text) // parts))
-    return [text[i : i + size] for i in range(0, len(text), size)]

@@ -11,8 +11,9 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 from aiohttp import web
+
+from tests.fakes.shared import split_text, sse_event, token_usage
 
 
 @dataclass
@@ -60,8 +61,7 @@ class FakeOpenAI:
     def _usage(self) -> dict[str, int] | None:
         if self.usage is None:
             return None
-        prompt, completion = self.usage
-        return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+        return token_usage(*self.usage)
 
     async def chat(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
@@ -78,19 +78,19 @@ class FakeOpenAI:
             return web.json_response(answer)
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
-        pieces = _split(self.reply, self.chunks)
+        pieces = split_text(self.reply, self.chunks)
         base = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 1700000000, "model": model}
-        await _send(response, {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
+        await sse_event(response, {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
                                                      "finish_reason": None}]})
         for piece in pieces:
             if self.chunk_delay:
                 await asyncio.sleep(self.chunk_delay)
-            await _send(response, {**base, "choices": [{"index": 0, "delta": {"content": piece},
+            await sse_event(response, {**base, "choices": [{"index": 0, "delta": {"content": piece},
                                                          "finish_reason": None}]})
-        await _send(response, {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+        await sse_event(response, {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
         options = body.get("stream_options") or {}
         if options.get("include_usage") and self.usage is not None:
-            await _send(response, {**base, "choices": [], "usage": self._usage()})
+            await sse_event(response, {**base, "choices": [], "usage": self._usage()})
         await response.write(b"data: [DONE]\n\n")
         return response
 
@@ -157,12 +157,3 @@ class FakeOpenAI:
         if form.get("response_format") == "text":
             return web.Response(text=self.reply)
         return web.json_response({"text": self.reply})
-
-
-def _split(text: str, parts: int) -> list[str]:
-    size = max(1, -(-len(text) // max(parts, 1)))
-    return [text[i : i + size] for i in range(0, len(text), size)]
-
-
-async def _send(response: web.StreamResponse, payload: dict[str, Any]) -> None:
-    await response.write(b"data: " + orjson.dumps(payload) + b"\n\n")

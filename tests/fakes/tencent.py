@@ -22,6 +22,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from tests.fakes.shared import sse_event
+
 VERSION = "2023-09-01"
 
 
@@ -130,7 +132,7 @@ class FakeTencent:
                      "Choices": [{"Index": 0, "FinishReason": "stop" if last else "",
                                   "Delta": {"Role": "assistant", "Content": piece}}],
                      "Usage": _usage(prompt, completion if last else (number + 1) * completion // len(pieces))}
-            await response.write(b"data: " + orjson.dumps(event) + b"\n\n")
+            await sse_event(response, event)
         return response
 
     def _embedding(self, payload: dict[str, Any]) -> web.Response:

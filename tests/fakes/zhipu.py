@@ -21,6 +21,8 @@ import orjson
 from aiohttp import web
 from jwt.warnings import InsecureKeyLengthWarning
 
+from tests.fakes.shared import sse_event, token_usage
+
 
 @dataclass
 class FakeZhipu:
@@ -83,6 +85,16 @@ class FakeZhipu:
             return 1002, "Authorization Token非法：timestamp 在未来。"
         return None
 
+    async def _read(self, request: web.Request) -> dict[str, Any]:
+        body = await request.json()
+        self.requests.append(body)
+        self.paths.append(request.path)
+        return body
+
+    async def _v4_request(self, request: web.Request) -> tuple[dict[str, Any], web.Response | None]:
+        """The body of a v4 call, and the refusal to answer with instead when auth or a scripted failure says so."""
+        return await self._read(request), self._v4_refusal(request)
+
     def _v4_refusal(self, request: web.Request) -> web.Response | None:
         failure = self._auth_failure(request)
         if failure is not None:
@@ -94,10 +106,7 @@ class FakeZhipu:
 
     # -- v4 --------------------------------------------------------------------------------------------
     async def chat_v4(self, request: web.Request) -> web.StreamResponse:
-        body = await request.json()
-        self.requests.append(body)
-        self.paths.append(request.path)
-        refused = self._v4_refusal(request)
+        body, refused = await self._v4_request(request)
         if refused is not None:
             return refused
         for name in ("temperature", "top_p"):
@@ -110,7 +119,7 @@ class FakeZhipu:
         message = self._answer(body)
         created = int(time.time())
         prompt, completion = self.usage
-        usage = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+        usage = token_usage(prompt, completion)
         finish = "tool_calls" if message.get("tool_calls") else "stop"
         base = {"id": _task_id(), "created": created, "model": body.get("model")}
         if not body.get("stream"):
@@ -124,8 +133,8 @@ class FakeZhipu:
             text = message["content"]
             deltas = [{"role": "assistant", "content": text[i : i + 5]} for i in range(0, len(text), 5)]
         for delta in deltas:
-            await _event(response, {**base, "choices": [{"index": 0, "delta": delta}]})
-        await _event(response, {**base, "choices": [{"index": 0, "finish_reason": finish,
+            await sse_event(response, {**base, "choices": [{"index": 0, "delta": delta}]})
+        await sse_event(response, {**base, "choices": [{"index": 0, "finish_reason": finish,
                                                      "delta": {"role": "assistant", "content": ""}}],
                                 "usage": usage})
         await response.write(b"data: [DONE]\n\n")
@@ -145,10 +154,7 @@ class FakeZhipu:
         return {"role": "assistant", "content": self.reply}
 
     async def embeddings(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        self.requests.append(body)
-        self.paths.append(request.path)
-        refused = self._v4_refusal(request)
+        body, refused = await self._v4_request(request)
         if refused is not None:
             return refused
         inputs = body.get("input")
@@ -163,10 +169,7 @@ class FakeZhipu:
         })
 
     async def images(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        self.requests.append(body)
-        self.paths.append(request.path)
-        refused = self._v4_refusal(request)
+        body, refused = await self._v4_request(request)
         if refused is not None:
             return refused
         if not body.get("model") or not body.get("prompt"):
@@ -176,9 +179,7 @@ class FakeZhipu:
 
     # -- v3 --------------------------------------------------------------------------------------------
     async def invoke_v3(self, request: web.Request) -> web.StreamResponse:
-        body = await request.json()
-        self.requests.append(body)
-        self.paths.append(request.path)
+        body = await self._read(request)
         failure = self._auth_failure(request)
         if failure is None and self.failures:
             _, code, message = self.failures.pop(0)
@@ -190,9 +191,7 @@ class FakeZhipu:
                                                              for p in prompt):
             return web.json_response({"code": 1214, "msg": "prompt 参数非法", "success": False})
         task_id = _task_id()
-        prompt_tokens, completion_tokens = self.usage
-        usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                 "total_tokens": prompt_tokens + completion_tokens}
+        usage = token_usage(*self.usage)
         if request.match_info["action"] == "invoke":
             return web.json_response({"code": 200, "msg": "操作成功", "success": True, "data": {
                 "request_id": task_id, "task_id": task_id, "task_status": "SUCCESS", "usage": usage,
@@ -214,7 +213,3 @@ def _task_id() -> str:
 
 def _v4_error(status: int, code: int, message: str) -> web.Response:
     return web.json_response({"error": {"code": str(code), "message": message}}, status=status)
-
-
-async def _event(response: web.StreamResponse, payload: dict[str, Any]) -> None:
-    await response.write(b"data: " + orjson.dumps(payload) + b"\n\n")
