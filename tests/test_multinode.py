@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 
 import pytest
@@ -81,3 +82,17 @@ async def test_edits_reach_the_other_node_through_redis(make_gateway, fake_opena
         return (await node_b.api("GET", "/api/status", token=""))["data"]["system_name"] == "Cluster"
 
     await eventually(b_sees_option)
+
+
+async def test_rate_limits_are_shared_through_redis(make_gateway, pg_dsn: str):
+    env = {"SQL_DSN": pg_dsn, "REDIS_CONN_STRING": REDIS_URL, "SYNC_FREQUENCY": "600", "DEBUG": "false",
+           "GLOBAL_API_RATE_LIMIT": "4"}
+    node_a = await make_gateway(**env)
+    node_b = await make_gateway(**env, NODE_TYPE="slave")
+    # A client address of its own, so that reruns within Redis's 20-minute expiry start from zero.
+    client = {"X-Forwarded-For": f"10.{secrets.randbelow(250)}.{secrets.randbelow(250)}.{secrets.randbelow(250)}"}
+    statuses = []
+    for node in (node_a, node_b, node_a, node_b, node_a, node_b):
+        async with node.http.get(node.url + "/api/status", headers=client) as resp:
+            statuses.append(resp.status)
+    assert statuses == [200, 200, 200, 200, 429, 429], "four requests per window across both nodes"

@@ -2,8 +2,9 @@
 
 GlobalAPI (GLOBAL_API_RATE_LIMIT per 180 s) covers every /api route and the dashboard billing routes;
 Critical (20 per 1200 s) covers login and registration. A refused request gets 429 with an empty body.
-DEBUG=true or a limit of 0 switches a limiter off. The logs live in process memory, like One API's
-in-memory limiter; stale clients are swept every 20 minutes.
+DEBUG=true or a limit of 0 switches a limiter off. With Redis enabled the logs live in Redis
+(``rateLimit:<mark><ip>``, as One API keeps them), so every node counts the same requests; otherwise in
+process memory, with stale clients swept every 20 minutes.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
+from redis.asyncio import Redis
 
 from oneapi.relay.auth import client_ip
 from oneapi.state import STATE
@@ -50,18 +52,52 @@ class SlidingWindowLimiter:
         self._swept = now
 
 
+# One atomic step of the sliding log: refuse while the list is full and its oldest entry is in the window.
+_REDIS_ALLOW = """
+local limit, window, now = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+if redis.call('LLEN', KEYS[1]) >= limit and now - tonumber(redis.call('LINDEX', KEYS[1], -1)) < window then
+  return 0
+end
+redis.call('LPUSH', KEYS[1], now)
+redis.call('LTRIM', KEYS[1], 0, limit - 1)
+redis.call('EXPIRE', KEYS[1], 1200)
+return 1
+"""
+
+
+class RedisWindowLimiter:
+    """The same sliding log in Redis, shared by every node."""
+
+    def __init__(self, client: Redis, limit: int, window: float) -> None:
+        self.limit = limit
+        self.window = window
+        self._script = client.register_script(_REDIS_ALLOW)
+
+    async def allow(self, key: str) -> bool:
+        return bool(await self._script(keys=[f"rateLimit:{key}"], args=[self.limit, self.window, time.time()]))
+
+
 @dataclass
 class RateLimits:
     """The process's limiters, made on first use from the settings (0 or DEBUG: none)."""
 
-    limiters: dict[str, SlidingWindowLimiter | None] = field(default_factory=dict)
+    limiters: dict[str, SlidingWindowLimiter | RedisWindowLimiter | None] = field(default_factory=dict)
 
-    def allow(self, request: web.Request, mark: str, limit: int, window: float) -> bool:
+    async def allow(self, request: web.Request, mark: str, limit: int, window: float) -> bool:
         if mark not in self.limiters:
-            enabled = request.app[STATE].settings.rate_limit_enabled and limit > 0
-            self.limiters[mark] = SlidingWindowLimiter(limit, window) if enabled else None
+            state = request.app[STATE]
+            limiter: SlidingWindowLimiter | RedisWindowLimiter | None = None
+            if state.settings.rate_limit_enabled and limit > 0:
+                redis = state.sync.client if state.sync is not None else None
+                limiter = RedisWindowLimiter(redis, limit, window) if redis else SlidingWindowLimiter(limit, window)
+            self.limiters[mark] = limiter
         limiter = self.limiters[mark]
-        return limiter is None or limiter.allow(mark + client_ip(request))
+        if limiter is None:
+            return True
+        key = mark + client_ip(request)
+        if isinstance(limiter, RedisWindowLimiter):
+            return await limiter.allow(key)
+        return limiter.allow(key)
 
 
 RATE_LIMITS: web.AppKey[RateLimits] = web.AppKey("rate_limits", RateLimits)
@@ -78,7 +114,7 @@ async def global_api_limit(request: web.Request, handler: Handler) -> web.Stream
     if not _limited(request):
         return await handler(request)
     limit = request.app[STATE].settings.global_api_rate_limit
-    if not request.app[RATE_LIMITS].allow(request, "GA", limit, GLOBAL_API_WINDOW):
+    if not await request.app[RATE_LIMITS].allow(request, "GA", limit, GLOBAL_API_WINDOW):
         return web.Response(status=429)
     response = await handler(request)
     if (isinstance(response, web.Response) and response.body and not response.prepared
@@ -91,7 +127,7 @@ def critical(handler: Handler) -> Handler:
     """Decorate a login/registration handler with the Critical limit (20 per 20 minutes per IP)."""
 
     async def wrapped(request: web.Request) -> web.StreamResponse:
-        if not request.app[RATE_LIMITS].allow(request, "CT", CRITICAL_LIMIT, CRITICAL_WINDOW):
+        if not await request.app[RATE_LIMITS].allow(request, "CT", CRITICAL_LIMIT, CRITICAL_WINDOW):
             return web.Response(status=429)
         return await handler(request)
 

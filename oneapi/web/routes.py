@@ -57,7 +57,7 @@ async def web_rate_limit(request: web.Request, handler: Handler) -> web.StreamRe
     if limits is None or not _is_web(request.path):
         return await handler(request)
     limit = request.app[STATE].settings.global_web_rate_limit
-    if not limits.allow(request, "GW", limit, GLOBAL_WEB_WINDOW):
+    if not await limits.allow(request, "GW", limit, GLOBAL_WEB_WINDOW):
         return web.Response(status=429)
     return await handler(request)
 
