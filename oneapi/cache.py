@@ -106,7 +106,6 @@ class Cache:
         self.channels: dict[int, Channel] = {}
         self.router = Router(())
         self._missing: dict[str, float] = {}
-        self.loaded_at = 0.0
         # Called with (kind, id) after every local write, so that other nodes can be told (oneapi/sync.py).
         self.on_change: Callable[[str, int], None] | None = None
 
@@ -127,7 +126,6 @@ class Cache:
         self.channels = {c.id: c for c in channels}
         self.router = Router(self.channels.values())
         self._missing.clear()
-        self.loaded_at = time.monotonic()
 
     # -- tokens ----------------------------------------------------------------------------------
     async def token_by_key(self, dbs: Databases, key: str) -> Token | None:
@@ -171,9 +169,6 @@ class Cache:
         old = self.tokens_by_id.pop(token_id, None)
         if old is not None:
             self.tokens.pop(old.key, None)
-
-    def tokens_of(self, user_id: int) -> list[Token]:
-        return [t for t in self.tokens.values() if t.user_id == user_id]
 
     # -- users -----------------------------------------------------------------------------------
     def user(self, user_id: int) -> User | None:

@@ -53,10 +53,6 @@ class Databases:
     logs: Database
     _locks: dict[int, asyncio.Lock] = field(default_factory=dict)
 
-    @property
-    def is_sqlite(self) -> bool:
-        return isinstance(self.main, AsyncSqliteDatabase)
-
     @contextlib.asynccontextmanager
     async def write_transaction(self, db: Database | None = None) -> AsyncIterator[None]:
         """A write transaction: BEGIN IMMEDIATE under one lock on SQLite, a plain transaction elsewhere."""
