@@ -287,6 +287,63 @@ const OA = (() => {
     return view;
   }
 
+  /* Run ``apply`` when a filter form is submitted, or reset (once the reset has cleared the fields). */
+  function onFilter(form, apply) {
+    form.addEventListener('submit', (event) => { event.preventDefault(); apply(); });
+    form.addEventListener('reset', () => setTimeout(apply));
+  }
+
+  /* The list of a record kind under its filter form: ``base`` is the kind's API path ('/api/token/'). The
+     form's fields are read on each search; an ``order`` field sorts the paged list, any other non-empty
+     field switches to ``base``search?keyword=…, whose rows ``keep(row, filter)`` may narrow further. */
+  function filteredList(form, table, renderRow, { base, keep }) {
+    const names = Array.from(form.elements, (el) => el.name).filter(Boolean);
+    const filter = Object.fromEntries(names.map((name) => [name, '']));
+    const view = searchableList(table, renderRow, {
+      paged: () => ('order' in filter ? `${base}?order=${encodeURIComponent(filter.order)}` : base),
+      search: () => (names.some((name) => name !== 'order' && filter[name])
+        ? `${base}search?keyword=${encodeURIComponent(filter.keyword)}` : ''),
+      keep: keep && ((row) => keep(row, filter)),
+    });
+    onFilter(form, () => {
+      for (const name of names) filter[name] = form.elements[name].value.trim();
+      view.search();
+    });
+    return view;
+  }
+
+  // -- row actions and editors -------------------------------------------------------------------
+  /* A row's enable/disable button: PUTs {id, status} to ``path``, flashes the matching text, then ``done()``. */
+  function statusToggle(row, path, { disabledText, enabledText, done }) {
+    const enabled = row.status === 1;
+    const button = h('button', { type: 'button', class: 'btn btn-sm', 'data-action': 'toggle' },
+      enabled ? t('common.disable') : t('common.enable'));
+    button.addEventListener('click', () => busy(button, async () => {
+      const ok = await run('PUT', path, { id: row.id, status: enabled ? 2 : 1 }, enabled ? disabledText : enabledText);
+      if (ok) done();
+    }));
+    return button;
+  }
+
+  /* A row's delete button: asks ``question`` first, then DELETEs ``path``, flashes ``doneText`` and calls ``done()``. */
+  function deleteButton(path, { question, doneText, done }) {
+    const button = h('button', { type: 'button', class: 'btn btn-sm btn-danger-outline', 'data-action': 'delete' }, t('common.delete'));
+    button.addEventListener('click', async () => {
+      if (!await confirmAction(question, t('common.delete'))) return;
+      if (await run('DELETE', path, undefined, doneText)) done();
+    });
+    return button;
+  }
+
+  /* An editor's save: send the record, then return to its list with ``doneText`` shown there. */
+  function saveThenGo(button, method, path, body, doneText, listPath) {
+    return busy(button, async () => {
+      if (!await run(method, path, body)) return;
+      flashNext('success', doneText);
+      location.href = listPath;
+    });
+  }
+
   /* JSON object text check used by the JSON editors; returns the error text or ''. */
   function jsonObjectError(text, valueCheck) {
     if (!text.trim()) return '';
@@ -346,7 +403,7 @@ const OA = (() => {
 
   return {
     cfg, t, msg, h, $, $$, flash, flashNext, confirm: confirmAction, api, run, busy, copy, quota, quotaHint,
-    time, duration, toLocalInput, fromLocalInput, uuid, badge, fillTable, searchableList, jsonObjectError,
-    PAGE_SIZE,
+    time, duration, toLocalInput, fromLocalInput, uuid, badge, fillTable, searchableList, onFilter, filteredList,
+    statusToggle, deleteButton, saveThenGo, jsonObjectError, PAGE_SIZE,
   };
 })();

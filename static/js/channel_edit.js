@@ -1,7 +1,7 @@
 /* Channel editor: type-specific fields, models (type / all / custom), groups, mapping check, batch keys. */
 'use strict';
 (() => {
-  const { t, h, run, busy, flash, flashNext, copy, jsonObjectError, $$ } = OA;
+  const { t, h, run, flash, saveThenGo, copy, jsonObjectError, $$ } = OA;
   const form = document.getElementById('channel-form');
   const id = form.dataset.id ? Number(form.dataset.id) : null;
   const types = JSON.parse(document.getElementById('channel-types').textContent);
@@ -166,12 +166,8 @@
       weight: Number(form.elements.weight.value || 0),
     };
     if (id) body.id = id;
-    busy(document.getElementById('channel-submit'), async () => {
-      const result = await run(id ? 'PUT' : 'POST', '/api/channel/', body);
-      if (!result) return;
-      flashNext('success', id ? t('channel.updated', { name }) : t('channel.created', { name }));
-      location.href = '/channel';
-    });
+    saveThenGo(document.getElementById('channel-submit'), id ? 'PUT' : 'POST', '/api/channel/', body,
+      id ? t('channel.updated', { name }) : t('channel.created', { name }), '/channel');
   });
 
   (async () => {

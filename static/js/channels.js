@@ -1,13 +1,12 @@
 /* Channels: list, search and filter, inline priority/weight, test, balance, enable/disable, delete. */
 'use strict';
 (() => {
-  const { t, msg, h, run, api, busy, flash, badge, time, duration, searchableList } = OA;
+  const { t, msg, h, run, api, busy, flash, badge, time, duration, filteredList, statusToggle, deleteButton } = OA;
   const types = JSON.parse(document.getElementById('channel-types').textContent);
   const table = document.getElementById('channel-table');
   const form = document.getElementById('channel-filter');
   const BALANCE_TYPES = new Set([1, 4, 5, 8, 10, 12, 13, 20, 36, 44]);
   const YUAN_TYPES = new Set([4, 5, 12, 13, 36, 44]);
-  const filter = { keyword: '', status: '', type: '', group: '' };
 
   function statusBadge(status) {
     if (status === 1) return badge('green', t('status.enabled'));
@@ -85,19 +84,13 @@
   }
 
   function actions(channel) {
-    const enabled = channel.status === 1;
-    const toggle = h('button', { type: 'button', class: 'btn btn-sm', 'data-action': 'toggle' },
-      enabled ? t('common.disable') : t('common.enable'));
-    toggle.addEventListener('click', () => busy(toggle, async () => {
-      const status = enabled ? 2 : 1;
-      const ok = await run('PUT', '/api/channel/', { id: channel.id, status },
-        enabled ? t('channel.disabled_done', { name: channel.name }) : t('channel.enabled_done', { name: channel.name }));
-      if (ok) view.reload();
-    }));
-    const remove = h('button', { type: 'button', class: 'btn btn-sm btn-danger-outline', 'data-action': 'delete' }, t('common.delete'));
-    remove.addEventListener('click', async () => {
-      if (!await OA.confirm(t('channel.confirm_delete', { name: channel.name }), t('common.delete'))) return;
-      if (await run('DELETE', `/api/channel/${channel.id}`, undefined, t('channel.deleted', { name: channel.name }))) view.reload();
+    const toggle = statusToggle(channel, '/api/channel/', {
+      disabledText: t('channel.disabled_done', { name: channel.name }),
+      enabledText: t('channel.enabled_done', { name: channel.name }), done: () => view.reload(),
+    });
+    const remove = deleteButton(`/api/channel/${channel.id}`, {
+      question: t('channel.confirm_delete', { name: channel.name }), doneText: t('channel.deleted', { name: channel.name }),
+      done: () => view.reload(),
     });
     return h('div', { class: 'row-actions' }, testControls(channel), toggle,
       h('a', { class: 'btn btn-sm', href: `/channel/edit/${channel.id}` }, t('common.edit')), remove);
@@ -118,31 +111,14 @@
       h('td', {}, actions(channel)));
   }
 
-  function matches(channel) {
+  function matches(channel, filter) {
     if (filter.status && String(channel.status) !== filter.status) return false;
     if (filter.type && String(channel.type) !== filter.type) return false;
     if (filter.group && !(channel.group || '').split(',').map((g) => g.trim()).includes(filter.group)) return false;
     return true;
   }
 
-  const view = searchableList(table, renderRow, {
-    paged: () => '/api/channel/',
-    search: () => (filter.keyword || filter.status || filter.type || filter.group
-      ? `/api/channel/search?keyword=${encodeURIComponent(filter.keyword)}` : ''),
-    keep: matches,
-  });
-
-  form.addEventListener('submit', (event) => {
-    event.preventDefault();
-    Object.assign(filter, {
-      keyword: form.keyword.value.trim(), status: form.status.value, type: form.type.value, group: form.group.value.trim(),
-    });
-    view.search();
-  });
-  form.addEventListener('reset', () => {
-    Object.assign(filter, { keyword: '', status: '', type: '', group: '' });
-    setTimeout(() => view.search());
-  });
+  const view = filteredList(form, table, renderRow, { base: '/api/channel/', keep: matches });
 
   function bulk(id, action) {
     const button = document.getElementById(id);

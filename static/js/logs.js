@@ -1,7 +1,7 @@
 /* Logs: everyone's own (admins: all), with filters, the quota sum of the filter and per-row details. */
 'use strict';
 (() => {
-  const { t, msg, h, run, badge, time, quota, searchableList, fromLocalInput } = OA;
+  const { t, msg, h, run, badge, time, quota, searchableList, onFilter, fromLocalInput } = OA;
   const form = document.getElementById('log-filter');
   const table = document.getElementById('log-table');
   const admin = form.dataset.admin === 'true';
@@ -81,12 +81,7 @@
     value.textContent = result && result.data ? quota(result.data.quota || 0) : '—';
   }
 
-  form.addEventListener('submit', (event) => {
-    event.preventDefault();
-    view.search();
-    loadStat();
-  });
-  form.addEventListener('reset', () => setTimeout(() => { view.search(); loadStat(); }));
+  onFilter(form, () => { view.search(); loadStat(); });
   view.search();
   loadStat();
 })();

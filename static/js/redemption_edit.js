@@ -1,7 +1,7 @@
 /* Generate N redemption codes in one request (then copy or download them), or edit one code. */
 'use strict';
 (() => {
-  const { t, run, busy, flash, flashNext, copy, quotaHint } = OA;
+  const { t, run, busy, flash, saveThenGo, copy, quotaHint } = OA;
   const form = document.getElementById('redemption-form');
   const id = form.dataset.id ? Number(form.dataset.id) : null;
   const hint = document.getElementById('quota-hint');
@@ -28,11 +28,8 @@
     if (!name || name.length > 20) { flash('error', t('redemption.name_help')); form.elements.name.focus(); return; }
     if (Number.isNaN(quotaValue) || quotaValue <= 0) { flash('error', t('token.quota_invalid')); form.elements.quota.focus(); return; }
     if (id) {
-      busy(document.getElementById('redemption-submit'), async () => {
-        if (!await run('PUT', '/api/redemption/', { id, name, quota: quotaValue })) return;
-        flashNext('success', t('redemption.updated', { name }));
-        location.href = '/redemption';
-      });
+      saveThenGo(document.getElementById('redemption-submit'), 'PUT', '/api/redemption/', { id, name, quota: quotaValue },
+        t('redemption.updated', { name }), '/redemption');
       return;
     }
     const count = Number.parseInt(form.elements.count.value, 10);

@@ -1,7 +1,7 @@
 /* Token editor: name, expiry (date-time or never), quota (amount or unlimited), allowed models, subnet. */
 'use strict';
 (() => {
-  const { t, h, run, busy, flash, flashNext, quotaHint, toLocalInput, fromLocalInput, $$ } = OA;
+  const { t, h, run, flash, saveThenGo, quotaHint, toLocalInput, fromLocalInput, $$ } = OA;
   const form = document.getElementById('token-form');
   const id = form.dataset.id ? Number(form.dataset.id) : null;
   const never = form.elements.never_expires;
@@ -58,12 +58,8 @@
       subnet: form.elements.subnet.value.trim(),
     };
     if (id) Object.assign(body, { id, status: loaded ? loaded.status : 1 });
-    busy(document.getElementById('token-submit'), async () => {
-      const result = await run(id ? 'PUT' : 'POST', '/api/token/', body);
-      if (!result) return;
-      flashNext('success', id ? t('token.updated', { name }) : t('token.created', { name }));
-      location.href = '/token';
-    });
+    saveThenGo(document.getElementById('token-submit'), id ? 'PUT' : 'POST', '/api/token/', body,
+      id ? t('token.updated', { name }) : t('token.created', { name }), '/token');
   });
 
   (async () => {

@@ -1,7 +1,7 @@
 /* User editor (admin): create with username/password; edit name, password, group and quota. */
 'use strict';
 (() => {
-  const { t, h, run, busy, flash, flashNext, quotaHint, $$ } = OA;
+  const { t, h, run, flash, saveThenGo, quotaHint, $$ } = OA;
   const form = document.getElementById('user-form');
   const id = form.dataset.id ? Number(form.dataset.id) : null;
   const hint = document.getElementById('quota-hint');
@@ -22,12 +22,8 @@
       if (Number.isNaN(quotaValue) || quotaValue < 0) { flash('error', t('token.quota_invalid')); return; }
       Object.assign(body, { id, group: form.elements.group.value.trim() || 'default', quota: quotaValue });
     }
-    busy(document.getElementById('user-submit'), async () => {
-      const result = await run(id ? 'PUT' : 'POST', '/api/user/', body);
-      if (!result) return;
-      flashNext('success', id ? t('user.updated', { name: username }) : t('user.created', { name: username }));
-      location.href = '/user';
-    });
+    saveThenGo(document.getElementById('user-submit'), id ? 'PUT' : 'POST', '/api/user/', body,
+      id ? t('user.updated', { name: username }) : t('user.created', { name: username }), '/user');
   });
 
   if (id) {

@@ -1,10 +1,9 @@
 /* Users (admin): list, search, sort, promote/demote, enable/disable, delete; root is protected. */
 'use strict';
 (() => {
-  const { t, h, run, busy, badge, quota, cfg, searchableList } = OA;
+  const { t, h, run, busy, badge, quota, cfg, filteredList } = OA;
   const table = document.getElementById('user-table');
   const form = document.getElementById('user-filter');
-  const filter = { keyword: '', order: '' };
   const ROOT = 100; const ADMIN = 10;
 
   function roleBadge(role) {
@@ -60,17 +59,7 @@
       h('td', {}, actions(user)));
   }
 
-  const view = searchableList(table, renderRow, {
-    paged: () => `/api/user/?order=${encodeURIComponent(filter.order)}`,
-    search: () => (filter.keyword ? `/api/user/search?keyword=${encodeURIComponent(filter.keyword)}` : ''),
-  });
-
-  form.addEventListener('submit', (event) => {
-    event.preventDefault();
-    filter.keyword = form.keyword.value.trim();
-    filter.order = form.order.value;
-    view.search();
-  });
+  const view = filteredList(form, table, renderRow, { base: '/api/user/' });
   form.order.addEventListener('change', () => form.requestSubmit());
   view.search();
 })();

@@ -23,6 +23,7 @@ class FakeOpenAI:
     usage: tuple[int, int] | None = (11, 7)  # (prompt, completion) reported; None: report no usage
     chunks: int = 3  # stream chunks the reply is split into
     chunk_delay: float = 0.0
+    gate: asyncio.Event | None = None  # when set, chat answers wait until the test opens it
     name: str = "fake"
     requests: list[dict[str, Any]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
@@ -68,6 +69,8 @@ class FakeOpenAI:
         refused = self._check(request, body)
         if refused is not None:
             return refused
+        if self.gate is not None:
+            await self.gate.wait()
         model = body.get("model")
         if not body.get("stream"):
             answer = {"id": "chatcmpl-fake", "object": "chat.completion", "created": 1700000000, "model": model,
