@@ -48,3 +48,35 @@ async def test_concurrent_requests_never_overspend_and_balance_to_the_unit(make_
     assert after_user["used_quota"] == charged and after_user["request_count"] == 23
     assert 3_000 - token["remain_quota"] == charged == token["used_quota"]
     assert after_channel["used_quota"] == charged
+
+
+async def test_the_relay_reads_no_row_per_request(make_gateway, fake_openai, sql_dsn):
+    """Auth, routing and prices come from the cache: a relayed request only writes (reserve, settle, log)."""
+    gateway = await make_gateway(SQL_DSN=sql_dsn)
+    await gateway.add_channel(fake_openai.url)
+    user = await gateway.add_user()
+    key = await gateway.add_token(user["access_token"], unlimited_quota=False, remain_quota=100_000)
+    client = gateway.openai(key)
+    await gateway.drain()
+    statements: list[str] = []
+    hook = lambda event: statements.append(event.sql)  # noqa: E731 - peewee's documented query hook
+    dbs = gateway.state.dbs
+    dbs.main.query_hooks.append(hook)
+    try:
+        for stream in (False, True, False, True):
+            answer = await client.chat.completions.create(
+                model="gpt-3.5-turbo", messages=[{"role": "user", "content": "hi"}], stream=stream)
+            if stream:
+                [_ async for _ in answer]
+        await gateway.drain()
+    finally:
+        dbs.main.query_hooks.remove(hook)
+    reads = [sql for sql in statements if sql.lstrip().upper().startswith("SELECT")]
+    assert reads == [], reads
+    if sql_dsn:  # PostgreSQL/MySQL: the ledger's writes go through peewee, so the hook saw them
+        assert any(sql.lstrip().upper().startswith("UPDATE") for sql in statements), statements
+    assert len(await logs_of_user(gateway, user["username"])) == 4
+
+
+async def logs_of_user(gateway, username: str) -> list[dict]:
+    return (await gateway.api("GET", f"/api/log/?type=2&username={username}"))["data"]
