@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sqlite3
 
+import pytest
+
 from tests.fakes.openai_upstream import FakeOpenAI
 from tests.test_relay_errors import CHAT, post
 
@@ -37,3 +39,21 @@ async def test_batch_mode_sums_settlements_and_shutdown_writes_them(tmp_path, ma
     assert len(logs) == 5 and all(prompt == 11 for _, prompt in logs)
     charged = sum(q for q, _ in logs)
     assert user_row(path, user["id"]) == (100_000 - charged, charged, 5)
+
+
+async def test_logs_can_live_in_their_own_database(tmp_path, make_gateway, fake_openai: FakeOpenAI, sql_dsn: str):
+    if not sql_dsn:
+        pytest.skip("LOG_SQL_DSN names a server database; logs in the main SQLite file are every other test")
+    path = str(tmp_path / "main.db")
+    gateway = await make_gateway(SQLITE_PATH=path, LOG_SQL_DSN=sql_dsn)
+    await gateway.add_channel(fake_openai.url)
+    user = await gateway.add_user(quota=100_000)
+    key = await gateway.add_token(user["access_token"])
+    assert (await post(gateway, key, json=CHAT))[0] == 200
+    await gateway.drain()
+    [log] = (await gateway.api("GET", f"/api/log/?type=2&username={user['username']}"))["data"]
+    assert log["prompt_tokens"] == 11
+    with sqlite3.connect(path) as db:
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert "users" in tables and "logs" not in tables, "the logs table lives only in the log database"
+    assert user_row(path, user["id"])[1] == log["quota"], "usage still settles in the main database"
