@@ -116,6 +116,26 @@ def tool_reply(question: dict[str, Any], answer: Any, *results: str) -> list[dic
               for call, result in zip(message.tool_calls, results, strict=True))]
 
 
+def function_reply(question: dict[str, Any], answer: Any, result: str) -> list[dict[str, Any]]:
+    """The messages that go on from an ``answer`` that called a function the legacy way: the question, the
+    assistant's message with its ``function_call``, and the ``function`` message with the result."""
+    message = answer.choices[0].message
+    return [question, message.model_dump(exclude_none=True),
+            {"role": "function", "name": message.function_call.name, "content": result}]
+
+
+def streamed_function_call(chunks: list[Any]) -> tuple[str, str]:
+    """(name, arguments) of the legacy ``function_call`` the chunks carry, checking none carries ``tool_calls``."""
+    name = arguments = ""
+    for chunk in chunks:
+        delta = chunk.choices[0].delta
+        assert not delta.tool_calls, chunk
+        if delta.function_call:
+            name += delta.function_call.name or ""
+            arguments += delta.function_call.arguments or ""
+    return name, arguments
+
+
 def expected_quota(prompt: int, completion: int, model: str, channel_type: int) -> int:
     """``ceil((prompt + completion × completion ratio) × model ratio × group ratio)`` for the default group."""
     options = Options()

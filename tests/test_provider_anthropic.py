@@ -15,7 +15,9 @@ from tests.providers import (
     WEATHER_TOOL,
     assert_billed,
     fake_upstream,
+    function_reply,
     stream_chat,
+    streamed_function_call,
     tool_reply,
     wire,
 )
@@ -183,3 +185,125 @@ async def test_an_error_event_mid_stream_reaches_the_client(gateway: Gateway, cl
             received.append(chunk.choices[0].delta.content)
     assert "Overloaded" in caught.value.message
     assert "".join(r or "" for r in received) == claude.reply[: len("".join(r or "" for r in received))] != ""
+
+
+async def test_legacy_functions_round_trip_as_claude_tools(gateway: Gateway, claude: FakeAnthropic):
+    claude.tool_uses = [("get_weather", {"city": "Paris"}), ("get_weather", {"city": "Rome"})]
+    wired = await wire(gateway, claude, TYPE, MODEL)
+    question = {"role": "user", "content": "Weather in Paris?"}
+    first = await wired.client.chat.completions.create(model=MODEL, messages=[question],
+                                                       functions=[WEATHER_TOOL["function"]],
+                                                       function_call={"name": "get_weather"})
+
+    message = first.choices[0].message
+    assert first.choices[0].finish_reason == "function_call"
+    assert message.tool_calls is None and message.content is None
+    # The legacy form carries one call: the first.
+    assert (message.function_call.name, orjson.loads(message.function_call.arguments)) == (
+        "get_weather", {"city": "Paris"})
+    sent = claude.requests[-1]
+    assert sent["tools"] == [{"name": "get_weather", "description": "The weather in a city",
+                              "input_schema": WEATHER_TOOL["function"]["parameters"]}]
+    assert sent["tool_choice"] == {"type": "tool", "name": "get_weather"}
+
+    second = await wired.client.chat.completions.create(model=MODEL, functions=[WEATHER_TOOL["function"]],
+                                                        messages=function_reply(question, first, "Sunny"))
+
+    assert second.choices[0].message.content == claude.reply and second.choices[0].message.function_call is None
+    turns = claude.requests[-1]["messages"]
+    [tool_use] = turns[1]["content"]
+    assert tool_use == {"type": "tool_use", "id": tool_use["id"], "name": "get_weather", "input": {"city": "Paris"}}
+    assert turns[2] == {"role": "user", "content": [
+        {"type": "tool_result", "tool_use_id": tool_use["id"], "content": "Sunny"}]}
+    await assert_billed(wired, MODEL, TYPE, 13, 5, requests=2)
+
+    # A function result that answers no earlier function_call cannot be said with tools.
+    with pytest.raises(openai.BadRequestError) as orphan:
+        await wired.client.chat.completions.create(model=MODEL, functions=[WEATHER_TOOL["function"]], messages=[
+            question, {"role": "function", "name": "get_weather", "content": "Sunny"}])
+    assert orphan.value.code == "convert_request_failed" and "function_call" in orphan.value.message
+
+
+async def test_streamed_legacy_function_call(gateway: Gateway, claude: FakeAnthropic):
+    claude.tool_uses = [("get_weather", {"city": "Paris"}), ("get_weather", {"city": "Rome"})]
+    wired = await wire(gateway, claude, TYPE, MODEL)
+    chunks = await stream_chat(wired.client, model=MODEL, messages=[{"role": "user", "content": "Weather?"}],
+                               functions=[WEATHER_TOOL["function"]], function_call="auto")
+
+    name, arguments = streamed_function_call(chunks)
+    assert (name, orjson.loads(arguments)) == ("get_weather", {"city": "Paris"})
+    assert [c.choices[0].finish_reason for c in chunks] == [None] * (len(chunks) - 1) + ["function_call"]
+    assert claude.requests[-1]["tool_choice"] == {"type": "auto"}
+    await assert_billed(wired, MODEL, TYPE, 13, 5)
+
+
+async def test_thinking_comes_back_as_reasoning_content_and_is_billed_as_completion(gateway: Gateway,
+                                                                                   claude: FakeAnthropic):
+    claude.usage = (13, 60)  # Claude's output_tokens count the thinking too
+    wired = await wire(gateway, claude, TYPE, MODEL)
+    answer = await wired.client.chat.completions.create(
+        model=MODEL, max_tokens=3000, messages=[{"role": "user", "content": "Hi"}],
+        extra_body={"thinking": {"type": "enabled", "budget_tokens": 2048}})
+
+    message = answer.choices[0].message
+    assert message.content == claude.reply
+    assert message.reasoning_content == claude.thoughts
+    assert claude.requests[-1]["thinking"] == {"type": "enabled", "budget_tokens": 2048}
+    assert claude.requests[-1]["max_tokens"] == 3000
+    await assert_billed(wired, MODEL, TYPE, 13, 60)
+
+
+async def test_streamed_thinking_comes_as_reasoning_content_deltas(gateway: Gateway, claude: FakeAnthropic):
+    wired = await wire(gateway, claude, TYPE, MODEL)
+    chunks = await stream_chat(wired.client, model=MODEL, messages=[{"role": "user", "content": "Hi"}],
+                               reasoning_effort="medium", stream_options={"include_usage": True})
+
+    deltas = [c.choices[0].delta for c in chunks if c.choices]
+    reasoning = [getattr(d, "reasoning_content", None) or "" for d in deltas]
+    assert "".join(reasoning) == claude.thoughts
+    assert "".join(d.content or "" for d in deltas) == claude.reply
+    first_text = next(i for i, d in enumerate(deltas) if d.content)
+    assert max(i for i, r in enumerate(reasoning) if r) < first_text  # the thinking comes before the answer
+    # No max_tokens from the client: the thinking budget comes on top of the usual room for the answer.
+    assert claude.requests[-1]["thinking"] == {"type": "enabled", "budget_tokens": 4096}
+    assert claude.requests[-1]["max_tokens"] == 4096 + 4096
+    assert (chunks[-1].usage.prompt_tokens, chunks[-1].usage.completion_tokens) == (13, 5)
+    await assert_billed(wired, MODEL, TYPE, 13, 5)
+
+
+async def test_reasoning_effort_maps_to_a_thinking_budget(gateway: Gateway, claude: FakeAnthropic):
+    wired = await wire(gateway, claude, TYPE, MODEL)
+    hi = [{"role": "user", "content": "Hi"}]
+    for effort, budget in (("low", 1024), ("medium", 4096), ("high", 16384)):
+        await wired.client.chat.completions.create(model=MODEL, messages=hi, reasoning_effort=effort,
+                                                   max_tokens=20000)
+        assert claude.requests[-1]["thinking"] == {"type": "enabled", "budget_tokens": budget}, effort
+
+    answer = await wired.client.chat.completions.create(model=MODEL, messages=hi, reasoning_effort="none")
+    assert "thinking" not in claude.requests[-1]
+    assert getattr(answer.choices[0].message, "reasoning_content", None) is None
+
+    sent = len(claude.requests)
+    with pytest.raises(openai.BadRequestError) as unknown:
+        await wired.client.chat.completions.create(model=MODEL, messages=hi, extra_body={"reasoning_effort": "max"})
+    assert unknown.value.code == "convert_request_failed" and "reasoning_effort 'max'" in unknown.value.message
+    assert len(claude.requests) == sent
+
+
+async def test_an_invalid_thinking_budget_is_claudes_400(gateway: Gateway, claude: FakeAnthropic):
+    wired = await wire(gateway, claude, TYPE, MODEL)
+    hi = [{"role": "user", "content": "Hi"}]
+    with pytest.raises(openai.BadRequestError) as too_small:
+        await wired.client.chat.completions.create(model=MODEL, messages=hi,
+                                                   extra_body={"thinking": {"type": "enabled", "budget_tokens": 512}})
+    assert too_small.value.status_code == 400
+    assert too_small.value.body["type"] == too_small.value.body["code"] == "invalid_request_error"
+    assert "greater than or equal to 1024" in too_small.value.message
+
+    with pytest.raises(openai.BadRequestError) as over_max:
+        await wired.client.chat.completions.create(model=MODEL, messages=hi, max_tokens=2000, stream=True,
+                                                   reasoning_effort="high")
+    assert over_max.value.status_code == 400 and over_max.value.body["type"] == "invalid_request_error"
+    assert "`max_tokens` must be greater than `thinking.budget_tokens`" in over_max.value.message
+    assert claude.requests[-1]["thinking"]["budget_tokens"] == 16384
+    assert await wired.logs() == []

@@ -18,7 +18,9 @@ from tests.providers import (
     assert_billed,
     expected_quota,
     fake_upstream,
+    function_reply,
     stream_chat,
+    streamed_function_call,
     tool_reply,
     wire,
 )
@@ -189,3 +191,44 @@ async def test_api_version_and_safety_setting_choices(make_gateway, gemini: Fake
     assert gemini.paths[-1] == "/v1beta/models/gemini-2.0-flash:generateContent"
     await pinned.client.chat.completions.create(model="gemini-2.0-flash", messages=[{"role": "user", "content": "Hi"}])
     assert gemini.paths[-1] == "/v1/models/gemini-2.0-flash:generateContent"
+
+
+async def test_legacy_functions_round_trip_as_gemini_function_calls(gateway: Gateway, gemini: FakeGemini):
+    gemini.function_calls = [("get_weather", {"city": "Paris"}), ("get_weather", {"city": "Rome"})]
+    wired = await wire(gateway, gemini, TYPE, MODEL)
+    question = {"role": "user", "content": "Weather in Paris?"}
+    first = await wired.client.chat.completions.create(model=MODEL, messages=[question],
+                                                       functions=[WEATHER_TOOL["function"]],
+                                                       function_call={"name": "get_weather"})
+
+    message = first.choices[0].message
+    assert first.choices[0].finish_reason == "function_call"
+    assert message.tool_calls is None
+    assert (message.function_call.name, orjson.loads(message.function_call.arguments)) == (
+        "get_weather", {"city": "Paris"})
+    sent = gemini.requests[-1]
+    assert [d["name"] for d in sent["tools"][0]["functionDeclarations"]] == ["get_weather"]
+    assert sent["toolConfig"] == {"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": ["get_weather"]}}
+
+    second = await wired.client.chat.completions.create(model=MODEL, functions=[WEATHER_TOOL["function"]],
+                                                        messages=function_reply(question, first, "Sunny"))
+
+    assert second.choices[0].message.content == gemini.reply and second.choices[0].finish_reason == "stop"
+    contents = gemini.requests[-1]["contents"]
+    assert contents[1:] == [
+        {"role": "model", "parts": [{"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}}]},
+        {"role": "user", "parts": [{"functionResponse": {"name": "get_weather", "response": {"result": "Sunny"}}}]}]
+    await assert_billed(wired, MODEL, TYPE, 130, 50, requests=2)
+
+
+async def test_streamed_legacy_function_call(gateway: Gateway, gemini: FakeGemini):
+    gemini.function_calls = [("get_weather", {"city": "Rome"}), ("get_weather", {"city": "Paris"})]
+    wired = await wire(gateway, gemini, TYPE, MODEL)
+    chunks = await stream_chat(wired.client, model=MODEL, messages=[{"role": "user", "content": "Weather?"}],
+                               functions=[WEATHER_TOOL["function"]], function_call="auto")
+
+    name, arguments = streamed_function_call(chunks)
+    assert (name, orjson.loads(arguments)) == ("get_weather", {"city": "Rome"})
+    assert chunks[-1].choices[0].finish_reason == "function_call"
+    assert gemini.requests[-1]["toolConfig"] == {"functionCallingConfig": {"mode": "AUTO"}}
+    await assert_billed(wired, MODEL, TYPE, 130, 50)

@@ -3,7 +3,9 @@
 Unlike One API this adaptor hoists every system message, forwards ``stop``, streams tool calls with
 their ``index``, keeps ``finish_reason`` null until the last chunk, and merges consecutive turns of
 one role (the Messages API wants user and assistant to alternate; several OpenAI ``tool`` messages in
-a row are one user turn of ``tool_result`` blocks).
+a row are one user turn of ``tool_result`` blocks). Legacy ``functions`` are taken as tools; extended
+thinking is asked for with ``thinking`` or ``reasoning_effort`` and its text comes back as DeepSeek's
+``reasoning_content``.
 """
 
 from __future__ import annotations
@@ -29,12 +31,15 @@ from oneapi.adaptors.base import (
     parse_data_url,
     parse_json,
     tool_arguments,
+    tools_form,
     try_json,
 )
 from oneapi.errors import RelayError, upstream_error
 
 API_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096
+# OpenAI's reasoning_effort as a thinking budget; 1024 is the smallest budget Claude accepts.
+_EFFORT_BUDGETS = {"minimal": 1024, "low": 1024, "medium": 4096, "high": 16384}
 _LEGACY_MODELS = {"claude-instant-1": "claude-instant-1.1", "claude-2": "claude-2.1"}
 _STOP_REASONS = {
     "end_turn": "stop",
@@ -59,12 +64,19 @@ _ERROR_STATUS = {
 
 # -- request ---------------------------------------------------------------------------------------
 def convert_request(body: dict[str, Any], model: str, stream: bool) -> dict[str, Any]:
+    body = tools_form(body)
     system, turns = _convert_messages(body["messages"])
+    thinking = _thinking(body)
+    budget = thinking.get("budget_tokens") if thinking and thinking.get("type") == "enabled" else None
+    # Thinking is spent out of max_tokens: without a client limit the answer keeps the usual room on top.
+    default_max_tokens = DEFAULT_MAX_TOKENS + (budget if isinstance(budget, int) else 0)
     request: dict[str, Any] = {
         "model": _LEGACY_MODELS.get(model, model),
         "messages": turns,
-        "max_tokens": body.get("max_tokens") or body.get("max_completion_tokens") or DEFAULT_MAX_TOKENS,
+        "max_tokens": body.get("max_tokens") or body.get("max_completion_tokens") or default_max_tokens,
     }
+    if thinking:
+        request["thinking"] = thinking
     if system:
         request["system"] = "\n\n".join(system)
     for name in ("temperature", "top_p", "top_k"):
@@ -84,6 +96,23 @@ def convert_request(body: dict[str, Any], model: str, stream: bool) -> dict[str,
         if choice is not None:
             request["tool_choice"] = choice
     return request
+
+
+def _thinking(body: dict[str, Any]) -> dict[str, Any] | None:
+    """Claude's ``thinking`` from the client's own ``thinking`` (passed as is, Claude checks it) or else from
+    ``reasoning_effort``; None when neither asks for it."""
+    thinking = body.get("thinking")
+    if thinking is not None:
+        if not isinstance(thinking, dict):
+            raise conversion_error('thinking must be an object such as {"type": "enabled", "budget_tokens": 2048}')
+        return thinking
+    effort = body.get("reasoning_effort")
+    if effort is None or effort == "none":
+        return None
+    if effort not in _EFFORT_BUDGETS:
+        raise conversion_error(f"reasoning_effort {effort!r} is not supported; use one of "
+                               f"{', '.join(['none', *_EFFORT_BUDGETS])}")
+    return {"type": "enabled", "budget_tokens": _EFFORT_BUDGETS[effort]}
 
 
 def _convert_messages(messages: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]:
@@ -250,24 +279,33 @@ class _StreamState:
                     "function": {"name": content.get("name"), "arguments": arguments}}
             return [self._tool_delta(req, block, call)]
         if content.get("type") == "text" and content.get("text"):
-            req.completion_text.append(content["text"])
-            return [chat_chunk(req, self.id, {"content": content["text"]})]
+            return [self._text_delta(req, "content", content["text"])]
+        if content.get("type") == "thinking" and content.get("thinking"):
+            return [self._text_delta(req, "reasoning_content", content["thinking"])]
         return []
 
     def _block_delta(self, req: RelayRequest, block: int, delta: dict[str, Any]) -> list[dict[str, Any]]:
         if delta.get("type") == "text_delta":
-            req.completion_text.append(delta.get("text") or "")
-            return [chat_chunk(req, self.id, {"content": delta.get("text") or ""})]
+            return [self._text_delta(req, "content", delta.get("text") or "")]
+        if delta.get("type") == "thinking_delta":
+            return [self._text_delta(req, "reasoning_content", delta.get("thinking") or "")]
         if delta.get("type") == "input_json_delta" and block in self.tool_index and delta.get("partial_json"):
             self.tool_has_arguments[block] = True
             return [self._tool_delta(req, block, {"function": {"arguments": delta["partial_json"]}})]
         return []
+
+    def _text_delta(self, req: RelayRequest, key: str, text: str) -> dict[str, Any]:
+        """Answer text (``content``) or thinking (``reasoning_content``); both count as completion tokens."""
+        req.completion_text.append(text)
+        return chat_chunk(req, self.id, {key: text})
 
     def _tool_delta(self, req: RelayRequest, block: int, call: dict[str, Any]) -> dict[str, Any]:
         return chat_chunk(req, self.id, {"tool_calls": [{"index": self.tool_index[block], **call}]})
 
 
 class AnthropicAdaptor(HttpAdaptor):
+    answers_legacy_functions = True
+
     async def prepare(self, req: RelayRequest) -> UpstreamRequest:
         headers = {
             "x-api-key": req.upstream.key,
@@ -285,15 +323,20 @@ class AnthropicAdaptor(HttpAdaptor):
         usage = data.get("usage") or {}
         req.report_usage(prompt_tokens(usage), usage.get("output_tokens"))
         texts: list[str] = []
+        thoughts: list[str] = []
         tool_calls = []
         for block in data.get("content") or ():
             if block.get("type") == "text":
                 texts.append(block.get("text") or "")
+            elif block.get("type") == "thinking":
+                thoughts.append(block.get("thinking") or "")
             elif block.get("type") == "tool_use":
                 tool_calls.append({"id": block.get("id"), "type": "function",
                                    "function": {"name": block.get("name"),
                                                 "arguments": orjson.dumps(block.get("input") or {}).decode()}})
         message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts or not tool_calls else None}
+        if thoughts:
+            message["reasoning_content"] = "".join(thoughts)
         if tool_calls:
             message["tool_calls"] = tool_calls
         completion_id = f"chatcmpl-{data['id']}" if data.get("id") else new_id()

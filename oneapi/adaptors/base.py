@@ -82,6 +82,12 @@ class RelayRequest:
     created: int = field(default_factory=lambda: int(time.time()))
     completion_text: list[str] = field(default_factory=list)  # streamed text, for the usage estimate
 
+    @property
+    def legacy_functions(self) -> bool:
+        """The client offered functions the legacy way (``functions``, no ``tools``), so it reads answers as
+        ``function_call``, not ``tool_calls``."""
+        return bool(self.body.get("functions")) and not self.body.get("tools")
+
     def body_bytes(self) -> bytes:
         return self.raw if self.raw is not None else orjson.dumps(self.body)
 
@@ -242,6 +248,82 @@ def tool_arguments(arguments: Any, where: str) -> dict[str, Any]:
     return parsed
 
 
+def tools_form(body: dict[str, Any]) -> dict[str, Any]:
+    """The request with OpenAI's legacy function calling (``functions``, ``function_call``, assistant
+    ``function_call`` and role ``function`` messages) said with tools, the form adaptors convert. ``tools``, when
+    given, win over ``functions``; a request with nothing legacy in it is returned as it is."""
+    messages = body.get("messages")
+    messages = messages if isinstance(messages, list) else []
+    legacy_messages = any(isinstance(m, dict) and (m.get("role") == "function" or m.get("function_call"))
+                          for m in messages)
+    if not legacy_messages and "functions" not in body and "function_call" not in body:
+        return body
+    converted = {key: value for key, value in body.items() if key not in ("functions", "function_call")}
+    functions = body.get("functions")
+    if functions and not body.get("tools"):
+        if not isinstance(functions, list):
+            raise conversion_error("functions must be an array of function definitions")
+        converted["tools"] = [{"type": "function", "function": function} for function in functions]
+        if body.get("function_call") is not None:
+            converted["tool_choice"] = _legacy_tool_choice(body["function_call"])
+    converted["messages"] = _tool_messages(messages)
+    return converted
+
+
+def _legacy_tool_choice(function_call: Any) -> Any:
+    if function_call in ("none", "auto"):
+        return function_call
+    if isinstance(function_call, dict) and isinstance(function_call.get("name"), str):
+        return {"type": "function", "function": {"name": function_call["name"]}}
+    raise conversion_error('function_call must be "none", "auto" or {"name": "<function name>"}')
+
+
+def _tool_messages(messages: list[Any]) -> list[Any]:
+    """Assistant ``function_call``s as one-call ``tool_calls`` and ``function`` results as ``tool`` messages that
+    answer the latest call of that name (the legacy form has no call ids, tools need them)."""
+    converted = []
+    unanswered: dict[Any, str] = {}  # function name -> id given to its latest unanswered call
+    for i, message in enumerate(messages):
+        if isinstance(message, dict) and message.get("role") == "function":
+            call_id = unanswered.pop(message.get("name"), None)
+            if call_id is None:
+                raise conversion_error(f"messages[{i}]: a function message must answer the function_call of an "
+                                       f"earlier assistant message with the same name ({message.get('name')!r})")
+            message = {"role": "tool", "tool_call_id": call_id, "name": message.get("name"),
+                       "content": message.get("content")}
+        elif isinstance(message, dict) and isinstance(message.get("function_call"), dict):
+            call = message["function_call"]
+            message = {key: value for key, value in message.items() if key != "function_call"}
+            if not message.get("tool_calls"):
+                call_id = f"call_legacy_{i}"
+                unanswered[call.get("name")] = call_id
+                message["tool_calls"] = [{"id": call_id, "type": "function", "function": call}]
+        converted.append(message)
+    return converted
+
+
+def function_call_form(answer: dict[str, Any]) -> dict[str, Any] | None:
+    """A ``chat.completion`` or chunk said the legacy way: the first tool call (index 0 in a stream) as
+    ``function_call``, the legacy form having one call per answer, and finish reason ``function_call``.
+    None for a chunk left with nothing to say (it only carried later calls)."""
+    emptied = False
+    for choice in answer.get("choices") or ():
+        part = choice.get("message", choice.get("delta"))
+        calls = part.pop("tool_calls", None) if isinstance(part, dict) else None
+        if calls:
+            first = next((call for call in calls if call.get("index", 0) == 0), None)
+            function = (first or {}).get("function") or {}
+            said = {key: function[key] for key in ("name", "arguments") if function.get(key) is not None}
+            if said:
+                part["function_call"] = said
+            emptied = emptied or not part
+        if choice.get("finish_reason") == "tool_calls":
+            choice["finish_reason"] = "function_call"
+    chunk_is_empty = all(not choice.get("delta") and not choice.get("finish_reason")
+                         for choice in answer.get("choices") or ())
+    return None if emptied and chunk_is_empty else answer
+
+
 def add_turn(turns: list[dict[str, Any]], role: str, key: str, parts: list[dict[str, Any]]) -> None:
     """Append a message's parts (under ``key``) as a turn; providers that want strictly alternating roles get
     consecutive messages of one role joined into one turn. A message with no parts adds nothing."""
@@ -321,6 +403,10 @@ class Adaptor:
 class HttpAdaptor(Adaptor):
     """A provider reached with one HTTP request per call. Subclasses fill in the hooks below."""
 
+    # True for adaptors whose request conversion reads ``tools_form(body)``: a client that offered legacy
+    # ``functions`` then gets its tool calls back as ``function_call``.
+    answers_legacy_functions: bool = False
+
     async def prepare(self, req: RelayRequest) -> UpstreamRequest:
         """URL, headers (with credentials) and body for this request."""
         raise NotImplementedError
@@ -373,7 +459,10 @@ class HttpAdaptor(Adaptor):
         return data
 
     async def complete(self, req: RelayRequest) -> Completion:
-        return Completion(orjson.dumps(self.convert(req, await self.fetch_json(req))))
+        answer = self.convert(req, await self.fetch_json(req))
+        if self.answers_legacy_functions and req.legacy_functions:
+            answer = function_call_form(answer) or answer
+        return Completion(orjson.dumps(answer))
 
     async def stream(self, req: RelayRequest) -> AsyncIterator[bytes]:
         resp = await self.send(req, await self.prepare(req))
@@ -384,9 +473,12 @@ class HttpAdaptor(Adaptor):
                 raise self.body_error(data) or generic_error(resp.status if resp.status >= 400 else 500,
                                                              orjson.dumps(data))
             chunk_id = new_id()
+            legacy = self.answers_legacy_functions and req.legacy_functions
             async for chunk in self.convert_stream(req, resp):
                 chunk_id = chunk.get("id", chunk_id)
-                yield sse(chunk)
+                said = function_call_form(chunk) if legacy else chunk
+                if said is not None:
+                    yield sse(said)
         if not req.usage.reported:
             req.estimate_usage("".join(req.completion_text))
         if req.include_usage:

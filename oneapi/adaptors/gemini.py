@@ -2,8 +2,8 @@
 
 Fixed against One API: system messages become ``systemInstruction`` for every model (no dummy
 "Okay" turn); tool calls and tool results are converted both ways, streams included (with their
-``index``); the last chunk carries the finish reason; usage is the provider's ``usageMetadata``; and
-embeddings keep their input order in ``index``.
+``index``), legacy ``functions`` too; the last chunk carries the finish reason; usage is the provider's
+``usageMetadata``; and embeddings keep their input order in ``index``.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from oneapi.adaptors.base import (
     new_id,
     parse_data_url,
     tool_arguments,
+    tools_form,
 )
 from oneapi.adaptors.google import body_error, google_error, google_headers, no_candidates
 from oneapi.constants import RelayMode
@@ -71,7 +72,7 @@ def model_path(model: str) -> str:
 
 # -- chat request ----------------------------------------------------------------------------------
 async def convert_chat(req: RelayRequest) -> dict[str, Any]:
-    body = req.body
+    body = tools_form(req.body)
     system: list[dict[str, str]] = []
     contents: list[dict[str, Any]] = []
     tool_names: dict[str, str] = {}  # tool call id -> function name, to name the function responses
@@ -298,6 +299,7 @@ def _chunk(req: RelayRequest, chunk_id: str, index: int, delta: dict[str, Any],
 
 class GeminiAdaptor(HttpAdaptor):
     modes = frozenset({RelayMode.CHAT, RelayMode.EMBEDDINGS})
+    answers_legacy_functions = True
 
     async def prepare(self, req: RelayRequest) -> UpstreamRequest:
         if req.mode == RelayMode.EMBEDDINGS:

@@ -3,8 +3,10 @@
 It checks what the real API checks: ``x-api-key`` (401 ``authentication_error``), ``anthropic-version``,
 the required fields (``model``, ``max_tokens``, ``messages``), no unknown top-level fields, roles that
 alternate user/assistant starting with user and never "system", non-empty text blocks, image sources,
-tool_use ids answered by tool_result blocks in the next user turn. Answers are deterministic: text
-``reply`` or, when tools are offered and no tool result came back yet, ``tool_uses``; usage is what the
+tool_use ids answered by tool_result blocks in the next user turn, and extended thinking's rules
+(``budget_tokens`` >= 1024 and < ``max_tokens``; no temperature other than 1, no top_k, no forced tool use).
+Answers are deterministic: text ``reply`` or, when tools are offered and no tool result came back yet,
+``tool_uses``, led by a signed ``thinking`` block (``thoughts``) when thinking is enabled; usage is what the
 fake was told (``usage``), with Anthropic's cumulative ``output_tokens`` in ``message_delta``.
 """
 
@@ -22,6 +24,7 @@ from tests.fakes.shared import split_text
 
 _TOP_LEVEL = {"model", "messages", "max_tokens", "system", "stop_sequences", "stream", "temperature", "top_p",
               "top_k", "tools", "tool_choice", "metadata", "thinking", "service_tier"}
+_THINKING_DOCS = "https://docs.claude.com/en/docs/build-with-claude/extended-thinking"
 _IMAGE_TYPES = {"image/jpeg", "image/png", "image/gif", "image/webp"}
 
 
@@ -40,6 +43,7 @@ class FakeAnthropic:
     usage: tuple[int, int] = (13, 5)  # (input_tokens, output_tokens) reported
     tool_uses: list[tuple[str, dict[str, Any]]] = field(default_factory=lambda: [("get_weather", {"city": "Paris"})])
     lead_text: str = ""  # a text block before the tool_use blocks ("Let me check.")
+    thoughts: str = "The user greets me, so I greet them back."  # the thinking block, when thinking is enabled
     stop_reason: str = "end_turn"
     stream_error: dict[str, Any] | None = None  # an `error` event sent after the first text delta
     requests: list[dict[str, Any]] = field(default_factory=list)
@@ -77,7 +81,7 @@ class FakeAnthropic:
         if self.failures:
             status, payload = self.failures.pop(0)
             return web.json_response(payload, status=status)
-        content = self._answer(body)
+        content = self._content(body)
         stop_reason = "tool_use" if any(b["type"] == "tool_use" for b in content) else self.stop_reason
         if body.get("stream"):
             return await self._stream(request, body, content, stop_reason)
@@ -97,6 +101,12 @@ class FakeAnthropic:
                    for i, (name, args) in enumerate(self.tool_uses)]
         return blocks
 
+    def _content(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+        """The answer's blocks, led by the thinking block when the request enabled thinking."""
+        thinking = (body.get("thinking") or {}).get("type") == "enabled"
+        lead = [{"type": "thinking", "thinking": self.thoughts, "signature": "EqQBCgIYAhIMfakeSignature"}]
+        return (lead if thinking else []) + self._answer(body)
+
     async def _stream(self, request: web.Request, body: dict[str, Any], content: list[dict[str, Any]],
                       stop_reason: str) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream; charset=utf-8"})
@@ -111,7 +121,15 @@ class FakeAnthropic:
             "usage": {"input_tokens": self.usage[0], "output_tokens": 1}}})
         await send({"type": "ping"})
         for index, block in enumerate(content):
-            if block["type"] == "text":
+            if block["type"] == "thinking":
+                await send({"type": "content_block_start", "index": index,
+                            "content_block": {"type": "thinking", "thinking": ""}})
+                for piece in split_text(block["thinking"], 3):
+                    await send({"type": "content_block_delta", "index": index,
+                                "delta": {"type": "thinking_delta", "thinking": piece}})
+                await send({"type": "content_block_delta", "index": index,
+                            "delta": {"type": "signature_delta", "signature": block["signature"]}})
+            elif block["type"] == "text":
                 await send({"type": "content_block_start", "index": index,
                             "content_block": {"type": "text", "text": ""}})
                 for piece in split_text(block["text"], 3):
@@ -151,6 +169,7 @@ def validate(body: dict[str, Any]) -> None:
     if stops is not None and (not isinstance(stops, list) or not all(isinstance(s, str) for s in stops)):
         raise Invalid("stop_sequences: Input should be a valid list of strings")
     tool_names = _validate_tools(body)
+    _validate_thinking(body)
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise Invalid("messages: at least one message is required")
@@ -209,6 +228,34 @@ def _validate_tools(body: dict[str, Any]) -> set[str]:
     return names
 
 
+def _validate_thinking(body: dict[str, Any]) -> None:
+    thinking = body.get("thinking")
+    if thinking is None:
+        return
+    kind = thinking.get("type") if isinstance(thinking, dict) else None
+    if kind not in ("enabled", "disabled"):
+        raise Invalid(f"thinking: Input tag '{kind}' found using 'type' does not match any of the expected tags: "
+                      "'disabled', 'enabled'")
+    if kind == "disabled":
+        return
+    budget = thinking.get("budget_tokens")
+    if not isinstance(budget, int) or isinstance(budget, bool):
+        raise Invalid("thinking.enabled.budget_tokens: Field required")
+    if budget < 1024:
+        raise Invalid("thinking.enabled.budget_tokens: Input should be greater than or equal to 1024")
+    if body["max_tokens"] <= budget:
+        raise Invalid("`max_tokens` must be greater than `thinking.budget_tokens`. Please consult our documentation "
+                      f"at {_THINKING_DOCS}#max-tokens-and-context-window-size")
+    if body.get("temperature", 1) != 1:
+        raise Invalid("`temperature` may only be set to 1 when thinking is enabled. Please consult our "
+                      f"documentation at {_THINKING_DOCS}#important-considerations-when-using-extended-thinking")
+    if body.get("top_k") is not None:
+        raise Invalid("`top_k` must be unset when thinking is enabled. Please consult our documentation at "
+                      f"{_THINKING_DOCS}#important-considerations-when-using-extended-thinking")
+    if (body.get("tool_choice") or {}).get("type") in ("any", "tool"):
+        raise Invalid("Thinking may not be enabled when tool_choice forces tool use.")
+
+
 def _blocks(content: Any, index: int) -> list[dict[str, Any]]:
     if isinstance(content, str):
         if not content:
@@ -227,7 +274,7 @@ def _blocks(content: Any, index: int) -> list[dict[str, Any]]:
         elif kind == "tool_result":
             if not block.get("tool_use_id"):
                 raise Invalid(f"{where}.tool_use_id: Field required")
-        elif kind != "tool_use":
+        elif kind not in ("tool_use", "thinking", "redacted_thinking"):
             raise Invalid(f"{where}.type: Input tag '{kind}' does not match any of the expected tags")
     return content
 
