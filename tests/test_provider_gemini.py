@@ -232,3 +232,74 @@ async def test_streamed_legacy_function_call(gateway: Gateway, gemini: FakeGemin
     assert chunks[-1].choices[0].finish_reason == "function_call"
     assert gemini.requests[-1]["toolConfig"] == {"functionCallingConfig": {"mode": "AUTO"}}
     await assert_billed(wired, MODEL, TYPE, 130, 50)
+
+
+THINKER = "gemini-2.5-flash"
+
+
+async def test_reasoning_effort_asks_for_thought_summaries_returned_as_reasoning_content(gateway: Gateway,
+                                                                                        gemini: FakeGemini):
+    wired = await wire(gateway, gemini, TYPE, THINKER)
+    answer = await wired.client.chat.completions.create(model=THINKER, messages=[{"role": "user", "content": "Hi"}],
+                                                        reasoning_effort="high")
+
+    message = answer.choices[0].message
+    assert message.content == gemini.reply
+    assert message.reasoning_content == gemini.thoughts
+    assert gemini.requests[-1]["generationConfig"] == {"thinkingConfig": {"thinkingBudget": 16384,
+                                                                          "includeThoughts": True}}
+    # thoughtsTokenCount is billed as completion tokens, on top of candidatesTokenCount.
+    assert (answer.usage.prompt_tokens, answer.usage.completion_tokens) == (130, 50 + 40)
+    await assert_billed(wired, THINKER, TYPE, 130, 90)
+
+
+async def test_streamed_thoughts_come_as_reasoning_content_deltas_before_the_answer(gateway: Gateway,
+                                                                                    gemini: FakeGemini):
+    wired = await wire(gateway, gemini, TYPE, THINKER)
+    chunks = await stream_chat(wired.client, model=THINKER, messages=[{"role": "user", "content": "Hi"}],
+                               reasoning_effort="low", stream_options={"include_usage": True})
+
+    deltas = [c.choices[0].delta for c in chunks if c.choices]
+    reasoning = [getattr(d, "reasoning_content", None) or "" for d in deltas]
+    assert "".join(reasoning) == gemini.thoughts
+    assert "".join(d.content or "" for d in deltas) == gemini.reply
+    assert max(i for i, r in enumerate(reasoning) if r) < next(i for i, d in enumerate(deltas) if d.content)
+    assert gemini.requests[-1]["generationConfig"]["thinkingConfig"] == {"thinkingBudget": 1024,
+                                                                         "includeThoughts": True}
+    assert (chunks[-1].usage.prompt_tokens, chunks[-1].usage.completion_tokens) == (130, 90)
+    await assert_billed(wired, THINKER, TYPE, 130, 90)
+
+
+async def test_reasoning_effort_maps_to_a_thinking_budget(gateway: Gateway, gemini: FakeGemini):
+    wired = await wire(gateway, gemini, TYPE, THINKER)
+    hi = [{"role": "user", "content": "Hi"}]
+    for effort, budget in (("minimal", 1024), ("medium", 4096)):
+        await wired.client.chat.completions.create(model=THINKER, messages=hi, reasoning_effort=effort)
+        assert gemini.requests[-1]["generationConfig"]["thinkingConfig"] == {
+            "thinkingBudget": budget, "includeThoughts": True}, effort
+
+    # "none" turns thinking off: no thoughts, none billed.
+    off = await wired.client.chat.completions.create(model=THINKER, messages=hi, reasoning_effort="none")
+    assert gemini.requests[-1]["generationConfig"] == {"thinkingConfig": {"thinkingBudget": 0}}
+    assert getattr(off.choices[0].message, "reasoning_content", None) is None
+    assert off.usage.completion_tokens == 50
+
+    # Without reasoning_effort Gemini 2.5 thinks on its own: nothing to show, but its thoughts are still billed.
+    default = await wired.client.chat.completions.create(model=THINKER, messages=hi)
+    assert "generationConfig" not in gemini.requests[-1]
+    assert getattr(default.choices[0].message, "reasoning_content", None) is None
+    assert default.usage.completion_tokens == 90
+
+    sent = len(gemini.requests)
+    with pytest.raises(openai.BadRequestError) as unknown:
+        await wired.client.chat.completions.create(model=THINKER, messages=hi, extra_body={"reasoning_effort": "max"})
+    assert unknown.value.code == "convert_request_failed" and "reasoning_effort 'max'" in unknown.value.message
+    assert len(gemini.requests) == sent
+
+
+async def test_reasoning_effort_on_a_model_that_cannot_think_is_googles_400(gateway: Gateway, gemini: FakeGemini):
+    wired = await wire(gateway, gemini, TYPE, MODEL)
+    with pytest.raises(openai.BadRequestError) as refused:
+        await wired.client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "Hi"}],
+                                                   reasoning_effort="medium")
+    assert refused.value.type == "INVALID_ARGUMENT" and "Thinking is not enabled" in refused.value.message

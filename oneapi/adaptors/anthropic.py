@@ -30,6 +30,7 @@ from oneapi.adaptors.base import (
     new_id,
     parse_data_url,
     parse_json,
+    reasoning_budget,
     tool_arguments,
     tools_form,
     try_json,
@@ -38,8 +39,6 @@ from oneapi.errors import RelayError, upstream_error
 
 API_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096
-# OpenAI's reasoning_effort as a thinking budget; 1024 is the smallest budget Claude accepts.
-_EFFORT_BUDGETS = {"minimal": 1024, "low": 1024, "medium": 4096, "high": 16384}
 _LEGACY_MODELS = {"claude-instant-1": "claude-instant-1.1", "claude-2": "claude-2.1"}
 _STOP_REASONS = {
     "end_turn": "stop",
@@ -106,13 +105,8 @@ def _thinking(body: dict[str, Any]) -> dict[str, Any] | None:
         if not isinstance(thinking, dict):
             raise conversion_error('thinking must be an object such as {"type": "enabled", "budget_tokens": 2048}')
         return thinking
-    effort = body.get("reasoning_effort")
-    if effort is None or effort == "none":
-        return None
-    if effort not in _EFFORT_BUDGETS:
-        raise conversion_error(f"reasoning_effort {effort!r} is not supported; use one of "
-                               f"{', '.join(['none', *_EFFORT_BUDGETS])}")
-    return {"type": "enabled", "budget_tokens": _EFFORT_BUDGETS[effort]}
+    budget = reasoning_budget(body)
+    return {"type": "enabled", "budget_tokens": budget} if budget else None
 
 
 def _convert_messages(messages: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]:

@@ -221,6 +221,22 @@ def conversion_error(message: str) -> RelayError:
     return RelayError(message, status=400, code="convert_request_failed")
 
 
+# OpenAI's reasoning_effort as a thinking budget in tokens, for the providers that take a budget (Claude, Gemini):
+# 1024 is the smallest Claude accepts, and 16384 is within every thinking Gemini's range.
+REASONING_BUDGETS = {"none": 0, "minimal": 1024, "low": 1024, "medium": 4096, "high": 16384}
+
+
+def reasoning_budget(body: dict[str, Any]) -> int | None:
+    """The thinking budget the client's ``reasoning_effort`` asks for: None when it names none, 0 for "none"."""
+    effort = body.get("reasoning_effort")
+    if effort is None:
+        return None
+    if effort not in REASONING_BUDGETS:
+        raise conversion_error(f"reasoning_effort {effort!r} is not supported; "
+                               f"use one of {', '.join(REASONING_BUDGETS)}")
+    return REASONING_BUDGETS[effort]
+
+
 def channel_key_error(message: str) -> RelayError:
     """A channel key the provider's credentials cannot be read from: the admin's mistake, so another channel
     may still serve the request."""

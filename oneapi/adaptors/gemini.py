@@ -3,7 +3,9 @@
 Fixed against One API: system messages become ``systemInstruction`` for every model (no dummy
 "Okay" turn); tool calls and tool results are converted both ways, streams included (with their
 ``index``), legacy ``functions`` too; the last chunk carries the finish reason; usage is the provider's
-``usageMetadata``; and embeddings keep their input order in ``index``.
+``usageMetadata`` (thoughts included); and embeddings keep their input order in ``index``. Like Claude's,
+thinking is asked for with ``reasoning_effort`` (a ``thinkingBudget``, with thought summaries) and the
+thought parts come back as DeepSeek's ``reasoning_content``.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from oneapi.adaptors.base import (
     message_text,
     new_id,
     parse_data_url,
+    reasoning_budget,
     tool_arguments,
     tools_form,
 )
@@ -208,6 +211,10 @@ def _generation_config(body: dict[str, Any]) -> dict[str, Any]:
                 config["responseSchema"] = clean_schema(schema)
         elif kind == "text":
             config["responseMimeType"] = "text/plain"
+    budget = reasoning_budget(body)
+    if budget is not None:
+        # Budget 0 turns thinking off (on the models that allow it): then there are no thoughts to include.
+        config["thinkingConfig"] = {"thinkingBudget": budget, **({"includeThoughts": True} if budget else {})}
     return config
 
 
@@ -262,21 +269,23 @@ def finish_reason(reason: Any, called_tools: bool) -> str | None:
     return "content_filter" if reason in _FILTERED else "stop"
 
 
-def candidate_parts(candidate: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
-    """A candidate's answer text (thoughts left out) and its function calls as OpenAI tool calls."""
+def candidate_parts(candidate: dict[str, Any]) -> tuple[str, str, list[dict[str, Any]]]:
+    """A candidate's answer text, its thought summaries (parts marked ``thought``) and its function calls as
+    OpenAI tool calls."""
     texts: list[str] = []
+    thoughts: list[str] = []
     calls = []
     for part in (candidate.get("content") or {}).get("parts") or ():
-        if not isinstance(part, dict) or part.get("thought"):
+        if not isinstance(part, dict):
             continue
         if isinstance(part.get("text"), str):
-            texts.append(part["text"])
+            (thoughts if part.get("thought") else texts).append(part["text"])
         call = part.get("functionCall")
         if isinstance(call, dict):
             arguments = orjson.dumps(call.get("args") or {}).decode()
             calls.append({"id": call.get("id") or new_id("call_"), "type": "function",
                           "function": {"name": call.get("name"), "arguments": arguments}})
-    return "".join(texts), calls
+    return "".join(texts), "".join(thoughts), calls
 
 
 def _record_usage(req: RelayRequest, data: dict[str, Any]) -> None:
@@ -330,9 +339,11 @@ class GeminiAdaptor(HttpAdaptor):
         choices = []
         texts = []
         for i, candidate in enumerate(candidates):
-            text, calls = candidate_parts(candidate)
-            texts.append(text)
+            text, thoughts, calls = candidate_parts(candidate)
+            texts += (thoughts, text)
             message: dict[str, Any] = {"role": "assistant", "content": text if text or not calls else None}
+            if thoughts:
+                message["reasoning_content"] = thoughts
             if calls:
                 message["tool_calls"] = calls
             choices.append({"index": candidate.get("index", i), "message": message,
@@ -365,14 +376,15 @@ class GeminiAdaptor(HttpAdaptor):
                 raise _no_candidates(data)
             for candidate in candidates or ():
                 index = candidate.get("index", 0)
-                text, calls = candidate_parts(candidate)
+                text, thoughts, calls = candidate_parts(candidate)
                 delta: dict[str, Any] = {}
                 if index not in started:
                     started.add(index)
                     delta["role"] = "assistant"
-                if text:
-                    delta["content"] = text
-                    req.completion_text.append(text)
+                for key, value in (("reasoning_content", thoughts), ("content", text)):
+                    if value:
+                        delta[key] = value
+                        req.completion_text.append(value)  # thoughts are completion tokens too
                 if calls:
                     first = tool_calls.get(index, 0)
                     delta["tool_calls"] = [{"index": first + k, **call} for k, call in enumerate(calls)]

@@ -5,6 +5,12 @@ Both check the key like Google does: no key -> 403 PERMISSION_DENIED, a wrong ``
 INVALID_ARGUMENT with ErrorInfo reason API_KEY_INVALID. Unknown JSON fields are refused ("Invalid JSON
 payload received. Unknown name ..."), including ``systemInstruction`` and ``tools`` on Gemini's v1, and
 JSON Schema keywords Gemini's Schema lacks. Usage numbers are the fake's (``usage``).
+
+Thinking as Google documents it for Gemini 2.5: a thinking model thinks unless ``thinkingBudget`` is 0 (and a
+budget outside its range, or any ``thinkingConfig`` for a model that cannot think, is a 400), reports
+``usageMetadata.thoughtsTokenCount`` apart from ``candidatesTokenCount``, and sends its thought summary as
+parts marked ``thought: true`` (ahead of the answer, in a chunk of their own when streaming) only when
+``includeThoughts`` is set.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ _GENERATION_FIELDS = {"stopSequences", "responseMimeType", "responseSchema", "ca
 _SCHEMA_FIELDS = {"type", "format", "title", "description", "nullable", "enum", "maxItems", "minItems",
                   "properties", "required", "minProperties", "maxProperties", "minLength", "maxLength", "pattern",
                   "example", "anyOf", "propertyOrdering", "default", "items", "minimum", "maximum"}
+_THINKING_FIELDS = {"thinkingBudget", "includeThoughts"}
 _PART_FIELDS = {"text", "inlineData", "functionCall", "functionResponse", "fileData"}
 
 
@@ -113,7 +120,11 @@ class FakeGemini(_Google):
     reply: str = "Hello from Gemini"
     usage: tuple[int, int] = (130, 50)  # (promptTokenCount, candidatesTokenCount)
     models: tuple[str, ...] = ("gemini-1.5-flash", "gemini-1.5-pro", "gemini-2.0-flash", "gemini-pro",
-                               "text-embedding-004")
+                               "text-embedding-004", "gemini-2.5-flash")
+    # Thinking models and their thinkingBudget range (besides -1, dynamic thinking).
+    thinking_models: dict[str, tuple[int, int]] = field(default_factory=lambda: {"gemini-2.5-flash": (0, 24576)})
+    thoughts: str = "The user says hi, so a short friendly greeting fits."
+    thoughts_tokens: int = 40
     function_calls: list[tuple[str, dict[str, Any]]] = field(
         default_factory=lambda: [("get_weather", {"city": "Paris"})])
     finish_reason: str = "STOP"
@@ -142,17 +153,41 @@ class FakeGemini(_Google):
             if method not in ("generateContent", "streamGenerateContent"):
                 raise GoogleError(404, "NOT_FOUND", f"Method {method} not found.")
             body = validate_generate(body, version)
+            thinking, thought = self._thinking(model, body.get("generationConfig") or {})
             if method == "generateContent":
-                return web.json_response(self._answer(body, self.reply, with_usage=True))
-            return await self._stream(request, body)
+                return web.json_response(self._answer(body, self.reply, with_usage=True, thinking=thinking,
+                                                      thought=thought))
+            return await self._stream(request, body, thinking, thought)
         except GoogleError as exc:
             return exc.response()
 
-    def _answer(self, body: dict[str, Any], text: str, with_usage: bool, finish: bool = True) -> dict[str, Any]:
+    def _thinking(self, model: str, config: dict[str, Any]) -> tuple[bool, str]:
+        """(whether the model thinks for this request, the thought summary it sends back); a thinkingConfig
+        it cannot honour is refused."""
+        budget_range = self.thinking_models.get(model)
+        config = normalise(config, _GENERATION_FIELDS, "generation_config")
+        if "thinkingConfig" not in config:
+            return budget_range is not None, ""
+        thinking = normalise(config["thinkingConfig"], _THINKING_FIELDS, "generation_config.thinking_config")
+        if budget_range is None:
+            raise invalid("Thinking is not enabled for models/" + model)
+        budget = thinking.get("thinkingBudget", -1)
+        if not isinstance(budget, int) or (budget != -1 and not budget_range[0] <= budget <= budget_range[1]):
+            raise invalid(f"The thinking budget {budget} is invalid. Please choose a value between "
+                          f"{budget_range[0]} and {budget_range[1]}.")
+        thinks = budget != 0
+        return thinks, self.thoughts if thinks and thinking.get("includeThoughts") is True else ""
+
+    def _answer(self, body: dict[str, Any], text: str | None, with_usage: bool, finish: bool = True,
+                thinking: bool = False, thought: str = "") -> dict[str, Any]:
+        """One response (or stream chunk): the ``thought`` part if any, then the answer's parts unless
+        ``text`` is None."""
         if self.block_prompt:
             return {"promptFeedback": {"blockReason": self.block_prompt},
                     "usageMetadata": {"promptTokenCount": self.usage[0], "totalTokenCount": self.usage[0]}}
-        candidate: dict[str, Any] = {"content": {"role": "model", "parts": self._parts(body, text)}, "index": 0}
+        parts = ([{"text": thought, "thought": True}] if thought else []) + (
+            self._parts(body, text) if text is not None else [])
+        candidate: dict[str, Any] = {"content": {"role": "model", "parts": parts}, "index": 0}
         if finish:
             candidate["finishReason"] = self.finish_reason
             candidate["safetyRatings"] = [{"category": c, "probability": "NEGLIGIBLE"} for c in sorted(_CATEGORIES)]
@@ -160,7 +195,11 @@ class FakeGemini(_Google):
         prompt, completion = self.usage
         answer["usageMetadata"] = {"promptTokenCount": prompt, "totalTokenCount": prompt}
         if with_usage:
-            answer["usageMetadata"].update(candidatesTokenCount=completion, totalTokenCount=prompt + completion)
+            thoughts = self.thoughts_tokens if thinking else 0
+            answer["usageMetadata"].update(candidatesTokenCount=completion,
+                                           totalTokenCount=prompt + completion + thoughts)
+            if thoughts:
+                answer["usageMetadata"]["thoughtsTokenCount"] = thoughts
         return answer
 
     def _parts(self, body: dict[str, Any], text: str) -> list[dict[str, Any]]:
@@ -170,18 +209,20 @@ class FakeGemini(_Google):
             return [{"functionCall": {"name": name, "args": args}} for name, args in self.function_calls]
         return [{"text": text}]
 
-    async def _stream(self, request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
+    async def _stream(self, request: web.Request, body: dict[str, Any], thinking: bool,
+                      thought: str) -> web.StreamResponse:
         if request.query.get("alt") != "sse":
-            pieces = [self._answer(body, self.reply, with_usage=True)]
+            pieces = [self._answer(body, self.reply, with_usage=True, thinking=thinking, thought=thought)]
             return web.json_response(pieces)  # without alt=sse Google streams one JSON array
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
+        chunks = [self._answer(body, None, with_usage=False, finish=False, thought=thought)] if thought else []
         if self.block_prompt or (body.get("tools") and self._parts(body, "")[0].get("functionCall")):
-            chunks = [self._answer(body, "", with_usage=True)]
+            chunks += [self._answer(body, "", with_usage=True, thinking=thinking)]
         else:
             pieces = split_text(self.reply, 3)
-            chunks = [self._answer(body, piece, with_usage=i == len(pieces) - 1, finish=i == len(pieces) - 1)
-                      for i, piece in enumerate(pieces)]
+            chunks += [self._answer(body, piece, with_usage=i == len(pieces) - 1, finish=i == len(pieces) - 1,
+                                    thinking=thinking) for i, piece in enumerate(pieces)]
         for chunk in chunks:
             await response.write(b"data: " + orjson.dumps(chunk) + b"\r\n\r\n")
         return response
