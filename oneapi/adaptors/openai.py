@@ -17,7 +17,7 @@ from oneapi.adaptors.base import (
     Completion,
     RelayRequest,
     generic_error,
-    iter_sse_data,
+    iter_sse_batches,
     parse_json,
 )
 from oneapi.constants import ChannelType, RelayMode
@@ -171,20 +171,34 @@ class OpenAIAdaptor(Adaptor):
             if resp.content_type == "application/json":
                 raw = await resp.read()
                 raise generic_error(resp.status if resp.status >= 400 else 500, raw)
-            async for payload in iter_sse_data(resp):
-                try:
-                    chunk = orjson.loads(payload)
-                except orjson.JSONDecodeError:
-                    yield b"data: " + payload + b"\n\n"
-                    continue
-                if not isinstance(chunk, dict):
-                    continue
-                if isinstance(chunk.get("error"), dict):
-                    raise generic_error(500, payload)
-                if self._account(req, chunk):
-                    yield b"data: " + payload + b"\n\n"
+            async for payloads in iter_sse_batches(resp):
+                # Everything that arrived in one read goes to the client in one write.
+                forwarded = bytearray()
+                for payload in payloads:
+                    try:
+                        keep = self._forward(req, payload)
+                    except RelayError:
+                        if forwarded:  # what came before the error still reaches the client
+                            yield bytes(forwarded)
+                        raise
+                    if keep:
+                        forwarded += b"data: " + payload + b"\n\n"
+                if forwarded:
+                    yield bytes(forwarded)
         if not req.usage.reported:
             req.estimate_usage("".join(req.completion_text))
+
+    def _forward(self, req: RelayRequest, payload: bytes) -> bool:
+        """Account for one event; False for an event the client must not see. Unparsable ones pass as they are."""
+        try:
+            chunk = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            return True
+        if not isinstance(chunk, dict):
+            return False
+        if isinstance(chunk.get("error"), dict):
+            raise generic_error(500, payload)
+        return self._account(req, chunk)
 
     def _account(self, req: RelayRequest, chunk: dict[str, Any]) -> bool:
         """Record the chunk's text and usage; False for a chunk the client must not see."""
