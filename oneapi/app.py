@@ -99,8 +99,6 @@ async def _startup(app: web.Application) -> None:
     if settings.redis_enabled:
         state.sync = CacheSync(state, connect_redis(settings.redis_conn_string, settings.redis_password))
         app[BACKGROUND].extend(state.sync.start())
-    for hook in app[STARTUP_HOOKS]:
-        app[BACKGROUND].extend(await hook(state) or [])
 
 
 async def _cleanup(app: web.Application) -> None:
@@ -120,8 +118,6 @@ async def _cleanup(app: web.Application) -> None:
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings", Settings)
 BACKGROUND: web.AppKey[list[asyncio.Task[None]]] = web.AppKey("background", list)
-# Coroutines run after start-up with the state; they may return background tasks to cancel at shutdown.
-STARTUP_HOOKS: web.AppKey[list] = web.AppKey("startup_hooks", list)
 
 
 def make_app(settings: Settings) -> web.Application:
@@ -131,7 +127,6 @@ def make_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=middlewares, client_max_size=settings.max_body_mb * 1024 * 1024,
                           handler_args={"max_field_size": 65536})
     app[SETTINGS] = settings
-    app[STARTUP_HOOKS] = []
     app.on_startup.append(_startup)
     app.on_cleanup.append(_cleanup)
     relay_routes.setup_routes(app)

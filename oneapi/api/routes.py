@@ -18,10 +18,8 @@ def _add(app: web.Application, method: str, path: str, handler: Handler) -> None
 
 def _install_channel_tester(app: web.Application) -> None:
     """One bulk channel test per process: started by the API or every CHANNEL_TEST_FREQUENCY minutes."""
-    from oneapi.app import STARTUP_HOOKS  # oneapi.app imports this module
-
     tester = app[channel.CHANNEL_TESTER] = ChannelTester()
-    app[STARTUP_HOOKS].append(tester.start_periodic)
+    app.on_startup.append(tester.start_periodic)
     app.on_shutdown.append(tester.stop)
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import aiohttp
 import orjson
+from aiohttp import web
 from multidict import CIMultiDict
 
 from oneapi.adaptors.base import RelayRequest
@@ -27,7 +28,7 @@ from oneapi.errors import RelayError
 from oneapi.logs import record_log
 from oneapi.relay.health import should_disable
 from oneapi.relay.pipeline import mapped_model, upstream_for
-from oneapi.state import AppState
+from oneapi.state import STATE, AppState
 
 logger = logging.getLogger(__name__)
 
@@ -142,6 +143,7 @@ class ChannelTester:
 
     def __init__(self) -> None:
         self._task: asyncio.Task[None] | None = None
+        self._periodic: asyncio.Task[None] | None = None
 
     @property
     def running(self) -> bool:
@@ -177,16 +179,18 @@ class ChannelTester:
             await asyncio.shield(self._task)
 
     async def stop(self, *_: object) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+        for task in (self._periodic, self._task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
 
-    async def start_periodic(self, state: AppState) -> list[asyncio.Task[None]]:
-        """A start-up hook: every CHANNEL_TEST_FREQUENCY minutes, test all channels (when set)."""
+    async def start_periodic(self, app: web.Application) -> None:
+        """An on_startup callback (after the app's own): every CHANNEL_TEST_FREQUENCY minutes, test all channels."""
+        state = app[STATE]
         minutes = state.settings.channel_test_frequency
         if not minutes:
-            return []
+            return
 
         async def loop() -> None:
             while True:
@@ -194,4 +198,4 @@ class ChannelTester:
                 if self.start(state, disabled_only=False):
                     await self.wait()
 
-        return [asyncio.get_running_loop().create_task(loop(), name="channel-test-periodic")]
+        self._periodic = asyncio.get_running_loop().create_task(loop(), name="channel-test-periodic")
