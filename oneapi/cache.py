@@ -66,11 +66,15 @@ class Router:
     def __init__(self, channels: Iterable[Channel]) -> None:
         self._routes: dict[tuple[str, str], list[Tier]] = {}
         self._group_models: dict[str, list[str]] = {}
+        # Every (group, model) some channel lists, enabled or not: "unknown model" (404) vs "no channel up" (503).
+        self._listed: set[tuple[str, str]] = set()
         for channel in sorted(channels, key=lambda c: c.id):
+            pairs = list(itertools.product(split_list(channel.group), split_list(channel.models)))
+            self._listed.update(pairs)
             if channel.status != ChannelStatus.ENABLED:
                 continue
             priority = channel.priority or 0
-            for group, model in itertools.product(split_list(channel.group), split_list(channel.models)):
+            for group, model in pairs:
                 tiers = self._routes.setdefault((group, model), [])
                 tier = next((t for t in tiers if t.priority == priority), None)
                 if tier is None:
@@ -88,6 +92,10 @@ class Router:
 
     def models(self, group: str) -> list[str]:
         return self._group_models.get(group, [])
+
+    def lists(self, group: str, model: str) -> bool:
+        """Whether any channel of ``group`` (even a disabled one) lists ``model``."""
+        return (group, model) in self._listed
 
     def choose(self, group: str, model: str, exclude: set[int], rng: random.Random) -> Channel | None:
         """Weighted choice in the highest tier that still has a channel not in ``exclude``."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -14,7 +15,8 @@ class RelayError(Exception):
     """A failure of one relay request, carried to the client in OpenAI's error shape.
 
     ``status`` is the HTTP status for the client; ``retryable`` tells the pipeline whether another
-    channel may succeed where this one failed (upstream trouble, not a bad request).
+    channel may succeed where this one failed (upstream trouble, not a bad request); ``headers`` go out
+    with the answer (the upstream's Retry-After and rate-limit headers, so SDKs back off as told).
     """
 
     def __init__(
@@ -27,6 +29,7 @@ class RelayError(Exception):
         *,
         retryable: bool = False,
         upstream: bool = False,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -36,6 +39,7 @@ class RelayError(Exception):
         self.param = param
         self.retryable = retryable
         self.upstream = upstream
+        self.headers = headers or {}
 
     def to_dict(self, request_id: str = "") -> dict[str, Any]:
         message = self.message
@@ -44,9 +48,8 @@ class RelayError(Exception):
         return {"error": {"message": message, "type": self.type, "param": self.param, "code": self.code}}
 
     def response(self, request_id: str = "") -> web.Response:
-        return web.Response(
-            status=self.status, body=orjson.dumps(self.to_dict(request_id)), content_type="application/json"
-        )
+        return web.Response(status=self.status, body=orjson.dumps(self.to_dict(request_id)),
+                            content_type="application/json", headers=self.headers)
 
 
 def upstream_error(status: int, message: str, type: str = "upstream_error", code: str | int | None = None,
@@ -61,6 +64,18 @@ def upstream_error(status: int, message: str, type: str = "upstream_error", code
         retryable=status != 400 and not 200 <= status < 300,
         upstream=True,
     )
+
+
+def model_not_found(model: str) -> RelayError:
+    """OpenAI's answer for a model the caller cannot use, so SDKs raise ``NotFoundError`` and do not retry."""
+    return RelayError(f"The model `{model}` does not exist or you do not have access to it.", status=404,
+                      type="invalid_request_error", code="model_not_found")
+
+
+def backoff_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """The upstream headers that tell a client when to retry: Retry-After and the x-ratelimit-* family."""
+    return {name: value for name, value in headers.items()
+            if name.lower() in ("retry-after", "retry-after-ms") or name.lower().startswith("x-ratelimit-")}
 
 
 def json_response(data: Any, status: int = 200) -> web.Response:

@@ -42,7 +42,7 @@ CHAT = {"model": "gpt-3.5-turbo", "messages": [{"role": "user", "content": "hi"}
     (orjson.dumps({"model": "gpt-3.5-turbo", "messages": "hi"}), 400, "field messages is required"),
     (orjson.dumps({**CHAT, "max_tokens": -1}), 400, "max_tokens is invalid"),
     (orjson.dumps({**CHAT, "model": 42}), 400, "model must be a string"),
-    (orjson.dumps({**CHAT, "model": "no-such-model"}), 503, "无可用渠道"),
+    (orjson.dumps({**CHAT, "model": "no-such-model"}), 404, "does not exist or you do not have access"),
 ])
 async def test_bad_chat_requests(gateway: Gateway, key: str, body: bytes, status: int, message: str):
     got_status, got = await post(gateway, key, data=body, headers={"Content-Type": "application/json"})

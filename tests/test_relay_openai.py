@@ -135,8 +135,9 @@ async def test_models_listing_follows_the_group_and_the_token_allow_list(gateway
     assert (await client.models.retrieve("gpt-4o")).id == "gpt-4o"
     limited = gateway.openai(await gateway.add_token(models="gpt-4o"))
     assert [m.id for m in (await limited.models.list()).data] == ["gpt-4o"]
-    async with gateway.http.get(gateway.url + "/v1/models/nope", headers={"Authorization": limited.api_key}) as r:
-        assert r.status == 200 and (await r.json())["error"]["code"] == "model_not_found"
+    with pytest.raises(openai.NotFoundError) as missing:
+        await limited.models.retrieve("my-private-model")
+    assert missing.value.code == "model_not_found"
 
 
 async def test_model_mapping_and_forced_system_prompt(gateway: Gateway, fake_openai: FakeOpenAI):

@@ -25,7 +25,7 @@ import orjson
 from oneapi.billing.tokens import TokenCounter
 from oneapi.config import Settings
 from oneapi.constants import ChannelType, RelayMode
-from oneapi.errors import RelayError, upstream_error
+from oneapi.errors import RelayError, backoff_headers, upstream_error
 
 
 @dataclass(slots=True)
@@ -420,6 +420,15 @@ def generic_error(status: int, raw: bytes) -> RelayError:
     return upstream_error(status, text if text and data is None else "")
 
 
+async def refusal(resp: aiohttp.ClientResponse, parse_error: Callable[[int, bytes], RelayError]) -> RelayError:
+    """A non-2xx answer as our error, carrying the upstream's back-off headers on to the client."""
+    raw = await resp.read()
+    resp.release()
+    error = parse_error(resp.status, raw)
+    error.headers = backoff_headers(resp.headers)
+    return error
+
+
 class Adaptor:
     """A provider. Subclasses implement at least ``complete`` and ``stream`` for the modes they list."""
 
@@ -478,9 +487,7 @@ class HttpAdaptor(Adaptor):
     async def send(self, req: RelayRequest, up: UpstreamRequest) -> aiohttp.ClientResponse:
         resp = await req.http.request(up.method, up.url, headers=up.headers, data=up.body, timeout=req.timeout)
         if resp.status not in (200, 201):
-            raw = await resp.read()
-            resp.release()
-            raise self.parse_error(resp.status, raw)
+            raise await refusal(resp, self.parse_error)
         return resp
 
     async def fetch_json(self, req: RelayRequest, what: str = "upstream response") -> Any:

@@ -19,6 +19,7 @@ from oneapi.adaptors.base import (
     generic_error,
     iter_sse_batches,
     parse_json,
+    refusal,
 )
 from oneapi.constants import ChannelType, RelayMode
 from oneapi.errors import RelayError
@@ -113,9 +114,7 @@ class OpenAIAdaptor(Adaptor):
     async def _send(self, req: RelayRequest):
         resp = await req.http.post(self.url(req), data=self.body(req), headers=self.headers(req), timeout=req.timeout)
         if resp.status not in (200, 201):
-            raw = await resp.read()
-            resp.release()
-            raise self.parse_error(resp.status, raw)
+            raise await refusal(resp, self.parse_error)
         return resp
 
     def parse_error(self, status: int, raw: bytes) -> RelayError:

@@ -33,11 +33,22 @@ def catalogue_entry(model: str) -> dict[str, Any] | None:
     return _entry(model, owned_by) if owned_by is not None else None
 
 
+def usable_models(state: AppState, caller: Caller) -> list[str]:
+    """What the token may call: the models routed for the user's group, narrowed by the token's allow-list."""
+    routed = state.cache.router.models(caller.user.group)
+    if not caller.token.models:
+        return routed
+    allowed = {m.strip() for m in caller.token.models.split(",")}
+    return [name for name in routed if name in allowed]
+
+
 def visible_models(state: AppState, caller: Caller) -> list[dict[str, Any]]:
-    """The token's allow-list if it has one, else every model routed for the user's group."""
-    if caller.token.models:
-        names = [m.strip() for m in caller.token.models.split(",") if m.strip()]
-    else:
-        names = state.cache.router.models(caller.user.group)
     owner = _owners()
-    return [_entry(name, owner.get(name)) for name in dict.fromkeys(names)]
+    return [_entry(name, owner.get(name)) for name in usable_models(state, caller)]
+
+
+def model_entry(state: AppState, caller: Caller, model: str) -> dict[str, Any] | None:
+    """The OpenAI model object for a model the caller may use, else None."""
+    if model not in usable_models(state, caller):
+        return None
+    return _entry(model, _owners().get(model))

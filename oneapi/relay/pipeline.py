@@ -24,7 +24,7 @@ from oneapi.billing import ratios
 from oneapi.billing.ledger import Charge, InsufficientQuota, consume_log
 from oneapi.constants import ChannelStatus, RelayMode, default_base_url
 from oneapi.db.models import Channel
-from oneapi.errors import RelayError
+from oneapi.errors import RelayError, model_not_found
 from oneapi.relay import health
 from oneapi.relay.auth import Caller, authenticate_token, check_model_allowed
 from oneapi.relay.images import image_quota
@@ -99,7 +99,10 @@ def pick_channel(state: AppState, caller: Caller, model: str, exclude: set[int])
         if channel.status != ChannelStatus.ENABLED:
             raise RelayError("该渠道已被禁用", status=403)
         return channel
-    channel = state.cache.router.choose(caller.user.group, model, exclude, state.rng)
+    router = state.cache.router
+    channel = router.choose(caller.user.group, model, exclude, state.rng)
+    if channel is None and not router.lists(caller.user.group, model):
+        raise model_not_found(model)
     if channel is None:
         raise RelayError(f"当前分组 {caller.user.group} 下对于模型 {model} 无可用渠道", status=503,
                          code="model_not_available")

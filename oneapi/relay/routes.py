@@ -7,7 +7,7 @@ from functools import partial
 from aiohttp import web
 
 from oneapi.constants import RelayMode
-from oneapi.errors import RelayError, json_response
+from oneapi.errors import RelayError, json_response, model_not_found
 from oneapi.relay import models as model_list
 from oneapi.relay.auth import authenticate_token
 from oneapi.relay.pipeline import relay
@@ -53,13 +53,12 @@ async def list_models(request: web.Request) -> web.Response:
 
 
 async def retrieve_model(request: web.Request) -> web.Response:
-    await authenticate_token(request, request.app[STATE])
+    state = request.app[STATE]
+    caller = await authenticate_token(request, state)
     model_id = request.match_info["model"]
-    entry = model_list.catalogue_entry(model_id)
+    entry = model_list.model_entry(state, caller, model_id)
     if entry is None:
-        return json_response({"error": {"message": f"The model '{model_id}' does not exist",
-                                        "type": "invalid_request_error", "param": "model",
-                                        "code": "model_not_found"}})
+        raise model_not_found(model_id)
     return json_response(entry)
 
 

@@ -27,14 +27,15 @@ class FakeOpenAI:
     name: str = "fake"
     requests: list[dict[str, Any]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
-    failures: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    failures: list[tuple[int, dict[str, Any], dict[str, str]]] = field(default_factory=list)
     url: str = ""
 
     def fail_next(self, status: int, message: str = "upstream failure", type_: str = "server_error",
-                  code: str | None = None, times: int = 1) -> None:
+                  code: str | None = None, times: int = 1, headers: dict[str, str] | None = None) -> None:
+        """Answer the next ``times`` requests with this error (and these headers, e.g. Retry-After)."""
         for _ in range(times):
             self.failures.append((status, {"error": {"message": message, "type": type_, "param": None,
-                                                     "code": code}}))
+                                                     "code": code}}, headers or {}))
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -55,8 +56,8 @@ class FakeOpenAI:
                                                 "invalid_request_error", "param": None,
                                                 "code": "invalid_api_key"}}, status=401)
         if self.failures:
-            status, payload = self.failures.pop(0)
-            return web.json_response(payload, status=status)
+            status, payload, headers = self.failures.pop(0)
+            return web.json_response(payload, status=status, headers=headers)
         return None
 
     def _usage(self) -> dict[str, int] | None:
