@@ -57,6 +57,10 @@ class RelayMode(IntEnum):
     AUDIO_TRANSCRIPTION = 8
     AUDIO_TRANSLATION = 9
     PROXY = 10
+    # A front door's own format sent natively to a channel that speaks it (the others get it as CHAT).
+    MESSAGES = 11  # Anthropic Messages
+    RESPONSES = 12  # OpenAI Responses
+    GEMINI = 13  # Gemini generateContent
 
 
 class ChannelType(IntEnum):

@@ -33,6 +33,8 @@ class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     reported: bool = False  # True when the provider said so, False for our tiktoken estimate
+    cache_read_tokens: int = 0  # of prompt_tokens, read from the provider's prompt cache (cheaper)
+    cache_write_tokens: int = 0  # of prompt_tokens, written to it (dearer)
 
     @property
     def total_tokens(self) -> int:
