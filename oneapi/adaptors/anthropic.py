@@ -56,7 +56,7 @@ class AnthropicAdaptor(HttpAdaptor):
         return wire.chat_completion_of(req, data)
 
     async def convert_stream(self, req: RelayRequest, resp: aiohttp.ClientResponse) -> AsyncIterator[dict[str, Any]]:
-        state = wire.ChatFromEvents()
+        state = wire.ChatFromEvents(structured=wire.wants_structured_output(req.body))
         async for payload in iter_sse_data(resp):
             event = parse_json(payload, "Anthropic stream event")
             if isinstance(event, dict):

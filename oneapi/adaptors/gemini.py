@@ -45,8 +45,10 @@ SAFETY_CATEGORIES = (
 )
 _FILTERED = {"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY"}
 _V1BETA_MODELS = re.compile(r"gemini-(1\.5|[2-9])")
-# JSON Schema keywords that Gemini's OpenAPI-subset Schema rejects ("Unknown name ...").
-_UNSUPPORTED_SCHEMA_KEYS = {"additionalProperties", "$schema", "$id", "strict"}
+# The JSON Schema keywords Gemini's OpenAPI-subset Schema knows; it refuses any other ("Unknown name ...").
+_SCHEMA_KEYS = {"type", "format", "title", "description", "nullable", "enum", "maxItems", "minItems", "properties",
+                "required", "minProperties", "maxProperties", "minLength", "maxLength", "pattern", "example",
+                "anyOf", "propertyOrdering", "default", "items", "minimum", "maximum"}
 MAX_IMAGE_BYTES = 20 * 1024 * 1024  # Gemini's limit for a whole inline request
 _GENERATION_FIELDS = {
     "temperature": "temperature",
@@ -208,7 +210,7 @@ def _generation_config(body: dict[str, Any]) -> dict[str, Any]:
             config["responseMimeType"] = "application/json"
             schema = (response_format.get("json_schema") or {}).get("schema")
             if isinstance(schema, dict):
-                config["responseSchema"] = clean_schema(schema)
+                config["responseSchema"] = gemini_schema(schema)
         elif kind == "text":
             config["responseMimeType"] = "text/plain"
     budget = reasoning_budget(body)
@@ -218,21 +220,49 @@ def _generation_config(body: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
-def clean_schema(schema: Any) -> Any:
-    """A JSON Schema without the keywords Gemini rejects; property names are left alone."""
-    if isinstance(schema, list):
-        return [clean_schema(item) for item in schema]
+def gemini_schema(schema: Any, defs: dict[str, Any] | None = None, seen: frozenset[str] = frozenset()) -> Any:
+    """A JSON Schema in Gemini's subset: ``$ref``s inlined from ``$defs``, ``anyOf [X, null]`` and
+    ``type: [X, "null"]`` as X with ``nullable``, ``const`` as a one-value ``enum``, other unknown keywords
+    dropped; property names are left alone."""
     if not isinstance(schema, dict):
         return schema
-    cleaned = {}
+    defs = {**(defs or {}), **schema.get("$defs", {}), **schema.get("definitions", {})}
+    ref = schema.get("$ref")
+    if isinstance(ref, str):
+        name = ref.rsplit("/", 1)[-1]
+        if name not in defs or name in seen:
+            raise conversion_error(f"the schema's $ref {ref!r} is unknown or recursive, which Gemini cannot express")
+        rest = {key: value for key, value in schema.items() if key != "$ref"}
+        return gemini_schema({**defs[name], **rest}, defs, seen | {name})
+    converted: dict[str, Any] = {}
+    options = schema.get("anyOf") or schema.get("oneOf")
+    if isinstance(options, list):
+        kept = [option for option in options if not (isinstance(option, dict) and option.get("type") == "null")]
+        if len(kept) == 1:
+            converted.update(gemini_schema(kept[0], defs, seen))
+        elif kept:
+            converted["anyOf"] = [gemini_schema(option, defs, seen) for option in kept]
+        if len(kept) < len(options):
+            converted["nullable"] = True
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        if "null" in kind:
+            converted["nullable"] = True
+        kind = next((k for k in kind if k != "null"), None)
+    if kind is not None:
+        converted["type"] = kind
+    if "const" in schema:
+        converted["enum"] = [schema["const"]]
     for key, value in schema.items():
-        if key in _UNSUPPORTED_SCHEMA_KEYS:
+        if key in ("type", "anyOf") or key not in _SCHEMA_KEYS:
             continue
         if key == "properties" and isinstance(value, dict):
-            cleaned[key] = {name: clean_schema(prop) for name, prop in value.items()}
+            converted[key] = {name: gemini_schema(prop, defs, seen) for name, prop in value.items()}
+        elif key == "items":
+            converted[key] = gemini_schema(value, defs, seen)
         else:
-            cleaned[key] = clean_schema(value)
-    return cleaned
+            converted[key] = value
+    return converted
 
 
 def _declaration(tool: Any, index: int) -> dict[str, Any]:
@@ -244,7 +274,7 @@ def _declaration(tool: Any, index: int) -> dict[str, Any]:
         declaration["description"] = function["description"]
     parameters = function.get("parameters")
     if isinstance(parameters, dict) and parameters.get("properties"):  # Gemini rejects an empty OBJECT
-        declaration["parameters"] = clean_schema(parameters)
+        declaration["parameters"] = gemini_schema(parameters)
     return declaration
 
 

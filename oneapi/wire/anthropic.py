@@ -10,7 +10,9 @@ Unlike One API the egress hoists every system message, forwards ``stop``, stream
 ``index``, keeps ``finish_reason`` null until the last chunk, and merges consecutive turns of one role (the
 Messages API wants user and assistant to alternate; several OpenAI ``tool`` messages in a row are one user
 turn of ``tool_result`` blocks). Extended thinking is asked for with ``thinking`` or ``reasoning_effort`` and
-its text comes back as DeepSeek's ``reasoning_content``.
+its text comes back as DeepSeek's ``reasoning_content``. Structured output (``response_format`` json_object /
+json_schema) is asked for as LiteLLM and new-api do: one more tool whose input schema is the response schema,
+forced unless the client offered tools of its own or thinking is on, and its input comes back as the content.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from oneapi.errors import RelayError, upstream_error
 
 API_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096
+RESPONSE_TOOL = "json_response"  # the tool that carries a structured answer
 _LEGACY_MODELS = {"claude-instant-1": "claude-instant-1.1", "claude-2": "claude-2.1"}
 _STOP_REASONS = {
     "end_turn": "stop",
@@ -93,7 +96,38 @@ def messages_request(body: dict[str, Any], model: str, stream: bool) -> dict[str
         choice = _tool_choice(body.get("tool_choice"), body.get("parallel_tool_calls"))
         if choice is not None:
             request["tool_choice"] = choice
+    response_tool = _response_tool(body.get("response_format"))
+    if response_tool is not None:
+        request["tools"] = [*request.get("tools", ()), response_tool]
+        if not tools and not thinking:  # Claude refuses forced tool use while thinking
+            request["tool_choice"] = {"type": "tool", "name": RESPONSE_TOOL}
     return request
+
+
+def wants_structured_output(body: dict[str, Any]) -> bool:
+    response_format = body.get("response_format")
+    return isinstance(response_format, dict) and response_format.get("type") in ("json_object", "json_schema")
+
+
+def _response_tool(response_format: Any) -> dict[str, Any] | None:
+    """The tool Claude answers a structured-output request with; None when plain text is asked for."""
+    if response_format is None:
+        return None
+    kind = response_format.get("type") if isinstance(response_format, dict) else None
+    if kind == "text":
+        return None
+    if kind == "json_object":
+        return {"name": RESPONSE_TOOL, "description": "Respond with the answer as a JSON object.",
+                "input_schema": {"type": "object"}}
+    if kind == "json_schema":
+        spec = response_format.get("json_schema")
+        schema = spec.get("schema") if isinstance(spec, dict) else None
+        if not isinstance(schema, dict) or schema.get("type", "object") != "object":
+            raise conversion_error("response_format.json_schema.schema must be a JSON schema of an object for "
+                                   "Anthropic")
+        description = spec.get("description") or f"Respond with the answer as a {spec.get('name') or 'JSON'} object."
+        return {"name": RESPONSE_TOOL, "description": description, "input_schema": schema}
+    raise conversion_error('response_format.type must be "text", "json_object" or "json_schema"')
 
 
 def _thinking(body: dict[str, Any]) -> dict[str, Any] | None:
@@ -242,6 +276,8 @@ class ChatFromEvents:
     tool_index: dict[int, int] = field(default_factory=dict)  # content block index -> tool_calls index
     tool_has_arguments: dict[int, bool] = field(default_factory=dict)
     usage: dict[str, Any] = field(default_factory=dict)
+    structured: bool = False  # the request asked for structured output, answered by RESPONSE_TOOL
+    response_blocks: dict[int, bool] = field(default_factory=dict)  # RESPONSE_TOOL's block -> any JSON sent
 
     def handle(self, req: RelayRequest, event: dict[str, Any]) -> list[dict[str, Any]]:
         kind = event.get("type")
@@ -260,17 +296,25 @@ class ChatFromEvents:
             if block in self.tool_index and not self.tool_has_arguments[block]:
                 # A tool called without arguments: clients json-parse the arguments, so send "{}".
                 return [self._tool_delta(req, block, {"function": {"arguments": "{}"}})]
+            if block in self.response_blocks and not self.response_blocks[block]:
+                return [self._text_delta(req, "content", "{}")]
             return []
         if kind == "message_delta":
             self.usage.update({k: v for k, v in (event.get("usage") or {}).items() if v is not None})
             record_usage(req, self.usage)
             reason = finish_reason((event.get("delta") or {}).get("stop_reason")) or "stop"
+            if reason == "tool_calls" and not self.tool_index:  # only the structured answer's tool was used
+                reason = "stop"
             return [chat_chunk(req, self.id, {}, reason)]
         if kind == "error":
             raise claude_error(event.get("error") or {})
         return []  # ping, message_stop and event types added later
 
     def _block_start(self, req: RelayRequest, block: int, content: dict[str, Any]) -> list[dict[str, Any]]:
+        if content.get("type") == "tool_use" and self.structured and content.get("name") == RESPONSE_TOOL:
+            self.response_blocks[block] = bool(content.get("input"))
+            return [self._text_delta(req, "content", orjson.dumps(content["input"]).decode())
+                    ] if content.get("input") else []
         if content.get("type") == "tool_use":
             self.tool_index[block] = len(self.tool_index)
             arguments = orjson.dumps(content["input"]).decode() if content.get("input") else ""
@@ -289,6 +333,9 @@ class ChatFromEvents:
             return [self._text_delta(req, "content", delta.get("text") or "")]
         if delta.get("type") == "thinking_delta":
             return [self._text_delta(req, "reasoning_content", delta.get("thinking") or "")]
+        if delta.get("type") == "input_json_delta" and block in self.response_blocks and delta.get("partial_json"):
+            self.response_blocks[block] = True
+            return [self._text_delta(req, "content", delta["partial_json"])]
         if delta.get("type") == "input_json_delta" and block in self.tool_index and delta.get("partial_json"):
             self.tool_has_arguments[block] = True
             return [self._tool_delta(req, block, {"function": {"arguments": delta["partial_json"]}})]
@@ -310,11 +357,14 @@ def chat_completion_of(req: RelayRequest, data: dict[str, Any]) -> dict[str, Any
     texts: list[str] = []
     thoughts: list[str] = []
     tool_calls = []
+    structured = wants_structured_output(req.body)
     for block in data.get("content") or ():
         if block.get("type") == "text":
             texts.append(block.get("text") or "")
         elif block.get("type") == "thinking":
             thoughts.append(block.get("thinking") or "")
+        elif block.get("type") == "tool_use" and structured and block.get("name") == RESPONSE_TOOL:
+            texts.append(orjson.dumps(block.get("input") or {}).decode())
         elif block.get("type") == "tool_use":
             tool_calls.append({"id": block.get("id"), "type": "function",
                                "function": {"name": block.get("name"),
@@ -325,7 +375,9 @@ def chat_completion_of(req: RelayRequest, data: dict[str, Any]) -> dict[str, Any
     if tool_calls:
         message["tool_calls"] = tool_calls
     completion_id = f"chatcmpl-{data['id']}" if data.get("id") else new_id()
-    return chat_completion(req, completion_id, message, finish_reason(data.get("stop_reason")) or "stop")
+    reason = finish_reason(data.get("stop_reason")) or "stop"
+    return chat_completion(req, completion_id, message, "stop" if reason == "tool_calls" and not tool_calls
+                           else reason)
 
 
 def error_of(data: Any, status: int | None = None) -> RelayError | None:

@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from tests.fakes.shared import split_text
+from tests.fakes.shared import schema_example, split_text
 
 _TOP_LEVEL = {"model", "messages", "max_tokens", "system", "stop_sequences", "stream", "temperature", "top_p",
               "top_k", "tools", "tool_choice", "metadata", "thinking", "service_tier"}
@@ -94,6 +94,11 @@ class FakeAnthropic:
     def _answer(self, body: dict[str, Any]) -> list[dict[str, Any]]:
         last = body["messages"][-1]["content"]
         answered = isinstance(last, list) and any(b.get("type") == "tool_result" for b in last)
+        forced = body.get("tool_choice") or {}
+        if forced.get("type") == "tool" and not answered:  # a forced tool is called, with input fitting its schema
+            tool = next(tool for tool in body["tools"] if tool["name"] == forced["name"])
+            return [{"type": "tool_use", "id": "toolu_fake0", "name": tool["name"],
+                     "input": schema_example(tool["input_schema"])}]
         if not body.get("tools") or answered or not self.tool_uses:
             return [{"type": "text", "text": self.reply}]
         blocks = [{"type": "text", "text": self.lead_text}] if self.lead_text else []

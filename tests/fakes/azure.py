@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.shared import sse_event, token_usage
+from tests.fakes.shared import sse_event, structured_reply, token_usage
 
 API_VERSIONS = {"2023-05-15", "2024-02-01", "2024-03-01-preview", "2024-06-01", "2024-08-01-preview",
                 "2024-09-01-preview", "2024-10-21", "2025-01-01-preview"}
@@ -97,7 +97,7 @@ class FakeAzure:
             name, arguments = self.tool_call
             call = {"id": "call_fake0", "type": "function", "function": {"name": name, "arguments": arguments}}
             return {"role": "assistant", "content": None, "tool_calls": [call]}, "tool_calls"
-        return {"role": "assistant", "content": self.reply}, "stop"
+        return {"role": "assistant", "content": structured_reply(body, self.reply)}, "stop"
 
     async def _chat(self, request: web.Request, body: dict[str, Any], model: str) -> web.StreamResponse:
         message, finish = self._message(body)
@@ -123,7 +123,7 @@ class FakeAzure:
             await send({**chunk, "choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, **call}]},
                                               "finish_reason": None}]})
         else:
-            for piece in (self.reply[:5], self.reply[5:]):
+            for piece in (message["content"][:5], message["content"][5:]):
                 await send({**chunk, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None,
                                                   "content_filter_results": _FILTER_OK}]})
         await send({**chunk, "choices": [{"index": 0, "delta": {}, "finish_reason": finish,

@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from tests.fakes.shared import split_text
+from tests.fakes.shared import schema_example, split_text
 
 # A 1x1 PNG, served at /images/dot.png for "the gateway fetches http image URLs".
 PNG_DOT = base64.b64decode(
@@ -154,12 +154,21 @@ class FakeGemini(_Google):
                 raise GoogleError(404, "NOT_FOUND", f"Method {method} not found.")
             body = validate_generate(body, version)
             thinking, thought = self._thinking(model, body.get("generationConfig") or {})
+            reply = self._reply(body)
             if method == "generateContent":
-                return web.json_response(self._answer(body, self.reply, with_usage=True, thinking=thinking,
+                return web.json_response(self._answer(body, reply, with_usage=True, thinking=thinking,
                                                       thought=thought))
-            return await self._stream(request, body, thinking, thought)
+            return await self._stream(request, body, reply, thinking, thought)
         except GoogleError as exc:
             return exc.response()
+
+    def _reply(self, body: dict[str, Any]) -> str:
+        """``reply``, or JSON fitting the ``responseSchema`` when the request asks for a JSON answer."""
+        config = body.get("generationConfig") or {}
+        if config.get("responseMimeType") != "application/json":
+            return self.reply
+        schema = config.get("responseSchema")
+        return orjson.dumps(schema_example(schema) if schema else {"answer": self.reply}).decode()
 
     def _thinking(self, model: str, config: dict[str, Any]) -> tuple[bool, str]:
         """(whether the model thinks for this request, the thought summary it sends back); a thinkingConfig
@@ -209,10 +218,10 @@ class FakeGemini(_Google):
             return [{"functionCall": {"name": name, "args": args}} for name, args in self.function_calls]
         return [{"text": text}]
 
-    async def _stream(self, request: web.Request, body: dict[str, Any], thinking: bool,
+    async def _stream(self, request: web.Request, body: dict[str, Any], reply: str, thinking: bool,
                       thought: str) -> web.StreamResponse:
         if request.query.get("alt") != "sse":
-            pieces = [self._answer(body, self.reply, with_usage=True, thinking=thinking, thought=thought)]
+            pieces = [self._answer(body, reply, with_usage=True, thinking=thinking, thought=thought)]
             return web.json_response(pieces)  # without alt=sse Google streams one JSON array
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
@@ -220,7 +229,7 @@ class FakeGemini(_Google):
         if self.block_prompt or (body.get("tools") and self._parts(body, "")[0].get("functionCall")):
             chunks += [self._answer(body, "", with_usage=True, thinking=thinking)]
         else:
-            pieces = split_text(self.reply, 3)
+            pieces = split_text(reply, 3)
             chunks += [self._answer(body, piece, with_usage=i == len(pieces) - 1, finish=i == len(pieces) - 1,
                                     thinking=thinking) for i, piece in enumerate(pieces)]
         for chunk in chunks:
@@ -267,7 +276,8 @@ def validate_generate(body: dict[str, Any], version: str) -> dict[str, Any]:
     for i, setting in enumerate(body.get("safetySettings") or []):
         if setting.get("category") not in _CATEGORIES or setting.get("threshold") not in _THRESHOLDS:
             raise invalid(f"Invalid value at 'safety_settings[{i}]'")
-    normalise(body.get("generationConfig") or {}, _GENERATION_FIELDS, "generation_config")
+    config = normalise(body.get("generationConfig") or {}, _GENERATION_FIELDS, "generation_config")
+    _validate_schema(config.get("responseSchema"), "generation_config.response_schema")
     system = body.get("systemInstruction")
     if system is not None:
         _validate_parts((system or {}).get("parts"), "system_instruction")
@@ -332,6 +342,8 @@ def _validate_schema(schema: Any, where: str) -> None:
         _validate_schema(prop, f"{where}.properties[{name}]")
     if "items" in schema:
         _validate_schema(schema["items"], f"{where}.items")
+    for i, option in enumerate(schema.get("anyOf") or ()):
+        _validate_schema(option, f"{where}.any_of[{i}]")
 
 
 @dataclass

@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.shared import split_text, sse_event, token_usage
+from tests.fakes.shared import split_text, sse_event, structured_reply, token_usage
 
 
 @dataclass
@@ -73,16 +73,17 @@ class FakeOpenAI:
         if self.gate is not None:
             await self.gate.wait()
         model = body.get("model")
+        reply = structured_reply(body, self.reply)
         if not body.get("stream"):
             answer = {"id": "chatcmpl-fake", "object": "chat.completion", "created": 1700000000, "model": model,
-                      "choices": [{"index": 0, "message": {"role": "assistant", "content": self.reply},
+                      "choices": [{"index": 0, "message": {"role": "assistant", "content": reply},
                                    "finish_reason": "stop"}]}
             if self.usage is not None:
                 answer["usage"] = self._usage()
             return web.json_response(answer)
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
-        pieces = split_text(self.reply, self.chunks)
+        pieces = split_text(reply, self.chunks)
         base = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 1700000000, "model": model}
         await sse_event(response, {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
                                                      "finish_reason": None}]})

@@ -22,3 +22,41 @@ def split_text(text: str, parts: int) -> list[str]:
     """``text`` in at most ``parts`` pieces of equal length (the last may be shorter); none for no text."""
     size = max(1, -(-len(text) // max(parts, 1)))
     return [text[i : i + size] for i in range(0, len(text), size)]
+
+
+def schema_example(schema: Any, defs: dict[str, Any] | None = None) -> Any:
+    """A value that satisfies ``schema``, the way a model answering with structured output would: every
+    property given, the first enum value, ``$ref`` followed, a nullable type filled rather than null. Types may
+    be JSON Schema's (``"object"``) or Gemini's (``"OBJECT"``)."""
+    if not isinstance(schema, dict):
+        return None
+    defs = {**(defs or {}), **schema.get("$defs", {}), **schema.get("definitions", {})}
+    if "$ref" in schema:
+        return schema_example(defs[schema["$ref"].rsplit("/", 1)[-1]], defs)
+    if schema.get("enum"):
+        return schema["enum"][0]
+    if "const" in schema:
+        return schema["const"]
+    if "anyOf" in schema:
+        options = [s for s in schema["anyOf"] if isinstance(s, dict) and s.get("type") != "null"]
+        return schema_example(options[0], defs) if options else None
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "null")
+    kind = str(kind or "object").lower()
+    if kind == "object":
+        return {name: schema_example(prop, defs) for name, prop in (schema.get("properties") or {}).items()}
+    if kind == "array":
+        return [schema_example(schema.get("items") or {"type": "string"}, defs)]
+    return {"string": "Paris", "integer": 21, "number": 21.5, "boolean": True}.get(kind)
+
+
+def structured_reply(body: dict[str, Any], reply: str) -> str:
+    """The answer text to an OpenAI chat request: JSON fitting its ``response_format`` when it asks for
+    structured output, else ``reply``."""
+    response_format = body.get("response_format") or {}
+    if response_format.get("type") == "json_schema":
+        return orjson.dumps(schema_example(response_format["json_schema"]["schema"])).decode()
+    if response_format.get("type") == "json_object":
+        return orjson.dumps({"answer": reply}).decode()
+    return reply
