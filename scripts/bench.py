@@ -1,37 +1,62 @@
 #!/usr/bin/env python3
-"""Measure the gateway against its ceiling, in one run on one machine.
+"""Measure the gateway against a bare aiohttp passthrough proxy, side by side in one run.
 
-Three targets answer the same chat request, each in its own process:
-  direct  the fake OpenAI upstream itself (the floor: no proxy at all)
-  bare    a bare aiohttp reverse proxy: bearer check against a dict, forward, stream back; no billing
-  oneapi  the gateway with auth, quota reservation, settlement and consume logs on (SQLite)
-For non-stream and stream requests at concurrency 1, 16, 64 and 256 it prints requests/s, p50 and p99,
-and the gateway's throughput as a ratio of the other two. Absolute numbers move with the machine's load;
-the ratios, measured side by side, are what to compare.
+Processes: an upstream (answers at once on /v1, after 50 ms on /slow/v1, one chunk a second on /trickle/v1),
+a bare aiohttp proxy (bearer check against a dict, forward, stream back; no billing: the ceiling for Python
+here), and the gateway twice: with default settings, and with MEMORY_CACHE_ENABLED + BATCH_UPDATE_ENABLED.
+Both gateways use SQLite and a limited token, so auth, quota reservation, settlement and consume logs are on.
+On a machine with two or more cores the proxies run pinned to core 0, the upstream and this load generator
+to core 1, so that CPU per request is the proxy's own (read from /proc/<pid>/stat).
 
-    python scripts/bench.py [--seconds 3] [--concurrency 1,16,64,256]
+It prints, per gateway configuration:
+  throughput  req/s at concurrency 64 (non-stream and 20-chunk stream) and the ratio to the bare proxy
+  cpu         CPU milliseconds per request of the proxy process
+  latency     added p50 / p99 at 50 req/s against the 50 ms upstream, and the stream's added time to first chunk
+  memory      RSS idle after start, and with 1,000 concurrent slow streams open
+  start       seconds from spawning ``python -m oneapi`` (or --binary) on an empty database to its first answer
+
+    python scripts/bench.py [--seconds 3] [--quick] [--json FILE] [--binary dist/one-api]
+
+Absolute numbers move with the machine's load; the ratios, measured side by side, are what to compare.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import aiohttp
+import orjson
 from aiohttp import web
 
 ROOT = Path(__file__).resolve().parent.parent
-BODY = b'{"model":"gpt-3.5-turbo","messages":[{"role":"user","content":"Say hello in one short sentence."}]}'
-STREAM_BODY = BODY[:-1] + b',"stream":true}'
+MODEL, SLOW_MODEL, TRICKLE_MODEL = "gpt-3.5-turbo", "gpt-4", "gpt-4-turbo"
 ROOT_TOKEN = "benchbenchbenchbenchbenchbenchbenchbenchbenchbe"
 ACCESS_TOKEN = "b" * 32
+UPSTREAM_KEY = "sk-upstream"
+CONCURRENCY = 64
+PACED_RATE = 50  # requests per second for the latency measurement
+SLOW_DELAY = 0.05
+CHUNKS = 20
+TUNING = {"MEMORY_CACHE_ENABLED": "true", "BATCH_UPDATE_ENABLED": "true"}
+PROXY_CPUS, LOAD_CPUS = {0}, {1}
+
+
+def body(model: str, stream: bool) -> bytes:
+    payload: dict[str, Any] = {"model": model, "messages": [{"role": "user", "content": "Say hello in one sentence."}]}
+    if stream:
+        payload["stream"] = True
+    return orjson.dumps(payload)
 
 
 def free_port() -> int:
@@ -40,32 +65,77 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-# -- the two helper servers, run as `bench.py --serve fake|bare PORT [UPSTREAM]` ------------------
-def serve_fake(port: int) -> None:
-    sys.path.insert(0, str(ROOT))
-    from tests.fakes.openai_upstream import FakeOpenAI
+def uvloop_or_none() -> asyncio.AbstractEventLoop | None:
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop()
 
-    fake = FakeOpenAI(chunks=20)
-    web.run_app(fake.app(), host="127.0.0.1", port=port, print=None, access_log=None, loop=_loop())
+
+# -- the two helper servers, run as `bench.py --serve upstream|bare PORT [UPSTREAM]` -------------
+def serve_upstream(port: int) -> None:
+    """OpenAI's chat wire format with fixed answers (no bookkeeping, so it never grows or slows)."""
+    usage = {"prompt_tokens": 11, "completion_tokens": CHUNKS, "total_tokens": 11 + CHUNKS}
+    answer = orjson.dumps({"id": "chatcmpl-bench", "object": "chat.completion", "created": 1700000000,
+                           "model": MODEL, "usage": usage, "choices": [{"index": 0, "finish_reason": "stop",
+                                                                        "message": {"role": "assistant",
+                                                                                    "content": "hi " * CHUNKS}}]})
+
+    def chunk(extra: dict[str, Any]) -> bytes:
+        event = {"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 1700000000, "model": MODEL,
+                 **extra}
+        return b"data: " + orjson.dumps(event) + b"\n\n"
+
+    delta = chunk({"choices": [{"index": 0, "delta": {"content": "hi "}, "finish_reason": None}]})
+    last = chunk({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], "usage": usage})
+
+    def handler(delay: float, chunk_delay: float) -> Callable[[web.Request], Any]:
+        async def chat(request: web.Request) -> web.StreamResponse:
+            if request.headers.get("Authorization") != f"Bearer {UPSTREAM_KEY}":
+                return web.json_response({"error": {"message": "Incorrect API key provided"}}, status=401)
+            stream = b'"stream":true' in await request.read()
+            if delay:
+                await asyncio.sleep(delay)
+            if not stream:
+                return web.Response(body=answer, content_type="application/json")
+            response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+            await response.prepare(request)
+            try:
+                for _ in range(CHUNKS):
+                    await response.write(delta)
+                    if chunk_delay:
+                        await asyncio.sleep(chunk_delay)
+                await response.write(last + b"data: [DONE]\n\n")
+            except ConnectionResetError:  # the RSS measurement hangs up on its slow streams
+                pass
+            return response
+        return chat
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", handler(0, 0))
+    app.router.add_post("/slow/v1/chat/completions", handler(SLOW_DELAY, 0))
+    app.router.add_post("/trickle/v1/chat/completions", handler(0, 1.0))
+    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None, loop=uvloop_or_none())
 
 
 def serve_bare(port: int, upstream: str) -> None:
-    keys = {f"Bearer sk-{ROOT_TOKEN}": "sk-upstream"}
+    keys = {f"Bearer sk-{ROOT_TOKEN}": UPSTREAM_KEY}
 
     async def proxy(request: web.Request) -> web.StreamResponse:
         upstream_key = keys.get(request.headers.get("Authorization", ""))
         if upstream_key is None:
             return web.json_response({"error": {"message": "invalid key"}}, status=401)
-        body = await request.read()
+        data = await request.read()
         session: aiohttp.ClientSession = request.app["session"]
-        async with session.post(upstream + request.path, data=body, headers={
-            "Authorization": f"Bearer {upstream_key}", "Content-Type": "application/json"}) as resp:
+        async with session.post(upstream + request.path, data=data, headers={
+                "Authorization": f"Bearer {upstream_key}", "Content-Type": "application/json"}) as resp:
             if resp.content_type != "text/event-stream":
                 return web.Response(body=await resp.read(), status=resp.status, content_type=resp.content_type)
             out = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
             await out.prepare(request)
-            async for data in resp.content.iter_any():
-                await out.write(data)
+            async for chunk in resp.content.iter_any():
+                await out.write(chunk)
             return out
 
     async def start(app: web.Application) -> None:
@@ -76,44 +146,95 @@ def serve_bare(port: int, upstream: str) -> None:
 
     app = web.Application()
     app.router.add_post("/v1/chat/completions", proxy)
+    app.router.add_get("/", lambda request: web.Response(text="bare"))
     app.on_startup.append(start)
     app.on_cleanup.append(stop)
-    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None, loop=_loop())
+    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None, loop=uvloop_or_none())
 
 
-def _loop():
-    try:
-        import uvloop
-    except ImportError:
-        return None
-    return uvloop.new_event_loop()
+# -- process facts from /proc ----------------------------------------------------------------------
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of the process and its threads."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-# -- the load generator --------------------------------------------------------------------------
-async def load(url: str, key: str, body: bytes, concurrency: int, seconds: float,
-               stream: bool) -> tuple[float, list[float]]:
-    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
-    latencies: list[float] = []
-    errors = 0
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def pinning() -> bool:
+    return hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) >= 2
+
+
+def spawn(args: list[str], cpus: set[int], **kwargs: Any) -> subprocess.Popen[bytes]:
+    def pin() -> None:
+        if pinning():
+            os.sched_setaffinity(0, cpus)
+    return subprocess.Popen(args, preexec_fn=pin, stdout=subprocess.DEVNULL, **kwargs)
+
+
+# -- load ------------------------------------------------------------------------------------------
+async def closed_loop(session: aiohttp.ClientSession, url: str, data: bytes, seconds: float,
+                      stream: bool) -> int:
+    """``CONCURRENCY`` clients, each sending its next request when the last one has finished."""
+    count = errors = 0
     deadline = time.monotonic() + seconds
-    connector = aiohttp.TCPConnector(limit=0)
-    async with aiohttp.ClientSession(connector=connector) as session:
-        async def worker() -> None:
-            nonlocal errors
-            while time.monotonic() < deadline:
-                start = time.perf_counter()
-                async with session.post(url, data=body, headers=headers) as resp:
-                    data = await resp.read()
-                    if resp.status != 200 or (stream and not data.endswith(b"data: [DONE]\n\n")):
-                        errors += 1
-                latencies.append(time.perf_counter() - start)
 
-        started = time.monotonic()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        elapsed = time.monotonic() - started
+    async def client() -> None:
+        nonlocal count, errors
+        while time.monotonic() < deadline:
+            async with session.post(url, data=data) as resp:
+                answer = await resp.read()
+                if resp.status != 200 or (stream and not answer.endswith(b"data: [DONE]\n\n")):
+                    errors += 1
+            count += 1
+
+    await asyncio.gather(*(client() for _ in range(CONCURRENCY)))
     if errors:
         raise SystemExit(f"{errors} failed requests against {url}")
-    return len(latencies) / elapsed, latencies
+    return count
+
+
+async def throughput(session: aiohttp.ClientSession, url: str, pid: int, stream: bool,
+                     seconds: float) -> tuple[float, float]:
+    """(requests/s, CPU ms per request of the proxy process)."""
+    data = body(MODEL, stream)
+    await closed_loop(session, url, data, min(1.0, seconds / 2), stream)  # warm up
+    cpu, started = cpu_seconds(pid), time.monotonic()
+    count = await closed_loop(session, url, data, seconds, stream)
+    elapsed, used = time.monotonic() - started, cpu_seconds(pid) - cpu
+    return count / elapsed, used * 1000 / count
+
+
+async def paced(session: aiohttp.ClientSession, url: str, stream: bool, seconds: float) -> list[float]:
+    """Open loop at PACED_RATE req/s: each request's time to its last byte, or to the first chunk of a stream."""
+    data = body(SLOW_MODEL, stream)
+    times: list[float] = []
+
+    async def one() -> None:
+        started = time.perf_counter()
+        async with session.post(url, data=data) as resp:
+            if stream:
+                await resp.content.readany()
+                times.append(time.perf_counter() - started)
+                await resp.read()
+            else:
+                await resp.read()
+                times.append(time.perf_counter() - started)
+            if resp.status != 200:
+                raise SystemExit(f"status {resp.status} from {url}")
+
+    tasks = []
+    start = time.perf_counter()
+    for i in range(max(int(seconds * PACED_RATE), 20)):
+        await asyncio.sleep(max(0.0, start + i / PACED_RATE - time.perf_counter()))
+        tasks.append(asyncio.create_task(one()))
+    await asyncio.gather(*tasks)
+    return times
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -121,77 +242,199 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
 
-async def wait_up(url: str) -> None:
+async def rss_under_streams(url: str, pid: int, streams: int) -> float:
+    """RSS of the proxy while ``streams`` slow streams are open (each has received its first chunk)."""
+    connector = aiohttp.TCPConnector(limit=0)
+    headers = {"Authorization": f"Bearer sk-{ROOT_TOKEN}", "Content-Type": "application/json"}
+    async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
+        opened = asyncio.Event()
+        ready = 0
+        release = asyncio.Event()
+
+        async def one() -> None:
+            nonlocal ready
+            async with session.post(url, data=body(TRICKLE_MODEL, True)) as resp:
+                await resp.content.readany()
+                ready += 1
+                if ready == streams:
+                    opened.set()
+                await release.wait()
+
+        tasks = [asyncio.create_task(one()) for _ in range(streams)]
+        await asyncio.wait_for(opened.wait(), timeout=60)
+        await asyncio.sleep(0.5)
+        rss = rss_mb(pid)
+        release.set()
+        await asyncio.gather(*tasks)
+    return rss
+
+
+# -- the gateway -----------------------------------------------------------------------------------
+async def wait_up(url: str, timeout: float = 30) -> float:
+    """Seconds until ``url`` answers."""
+    started = time.monotonic()
     async with aiohttp.ClientSession() as session:
-        for _ in range(200):
+        while time.monotonic() - started < timeout:
             try:
                 async with session.get(url) as resp:
                     if resp.status < 500:
-                        return
+                        return time.monotonic() - started
             except aiohttp.ClientError:
                 pass
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.01)
     raise SystemExit(f"{url} did not come up")
 
 
-async def setup_gateway(base: str, upstream: str) -> None:
+def gateway_command(binary: str | None) -> list[str]:
+    return [binary] if binary else [sys.executable, "-m", "oneapi"]
+
+
+def gateway_env(port: int, workdir: str, extra: dict[str, str]) -> dict[str, str]:
+    return {**os.environ, "PORT": str(port), "SQLITE_PATH": f"{workdir}/one-api.db", "INITIAL_ROOT_TOKEN":
+            ROOT_TOKEN, "INITIAL_ROOT_ACCESS_TOKEN": ACCESS_TOKEN, "DEBUG": "false", **extra}
+
+
+async def setup_gateway(base: str, upstream: str) -> str:
+    """Three channels (fast, 50 ms, trickle) and a limited token; returns the token's key."""
     headers = {"Authorization": ACCESS_TOKEN}
-    async with aiohttp.ClientSession() as session, session.post(base + "/api/channel/", headers=headers, json={
-        "type": 1, "name": "bench", "key": "sk-upstream", "base_url": upstream, "models": "gpt-3.5-turbo",
-        "group": "default"}) as resp:
-        assert (await resp.json())["success"], "could not create the bench channel"
+    async with aiohttp.ClientSession(headers=headers) as session:
+        for name, prefix, model in (("fast", "", MODEL), ("slow", "/slow", SLOW_MODEL),
+                                    ("trickle", "/trickle", TRICKLE_MODEL)):
+            async with session.post(base + "/api/channel/", json={
+                    "type": 1, "name": name, "key": UPSTREAM_KEY, "base_url": upstream + prefix, "models": model,
+                    "group": "default"}) as resp:
+                assert (await resp.json())["success"], "could not create a bench channel"
+        async with session.post(base + "/api/token/", json={"name": "bench", "remain_quota": 10**15,
+                                                            "unlimited_quota": False}) as resp:
+            assert (await resp.json())["success"], "could not create the bench token"
+        async with session.get(base + "/api/token/", params={"p": 0}) as resp:
+            tokens = (await resp.json())["data"]
+    return "sk-" + next(t["key"] for t in tokens if t["name"] == "bench")
 
 
-async def main(seconds: float, levels: list[int]) -> None:
-    ports = {name: free_port() for name in ("fake", "bare", "oneapi")}
-    upstream = f"http://127.0.0.1:{ports['fake']}"
-    workdir = tempfile.mkdtemp(prefix="oneapi-bench-")
-    env = {**os.environ, "PORT": str(ports["oneapi"]), "SQLITE_PATH": f"{workdir}/one-api.db",
-           "INITIAL_ROOT_TOKEN": ROOT_TOKEN, "INITIAL_ROOT_ACCESS_TOKEN": ACCESS_TOKEN, "DEBUG": "false"}
-    procs = [
-        subprocess.Popen([sys.executable, __file__, "--serve", "fake", str(ports["fake"])]),
-        subprocess.Popen([sys.executable, __file__, "--serve", "bare", str(ports["bare"]), upstream]),
-        subprocess.Popen([sys.executable, "-m", "oneapi", "--log-dir", f"{workdir}/logs"], env=env, cwd=workdir,
-                         stdout=subprocess.DEVNULL),
-    ]
-    try:
-        for name in ports:
-            await wait_up(f"http://127.0.0.1:{ports[name]}/")
-        await setup_gateway(f"http://127.0.0.1:{ports['oneapi']}", upstream)
-        print(f"{os.cpu_count()} CPUs; load generator, fake upstream, bare proxy and gateway share them; "
-              f"{seconds:g} s per cell\n")
-        print(f"{'mode':<10}{'c':>4} | {'direct rps':>10} {'p50':>6} {'p99':>6} | {'bare rps':>9} {'p50':>6} "
-              f"{'p99':>6} | {'oneapi rps':>10} {'p50':>6} {'p99':>6} | {'/bare':>6} {'/direct':>7}")
-        for mode, body in (("non-stream", BODY), ("stream", STREAM_BODY)):
-            for c in levels:
-                row = {}
-                for name in ("fake", "bare", "oneapi"):
-                    url = f"http://127.0.0.1:{ports[name]}/v1/chat/completions"
-                    key = "sk-upstream" if name == "fake" else f"sk-{ROOT_TOKEN}"
-                    await load(url, key, body, c, min(1.0, seconds), mode == "stream")  # warm up
-                    rps, lat = await load(url, key, body, c, seconds, mode == "stream")
-                    row[name] = (rps, percentile(lat, 0.5), percentile(lat, 0.99))
-                f, b, g = row["fake"], row["bare"], row["oneapi"]
-                print(f"{mode:<10}{c:>4} | {f[0]:>10.0f} {f[1]:>6.1f} {f[2]:>6.1f} | {b[0]:>9.0f} {b[1]:>6.1f} "
-                      f"{b[2]:>6.1f} | {g[0]:>10.0f} {g[1]:>6.1f} {g[2]:>6.1f} | {g[0] / b[0]:>6.2f} "
-                      f"{g[0] / f[0]:>7.2f}")
-        print("\nlatencies in ms; /bare and /direct are the gateway's requests/s divided by theirs")
-    finally:
-        for proc in procs:
+async def start_time(binary: str | None, env_extra: dict[str, str]) -> float:
+    """Spawn on an empty database and time the first answered request (the best of three)."""
+    best = float("inf")
+    for _ in range(3):
+        port, workdir = free_port(), tempfile.mkdtemp(prefix="oneapi-bench-start-")
+        proc = spawn([*gateway_command(binary), "--log-dir", f"{workdir}/logs"], PROXY_CPUS,
+                     env=gateway_env(port, workdir, env_extra), cwd=workdir)
+        try:
+            best = min(best, await wait_up(f"http://127.0.0.1:{port}/api/status"))
+        finally:
             proc.terminate()
-        for proc in procs:
             proc.wait(timeout=30)
+    return best
+
+
+# -- the run ---------------------------------------------------------------------------------------
+async def main(seconds: float, quick: bool, binary: str | None, json_path: str | None) -> None:
+    if pinning():
+        os.sched_setaffinity(0, LOAD_CPUS)
+    ports = {name: free_port() for name in ("upstream", "bare", "default", "tuned")}
+    upstream = f"http://127.0.0.1:{ports['upstream']}"
+    procs = {"upstream": spawn([sys.executable, __file__, "--serve", "upstream", str(ports["upstream"])], LOAD_CPUS),
+             "bare": spawn([sys.executable, __file__, "--serve", "bare", str(ports["bare"]), upstream], PROXY_CPUS)}
+    for config, extra in (("default", {}), ("tuned", TUNING)):
+        workdir = tempfile.mkdtemp(prefix=f"oneapi-bench-{config}-")
+        procs[config] = spawn([*gateway_command(binary), "--log-dir", f"{workdir}/logs"], PROXY_CPUS,
+                              env=gateway_env(ports[config], workdir, extra), cwd=workdir)
+    report: dict[str, Any] = {"cpus": os.cpu_count(), "pinned": pinning(), "seconds": seconds, "quick": quick}
+    try:
+        await wait_up(f"{upstream}/")
+        for name in ("bare", "default", "tuned"):
+            await wait_up(f"http://127.0.0.1:{ports[name]}/")
+        keys = {"bare": f"sk-{ROOT_TOKEN}"}
+        for config in ("default", "tuned"):
+            keys[config] = await setup_gateway(f"http://127.0.0.1:{ports[config]}", upstream)
+            report[config] = {"rss_idle_mb": rss_mb(procs[config].pid)}
+        report["bare"] = {}
+        for name in ("bare", "default", "tuned"):
+            headers = {"Authorization": f"Bearer {keys[name]}", "Content-Type": "application/json"}
+            url = f"http://127.0.0.1:{ports[name]}/v1/chat/completions"
+            async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), headers=headers) as session:
+                for mode, stream in (("non_stream", False), ("stream", True)):
+                    rps, cpu = await throughput(session, url, procs[name].pid, stream, seconds)
+                    report[name][f"{mode}_rps"], report[name][f"{mode}_cpu_ms"] = rps, cpu
+                if name != "bare":
+                    report[name].update(await added_latency(session, f"{upstream}/slow/v1/chat/completions", url,
+                                                            seconds))
+        for config in ("default", "tuned"):
+            for mode in ("non_stream", "stream"):
+                report[config][f"{mode}_ratio"] = report[config][f"{mode}_rps"] / report["bare"][f"{mode}_rps"]
+            streams = 100 if quick else 1000
+            report[config]["streams_open"] = streams
+            report[config]["rss_streams_mb"] = await rss_under_streams(
+                f"http://127.0.0.1:{ports[config]}/v1/chat/completions", procs[config].pid, streams)
+        report["start_s"] = await start_time(binary, {})
+    finally:
+        for proc in procs.values():
+            proc.terminate()
+        for proc in procs.values():
+            proc.wait(timeout=30)
+    print_report(report)
+    if json_path:
+        Path(json_path).write_text(json.dumps(report, indent=2))
+
+
+async def added_latency(session: aiohttp.ClientSession, direct: str, gateway: str,
+                        seconds: float) -> dict[str, float]:
+    """Gateway minus the upstream called directly: p50 / p99 of whole answers, p50 of a stream's first chunk."""
+    headers = {"Authorization": f"Bearer {UPSTREAM_KEY}", "Content-Type": "application/json"}
+    async with aiohttp.ClientSession(headers=headers, connector=aiohttp.TCPConnector(limit=0)) as plain:
+        await paced(plain, direct, False, 0.3)  # warm up
+        await paced(session, gateway, False, 0.3)
+        result: dict[str, float] = {}
+        for stream in (False, True):
+            base, via = await paced(plain, direct, stream, seconds), await paced(session, gateway, stream, seconds)
+            if stream:
+                result["ttfc_p50_ms"] = percentile(via, 0.5) - percentile(base, 0.5)
+            else:
+                result["p50_ms"] = percentile(via, 0.5) - percentile(base, 0.5)
+                result["p99_ms"] = percentile(via, 0.99) - percentile(base, 0.99)
+    return result
+
+
+def print_report(report: dict[str, Any]) -> None:
+    placement = ("proxies pinned to core 0; upstream and load generator on core 1" if report["pinned"]
+                 else "no pinning (one core)")
+    print(f"{report['cpus']} CPUs, {placement}; SQLite; {report['seconds']:g} s per cell; c={CONCURRENCY}\n")
+    bare = report["bare"]
+    print(f"{'':<34}{'bare proxy':>12}{'oneapi':>12}{'+ tuning':>12}   target")
+    rows = [
+        ("non-stream req/s", "non_stream_rps", "{:.0f}", ""),
+        ("  ratio to bare", "non_stream_ratio", "{:.2f}", ">= 0.70 / 0.85"),
+        ("  CPU ms per request", "non_stream_cpu_ms", "{:.3f}", "<= 0.22"),
+        ("stream req/s (20 chunks)", "stream_rps", "{:.0f}", ""),
+        ("  ratio to bare", "stream_ratio", "{:.2f}", ">= 0.70"),
+        ("  CPU ms per request", "stream_cpu_ms", "{:.3f}", ""),
+        (f"added p50 ms at {PACED_RATE} req/s", "p50_ms", "{:+.2f}", "<= +1.0"),
+        ("added p99 ms", "p99_ms", "{:+.2f}", "<= +2.5"),
+        ("added stream first chunk p50 ms", "ttfc_p50_ms", "{:+.2f}", "<= +1.0"),
+        ("RSS MB idle", "rss_idle_mb", "{:.0f}", "<= 120"),
+        ("RSS MB with N slow streams", "rss_streams_mb", "{:.0f}", "<= 200"),
+    ]
+    for label, key, fmt, target in rows:
+        if key == "rss_streams_mb":
+            label = f"RSS MB with {report['default']['streams_open']} slow streams"
+        cells = [fmt.format(part[key]) if key in part else "" for part in (bare, report["default"], report["tuned"])]
+        print(f"{label:<34}{cells[0]:>12}{cells[1]:>12}{cells[2]:>12}   {target}")
+    print(f"\nfirst answered request {report['start_s']:.2f} s after start (target <= 1.0 s)")
+    print("tuning = MEMORY_CACHE_ENABLED + BATCH_UPDATE_ENABLED; added latency is against the 50 ms upstream "
+          "called directly")
 
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--serve":
-        if sys.argv[2] == "fake":
-            serve_fake(int(sys.argv[3]))
+        if sys.argv[2] == "upstream":
+            serve_upstream(int(sys.argv[3]))
         else:
             serve_bare(int(sys.argv[3]), sys.argv[4])
         sys.exit(0)
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=float, default=3.0)
-    parser.add_argument("--concurrency", default="1,16,64,256")
+    parser.add_argument("--seconds", type=float, default=3.0, help="length of each measurement")
+    parser.add_argument("--quick", action="store_true", help="100 slow streams instead of 1,000 (for the tests)")
+    parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument("--binary", help="measure this executable instead of python -m oneapi")
     args = parser.parse_args()
-    asyncio.run(main(args.seconds, [int(c) for c in args.concurrency.split(",")]))
+    asyncio.run(main(args.seconds, args.quick, args.binary, args.json))
