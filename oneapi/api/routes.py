@@ -10,10 +10,11 @@ from oneapi.relay.channel_test import ChannelTester
 
 
 def _add(app: web.Application, method: str, path: str, handler: Handler) -> None:
-    """Register ``path``; a path ending in '/' answers without the slash too, as gin redirects it."""
-    app.router.add_route(method, path, handler)
-    if path.endswith("/"):
-        app.router.add_route(method, path.rstrip("/"), handler)
+    """Register ``path`` with and without a trailing slash: gin redirects between the two forms, so One API's
+    frontend and scripts use both (``DELETE /api/token/2/``, ``GET /api/log/self/?p=0``)."""
+    bare = path.rstrip("/")
+    app.router.add_route(method, bare, handler)
+    app.router.add_route(method, bare + "/", handler)
 
 
 def _install_channel_tester(app: web.Application) -> None:

@@ -29,7 +29,12 @@ _ORDERS = {"remain_quota": (Token.unlimited_quota.desc(), Token.remain_quota.des
 
 
 def token_dict(token: Token) -> dict[str, Any]:
-    return row_dict(token)
+    """One API's token JSON: an unset allow-list or subnet is "" (its edit page calls ``models.split``)."""
+    data = row_dict(token)
+    for name in ("models", "subnet"):
+        if data[name] is None:
+            data[name] = ""
+    return data
 
 
 def _body_bool(body: dict[str, Any], name: str) -> bool | None:
