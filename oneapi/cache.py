@@ -143,17 +143,22 @@ class Cache:
         missed = self._missing.get(key)
         if missed is not None and time.monotonic() - missed < _MISS_TTL:
             return None
-        token = await Token.aget_or_none(Token.key == key) if key else None
+        try:
+            token = await Token.aget_or_none(Token.key == key) if key else None
+            user = None
+            if token is not None and token.user_id not in self.users:
+                user = await User.aget_or_none(User.id == token.user_id)
+        finally:
+            # The connection goes back at once: the request is about to wait for the ledger, which needs one.
+            await dbs.release()
         if token is None:
             if len(self._missing) >= _MISS_MAX:
                 self._missing.clear()
             self._missing[key] = time.monotonic()
             return None
         self._store_token(token)
-        if token.user_id not in self.users:
-            user = await User.aget_or_none(User.id == token.user_id)
-            if user is not None:
-                self.users[user.id] = user
+        if user is not None:
+            self.users[user.id] = user
         return token
 
     def token_by_id(self, token_id: int) -> Token | None:

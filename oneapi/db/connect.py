@@ -36,7 +36,8 @@ def open_database(dsn: str, settings: Settings, pool_size: int) -> Database:
         return AsyncSqliteDatabase(
             path,
             timeout=busy_ms / 1000,
-            pool_size=1 if path == ":memory:" else pool_size,
+            # aiosqlite opens the whole pool at once, a thread per connection: SQLite stays at 20 at most.
+            pool_size=1 if path == ":memory:" else min(pool_size, 20),
             pragmas={"journal_mode": "wal", "synchronous": "normal", "busy_timeout": busy_ms},
         )
     parsed = parse_dsn(dsn)
@@ -87,8 +88,15 @@ class Databases:
             await self.logs.close_pool()
 
 
+def pool_size_for(settings: Settings) -> int:
+    """Connections per database per process: pwasyncio's pools keep every connection they open, so the
+    pool is as large as the smaller of SQL_MAX_OPEN_CONNS and SQL_MAX_IDLE_CONNS (One API's 1000 / 100 -> 100).
+    """
+    return max(1, min(settings.sql_max_open_conns, settings.sql_max_idle_conns))
+
+
 def connect(settings: Settings) -> Databases:
-    pool = max(2, min(settings.sql_max_open_conns, 20))
+    pool = pool_size_for(settings)
     main = open_database(settings.sql_dsn, settings, pool)
     logs = open_database(settings.log_sql_dsn, settings, pool) if settings.log_sql_dsn else main
     main_db.initialize(main)
