@@ -14,7 +14,6 @@ from aiohttp import web
 
 from oneapi.api import routes as api_routes
 from oneapi.billing.ledger import Ledger
-from oneapi.billing.tokens import warm_up
 from oneapi.cache import Cache
 from oneapi.config import Settings
 from oneapi.constants import Role, UserStatus
@@ -24,7 +23,6 @@ from oneapi.middlewares import frontend_redirect, request_context
 from oneapi.options import Options
 from oneapi.relay import routes as relay_routes
 from oneapi.state import STATE, AppState
-from oneapi.sync import CacheSync, connect_redis
 from oneapi.users import hash_password
 from oneapi.web import routes as web_routes
 
@@ -71,7 +69,6 @@ async def _sync_loop(state: AppState) -> None:
 
 async def _startup(app: web.Application) -> None:
     settings = app[SETTINGS]
-    tokenizers = asyncio.create_task(asyncio.to_thread(warm_up))  # 0.4 s of BPE loading, meanwhile the DB
     dbs = connect(settings)
     try:
         if settings.is_master:
@@ -91,12 +88,13 @@ async def _startup(app: web.Application) -> None:
     connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=300)
     http = aiohttp.ClientSession(connector=connector, trust_env=False, proxy=settings.relay_proxy or None,
                                  auto_decompress=True)
-    await tokenizers
     state = AppState(settings=settings, dbs=dbs, options=options, cache=cache, ledger=ledger, http=http,
                      started_at=int(time.time()))
     app[STATE] = state
     app[BACKGROUND] = [asyncio.create_task(_sync_loop(state), name="sync")]
     if settings.redis_enabled:
+        from oneapi.sync import CacheSync, connect_redis  # redis is imported only when it is used
+
         state.sync = CacheSync(state, connect_redis(settings.redis_conn_string, settings.redis_password))
         app[BACKGROUND].extend(state.sync.start())
 

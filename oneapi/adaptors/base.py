@@ -73,7 +73,7 @@ class RelayRequest:
     origin_model: str  # the model the client asked for
     stream: bool
     include_usage: bool  # the client asked for a final usage chunk (stream_options.include_usage)
-    prompt_tokens: int  # our estimate, used when the provider reports no usage
+    prompt_tokens: int | None  # our count; None until first needed (only when the provider reports no usage)
     upstream: Upstream
     http: aiohttp.ClientSession
     settings: Settings
@@ -93,15 +93,21 @@ class RelayRequest:
     def body_bytes(self) -> bytes:
         return self.raw if self.raw is not None else orjson.dumps(self.body)
 
+    def counted_prompt_tokens(self) -> int:
+        """Our tiktoken count of the prompt, made once and only when something needs it."""
+        if self.prompt_tokens is None:
+            self.prompt_tokens = self.counter.prompt(self.body, self.model)
+        return self.prompt_tokens
+
     def estimate_usage(self, completion_text: str) -> None:
         """Fill usage from our own count when the provider reported none."""
         if not self.usage.reported:
-            self.usage.prompt_tokens = self.prompt_tokens
+            self.usage.prompt_tokens = self.counted_prompt_tokens()
             self.usage.completion_tokens = self.counter.text(completion_text, self.model)
 
     def report_usage(self, prompt_tokens: int | None, completion_tokens: int | None) -> None:
         """Record provider-reported counts; a missing prompt count falls back to our estimate."""
-        self.usage.prompt_tokens = int(prompt_tokens) if prompt_tokens else self.prompt_tokens
+        self.usage.prompt_tokens = int(prompt_tokens) if prompt_tokens else self.counted_prompt_tokens()
         self.usage.completion_tokens = int(completion_tokens or 0)
         self.usage.reported = True
 

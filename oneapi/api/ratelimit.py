@@ -13,12 +13,15 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from aiohttp import web
-from redis.asyncio import Redis
 
 from oneapi.relay.auth import client_ip
 from oneapi.state import STATE
+
+if TYPE_CHECKING:  # redis is imported only by deployments that use it
+    from redis.asyncio import Redis
 
 GLOBAL_API_WINDOW = 180.0
 CRITICAL_LIMIT, CRITICAL_WINDOW = 20, 1200.0

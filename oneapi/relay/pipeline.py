@@ -22,6 +22,7 @@ from oneapi.adaptors.base import Completion, RelayRequest, Upstream, channel_con
 from oneapi.adaptors.registry import adaptor_for
 from oneapi.billing import ratios
 from oneapi.billing.ledger import Charge, InsufficientQuota, consume_log
+from oneapi.billing.tokens import TokenCounter
 from oneapi.constants import ChannelStatus, RelayMode, default_base_url
 from oneapi.db.models import Channel
 from oneapi.errors import RelayError, model_not_found
@@ -40,6 +41,7 @@ SSE_HEADERS = {
     "X-Accel-Buffering": "no",
 }
 DONE = b"data: [DONE]\n\n"
+EXACT_PROMPT_BYTES = 4096  # bodies above this are tokenized for the reservation: bytes would over-reserve
 _TEXT_MODES = (RelayMode.CHAT, RelayMode.COMPLETIONS, RelayMode.EMBEDDINGS, RelayMode.MODERATIONS, RelayMode.EDITS)
 
 
@@ -165,15 +167,13 @@ async def pre_consume(state: AppState, request: web.Request, caller: Caller, par
     ratio = model_ratio * group_ratio
     counter = state.counter
     counter.approximate = options.bool("ApproximateTokenEnabled")
-    prompt_tokens = 0
+    prompt_tokens: int | None = 0
     fixed_quota = None
     if parsed.mode in _TEXT_MODES:
-        if len(parsed.raw) > 65536:
-            prompt_tokens = await asyncio.to_thread(counter.prompt, body, model)
-        else:
-            prompt_tokens = counter.prompt(body, model)
+        prompt_tokens = await _prompt_count(counter, parsed, body, model)
         max_tokens = body.get("max_tokens") or body.get("max_completion_tokens") or 0
-        reserved = ratios.pre_consume_quota(prompt_tokens, int(max_tokens), ratio, options.int("PreConsumedQuota"))
+        reserve_for = len(parsed.raw) if prompt_tokens is None else prompt_tokens
+        reserved = ratios.pre_consume_quota(reserve_for, int(max_tokens), ratio, options.int("PreConsumedQuota"))
     elif parsed.mode == RelayMode.IMAGES:
         fixed_quota = reserved = image_quota(body, model, ratio)
     elif parsed.mode == RelayMode.AUDIO_SPEECH:
@@ -210,6 +210,21 @@ async def pre_consume(state: AppState, request: web.Request, caller: Caller, par
         raise RelayError("user quota is not enough", status=403, code="insufficient_user_quota") from None
     completion_ratio = ratios.completion_ratio(options, model, channel.type)
     return Attempt(channel, relay_request, reserved, model_ratio, group_ratio, completion_ratio, reset, fixed_quota)
+
+
+async def _prompt_count(counter: TokenCounter, parsed: Parsed, body: dict[str, Any], model: str) -> int | None:
+    """The prompt's token count now, or None to count it only if the upstream reports no usage.
+
+    A small prompt without images is reserved by its byte size (a prompt never has more tokens than bytes), so
+    most requests never tokenize; a large one is counted exactly (in a thread: it would block the loop).
+    """
+    if counter.approximate:
+        return counter.prompt(body, model)
+    if len(parsed.raw) > 65536:
+        return await asyncio.to_thread(counter.prompt, body, model)
+    if len(parsed.raw) > EXACT_PROMPT_BYTES or b"image_url" in parsed.raw:
+        return counter.prompt(body, model)
+    return None
 
 
 def refund(state: AppState, caller: Caller, attempt: Attempt) -> None:
