@@ -11,6 +11,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from tests.fakes.shared import split_text, sse_event, structured_reply, token_usage
@@ -25,6 +26,7 @@ class FakeOpenAI:
     chunk_delay: float = 0.0
     gate: asyncio.Event | None = None  # when set, chat answers wait until the test opens it
     name: str = "fake"
+    tool_uses: list[tuple[str, dict[str, Any]]] = field(default_factory=lambda: [("get_weather", {"city": "Paris"})])
     requests: list[dict[str, Any]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
     failures: list[tuple[int, dict[str, Any], dict[str, str]]] = field(default_factory=list)
@@ -60,6 +62,16 @@ class FakeOpenAI:
             return web.json_response(payload, status=status, headers=headers)
         return None
 
+    def _tool_calls(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+        """Like a model: offered tools and no tool result yet, it calls each of ``tool_uses`` it was offered."""
+        messages = body.get("messages") or [{}]
+        if not body.get("tools") or messages[-1].get("role") == "tool":
+            return []
+        offered = {tool["function"]["name"] for tool in body["tools"] if tool.get("type") == "function"}
+        return [{"id": f"call_fake{i}", "type": "function",
+                 "function": {"name": name, "arguments": orjson.dumps(args).decode()}}
+                for i, (name, args) in enumerate(self.tool_uses) if name in offered]
+
     def _usage(self) -> dict[str, int] | None:
         if self.usage is None:
             return None
@@ -74,10 +86,14 @@ class FakeOpenAI:
             await self.gate.wait()
         model = body.get("model")
         reply = structured_reply(body, self.reply)
+        calls = self._tool_calls(body)
+        finish = "tool_calls" if calls else "stop"
         if not body.get("stream"):
+            message: dict[str, Any] = {"role": "assistant", "content": None if calls else reply}
+            if calls:
+                message["tool_calls"] = calls
             answer = {"id": "chatcmpl-fake", "object": "chat.completion", "created": 1700000000, "model": model,
-                      "choices": [{"index": 0, "message": {"role": "assistant", "content": reply},
-                                   "finish_reason": "stop"}]}
+                      "choices": [{"index": 0, "message": message, "finish_reason": finish}]}
             if self.usage is not None:
                 answer["usage"] = self._usage()
             return web.json_response(answer)
@@ -87,12 +103,19 @@ class FakeOpenAI:
         base = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 1700000000, "model": model}
         await sse_event(response, {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
                                                      "finish_reason": None}]})
-        for piece in pieces:
+        for piece in [] if calls else pieces:
             if self.chunk_delay:
                 await asyncio.sleep(self.chunk_delay)
             await sse_event(response, {**base, "choices": [{"index": 0, "delta": {"content": piece},
                                                          "finish_reason": None}]})
-        await sse_event(response, {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+        for index, call in enumerate(calls):  # each call's name first, then its arguments in two pieces
+            arguments = call["function"]["arguments"]
+            head = {**call, "index": index, "function": {"name": call["function"]["name"], "arguments": ""}}
+            for delta in (head, {"index": index, "function": {"arguments": arguments[:5]}},
+                          {"index": index, "function": {"arguments": arguments[5:]}}):
+                await sse_event(response, {**base, "choices": [{"index": 0, "delta": {"tool_calls": [delta]},
+                                                             "finish_reason": None}]})
+        await sse_event(response, {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
         options = body.get("stream_options") or {}
         if options.get("include_usage") and self.usage is not None:
             await sse_event(response, {**base, "choices": [], "usage": self._usage()})
