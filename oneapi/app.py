@@ -10,6 +10,7 @@ import time
 import uuid
 
 import aiohttp
+import peewee
 from aiohttp import web
 
 from oneapi.api import routes as api_routes
@@ -17,7 +18,8 @@ from oneapi.billing.ledger import Ledger
 from oneapi.cache import Cache
 from oneapi.config import Settings
 from oneapi.constants import Role, UserStatus
-from oneapi.db.connect import Databases, connect, migrate_schema
+from oneapi.db.connect import Databases, connect
+from oneapi.db.migrate import migrate_schema
 from oneapi.db.models import Token, User
 from oneapi.middlewares import frontend_redirect, request_context
 from oneapi.options import Options
@@ -37,6 +39,14 @@ async def seed_root(dbs: Databases, settings: Settings) -> None:
         return
     access_token = settings.initial_root_access_token or uuid.uuid4().hex
     password = await asyncio.to_thread(hash_password, "123456")
+    try:
+        await _create_root(dbs, settings, access_token, password)
+    except peewee.IntegrityError:  # another master starting at the same time created it first
+        return
+    logger.info("created the root user (username root, password 123456): change the password after logging in")
+
+
+async def _create_root(dbs: Databases, settings: Settings, access_token: str, password: str) -> None:
     async with dbs.write_transaction():
         root = await User.acreate(
             username="root", password=password, display_name="Root User", role=int(Role.ROOT),
@@ -50,7 +60,6 @@ async def seed_root(dbs: Databases, settings: Settings) -> None:
                 remain_quota=ROOT_QUOTA, expired_time=-1, created_time=int(time.time()),
                 accessed_time=int(time.time()),
             )
-    logger.info("created the root user (username root, password 123456): change the password after logging in")
 
 
 async def _sync_loop(state: AppState) -> None:

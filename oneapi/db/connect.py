@@ -1,4 +1,4 @@
-"""Open the main and log databases, migrate them like GORM's AutoMigrate, and serialise SQLite writers.
+"""Open the main and log databases and serialise SQLite writers (migration: oneapi/db/migrate.py).
 
 Rules from STACK.md that this module enforces for everyone else:
 - SQLite runs in WAL mode and every write transaction is ``BEGIN IMMEDIATE`` under one in-process lock
@@ -16,12 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from peewee import Database
-from playhouse.migrate import SchemaMigrator, migrate
 from playhouse.pwasyncio import AsyncMySQLDatabase, AsyncPostgresqlDatabase, AsyncSqliteDatabase
 
 from oneapi.config import Settings
 from oneapi.db.dsn import parse_dsn
-from oneapi.db.models import MAIN_MODELS, Log, log_db, main_db
+from oneapi.db.models import log_db, main_db
 
 logger = logging.getLogger(__name__)
 
@@ -104,34 +103,3 @@ def connect(settings: Settings) -> Databases:
     if settings.debug_sql:
         logging.getLogger("peewee").setLevel(logging.DEBUG)
     return Databases(main, logs)
-
-
-def _add_missing_columns(db: Database, models: tuple) -> None:
-    """GORM AutoMigrate's additive half: create missing tables and columns, never drop anything."""
-    db.create_tables(models, safe=True)
-    migrator = SchemaMigrator.from_database(db)
-    for model in models:
-        table = model._meta.table_name
-        existing = {c.name for c in db.get_columns(table)}
-        operations = [
-            migrator.add_column(table, f.column_name, _nullable(f))
-            for f in model._meta.sorted_fields
-            if f.column_name not in existing
-        ]
-        if operations:
-            logger.info("adding columns to %s: %s", table, [op.args[1] for op in operations])
-            migrate(*operations)
-
-
-def _nullable(field_):
-    """Added columns are nullable with their default, as GORM adds them (a NOT NULL would make SQLite
-    rebuild the table); rows read back NULL as the default."""
-    clone = field_.clone()
-    clone.null = True
-    return clone
-
-
-async def migrate_schema(dbs: Databases) -> None:
-    await dbs.main.run(_add_missing_columns, dbs.main, MAIN_MODELS)
-    await dbs.logs.run(_add_missing_columns, dbs.logs, (Log,))
-    await dbs.release()
