@@ -94,6 +94,13 @@ class Settings:
     tz: str = ""
     # Ours, not One API's: the largest request body accepted on /v1 and /api, in MiB.
     max_body_mb: int = 64
+    # Ours: where the sign-in providers and Turnstile are reached (a test double or a mirror can stand in),
+    # and an extra CA bundle trusted for the SMTP server's certificate.
+    github_base_url: str = "https://github.com"
+    github_api_base_url: str = "https://api.github.com"
+    lark_base_url: str = "https://passport.feishu.cn"
+    turnstile_verify_url: str = "https://challenges.cloudflare.com/turnstile/v0/siteverify"
+    smtp_ca_file: str = ""
 
     @property
     def is_master(self) -> bool:

@@ -163,8 +163,8 @@ class Options:
             raise ValueError(problem)
         async with dbs.write_transaction():
             updated = await dbs.main.aexecute(Option.update(value=value).where(Option.key == key))
-            if not updated:
-                await dbs.main.aexecute(Option.insert(key=key, value=value))
+            if not updated:  # MySQL counts a row rewritten with its own value as not updated: it exists
+                await dbs.main.aexecute(Option.insert(key=key, value=value).on_conflict_ignore())
         self.apply(key, value)
         if self.on_change is not None:
             self.on_change(key)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from oneapi.api import channel, log, misc, option, redemption, token, user
+from oneapi.accounts.visitor import set_visitor_cookie
+from oneapi.api import channel, log, misc, option, redemption, token, user, verification
 from oneapi.api.ratelimit import Handler, critical, install
 from oneapi.relay.channel_test import ChannelTester
 
@@ -27,6 +28,7 @@ def _install_channel_tester(app: web.Application) -> None:
 def setup_routes(app: web.Application) -> None:
     install(app)
     _install_channel_tester(app)
+    app.on_response_prepare.append(set_visitor_cookie)
     table = [
         ("GET", "/api/status", misc.status),
         ("GET", "/api/notice", misc.notice),
@@ -34,6 +36,11 @@ def setup_routes(app: web.Application) -> None:
         ("GET", "/api/home_page_content", misc.home_page_content),
         ("GET", "/api/models", misc.models_by_type),
         ("GET", "/api/group/", misc.groups),
+        # mail: verification codes and password reset
+        ("GET", "/api/verification", critical(verification.send_verification)),
+        ("GET", "/api/reset_password", critical(verification.send_reset_mail)),
+        ("POST", "/api/user/reset", critical(verification.reset_password)),
+        ("GET", "/api/oauth/email/bind", critical(verification.bind_email)),
         # users: static paths before /api/user/{id}
         ("POST", "/api/user/register", critical(user.register)),
         ("POST", "/api/user/login", critical(user.login)),

@@ -13,6 +13,8 @@ from aiohttp import web
 from peewee import CharField, TextField
 
 from oneapi import auth
+from oneapi.accounts import codes
+from oneapi.accounts.turnstile import check_turnstile
 from oneapi.api.common import (
     INVALID_PARAMS,
     body_id,
@@ -25,7 +27,6 @@ from oneapi.api.common import (
     row_dict,
     search_rows,
 )
-from oneapi.api.turnstile import check_turnstile
 from oneapi.auth import current_user, require
 from oneapi.constants import LogType, Role, UserStatus
 from oneapi.db.models import User
@@ -108,13 +109,21 @@ async def register(request: web.Request) -> web.Response:
     email = body_str(body, "email") or ""
     validate_profile(username=username, password=password, display_name=body_str(body, "display_name"),
                      email=email)
+    code = ""
     if options.bool("EmailVerificationEnabled"):
-        if not email or not body_str(body, "verification_code"):
+        code = body_str(body, "verification_code") or ""
+        if not email or not code:
             raise ApiError("管理员开启了邮箱验证，请输入邮箱地址和验证码")
-        # Codes are sent by /api/verification, which this server does not implement (no SMTP sender).
-        raise ApiError("验证码错误或已过期")
+        if not await codes.redeem(state, codes.EMAIL_VERIFICATION, email, code):
+            raise ApiError("验证码错误或已过期")
     inviter_id = await inviter_id_for(body_str(body, "aff_code") or "")
-    await create_user(state, username, password, display_name=username, inviter_id=inviter_id)
+    try:
+        await create_user(state, username, password, display_name=username, inviter_id=inviter_id,
+                          email=email if code else "")
+    except ApiError:
+        if code:  # the code was good: let the user retry with another username
+            await codes.give_back(state, codes.EMAIL_VERIFICATION, email, code)
+        raise
     return api_ok()
 
 

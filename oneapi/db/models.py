@@ -118,6 +118,19 @@ class Option(BaseModel):
         table_name = "options"
 
 
+class OneTimeSecret(BaseModel):
+    """Ours, not One API's: verification codes, reset tokens, OAuth states and Turnstile passes, shared by
+    every node and worker (One API keeps them in process memory). ``key`` is ``purpose:subject``; only a
+    SHA-256 digest of the secret is stored."""
+
+    key = CharField(max_length=191, primary_key=True)
+    digest = CharField(max_length=64)
+    expires_at = BigIntegerField()
+
+    class Meta:
+        table_name = "one_time_secrets"
+
+
 class Redemption(BaseModel):
     id = AutoField()
     user_id = IntegerField(default=0)
@@ -187,4 +200,4 @@ for _model, _name, _cols, _unique in (
 ):
     _index(_model, _name, *_cols, unique=_unique)
 
-MAIN_MODELS: tuple[type[AsyncModel], ...] = (User, Token, Channel, Ability, Option, Redemption)
+MAIN_MODELS: tuple[type[AsyncModel], ...] = (User, Token, Channel, Ability, Option, Redemption, OneTimeSecret)

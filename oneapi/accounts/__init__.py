@@ -1,0 +1,1 @@
+"""Accounts: mail, one-time secrets, third-party sign-in, Turnstile and notifications."""
