@@ -20,19 +20,10 @@ from typing import Any
 import aiohttp
 import orjson
 
-from oneapi.adaptors.base import (
-    Completion,
-    HttpAdaptor,
-    RelayRequest,
-    UpstreamRequest,
-    chat_chunk,
-    chat_completion,
-    embedding_list,
-    message_text,
-    new_id,
-    parse_json,
-    try_json,
-)
+from oneapi.adaptors.answers import chat_chunk, chat_completion, embedding_list, new_id
+from oneapi.adaptors.base import Completion, HttpAdaptor, RelayRequest, UpstreamRequest
+from oneapi.adaptors.shaping import message_text
+from oneapi.adaptors.upstream_errors import parse_json, try_json
 from oneapi.constants import RelayMode
 from oneapi.errors import RelayError, upstream_error
 

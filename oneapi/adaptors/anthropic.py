@@ -12,17 +12,10 @@ from typing import Any
 import aiohttp
 import orjson
 
-from oneapi.adaptors.base import (
-    Completion,
-    HttpAdaptor,
-    RelayRequest,
-    UpstreamRequest,
-    generic_error,
-    iter_sse_data,
-    parse_json,
-    try_json,
-)
+from oneapi.adaptors.base import Completion, HttpAdaptor, RelayRequest, UpstreamRequest
 from oneapi.adaptors.native import forward_sse
+from oneapi.adaptors.streams import iter_sse_data
+from oneapi.adaptors.upstream_errors import generic_error, parse_json, try_json
 from oneapi.constants import RelayMode
 from oneapi.errors import RelayError, upstream_error
 from oneapi.wire import anthropic as wire

@@ -12,7 +12,8 @@ from collections.abc import AsyncIterator
 
 import orjson
 
-from oneapi.adaptors.base import RelayRequest, new_id, sse, usage_chunk
+from oneapi.adaptors.answers import new_id, sse, usage_chunk
+from oneapi.adaptors.base import RelayRequest
 from oneapi.adaptors.openai import CLOUDFLARE_GATEWAY, OpenAIAdaptor
 from oneapi.constants import RelayMode
 

@@ -19,23 +19,11 @@ from typing import Any
 import aiohttp
 import orjson
 
-from oneapi.adaptors.base import (
-    Completion,
-    HttpAdaptor,
-    RelayRequest,
-    Upstream,
-    UpstreamRequest,
-    channel_key_error,
-    chat_chunk,
-    chat_completion,
-    embedding_list,
-    error_number,
-    message_text,
-    parse_json,
-    report_total_usage,
-    status_for,
-    try_json,
-)
+from oneapi.adaptors.answers import chat_chunk, chat_completion, embedding_list
+from oneapi.adaptors.base import Completion, HttpAdaptor, RelayRequest, Upstream, UpstreamRequest
+from oneapi.adaptors.shaping import message_text
+from oneapi.adaptors.upstream_errors import channel_key_error, error_number, parse_json, status_for, try_json
+from oneapi.adaptors.usage import report_total_usage
 from oneapi.constants import RelayMode
 from oneapi.errors import RelayError, upstream_error
 

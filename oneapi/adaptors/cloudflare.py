@@ -9,8 +9,9 @@ otherwise. Cloudflare reports failures as ``{"success": false, "errors": [{"code
 
 from __future__ import annotations
 
-from oneapi.adaptors.base import RelayRequest, try_json
+from oneapi.adaptors.base import RelayRequest
 from oneapi.adaptors.openai import CLOUDFLARE_GATEWAY, OpenAIAdaptor
+from oneapi.adaptors.upstream_errors import try_json
 from oneapi.constants import RelayMode
 from oneapi.errors import RelayError, upstream_error
 

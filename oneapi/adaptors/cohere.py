@@ -15,19 +15,11 @@ from typing import Any
 import aiohttp
 import orjson
 
-from oneapi.adaptors.base import (
-    HttpAdaptor,
-    RelayRequest,
-    UpstreamRequest,
-    chat_chunk,
-    chat_completion,
-    conversion_error,
-    iter_lines,
-    message_text,
-    new_id,
-    tool_arguments,
-    try_json,
-)
+from oneapi.adaptors.answers import chat_chunk, chat_completion, new_id
+from oneapi.adaptors.base import HttpAdaptor, RelayRequest, UpstreamRequest
+from oneapi.adaptors.shaping import conversion_error, message_text, tool_arguments
+from oneapi.adaptors.streams import iter_lines
+from oneapi.adaptors.upstream_errors import try_json
 from oneapi.constants import RelayMode
 
 SEARCH_SUFFIX = "-internet"

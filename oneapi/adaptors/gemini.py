@@ -18,21 +18,18 @@ from typing import Any
 import aiohttp
 import orjson
 
-from oneapi.adaptors.base import (
-    HttpAdaptor,
-    RelayRequest,
-    UpstreamRequest,
+from oneapi.adaptors.answers import chat_chunk, new_id
+from oneapi.adaptors.base import HttpAdaptor, RelayRequest, UpstreamRequest
+from oneapi.adaptors.google import body_error, google_error, google_headers, no_candidates
+from oneapi.adaptors.shaping import (
     add_turn,
-    chat_chunk,
     conversion_error,
     message_text,
-    new_id,
     parse_data_url,
     reasoning_budget,
     tool_arguments,
     tools_form,
 )
-from oneapi.adaptors.google import body_error, google_error, google_headers, no_candidates
 from oneapi.constants import RelayMode
 from oneapi.errors import RelayError
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from oneapi.adaptors.base import RelayRequest, generic_error, try_json
+from oneapi.adaptors.base import RelayRequest
+from oneapi.adaptors.upstream_errors import generic_error, try_json
 from oneapi.errors import RelayError, upstream_error
 
 _ERROR_INFO = "type.googleapis.com/google.rpc.ErrorInfo"

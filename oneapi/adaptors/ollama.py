@@ -13,17 +13,10 @@ from typing import Any
 import aiohttp
 import orjson
 
-from oneapi.adaptors.base import (
-    HttpAdaptor,
-    RelayRequest,
-    UpstreamRequest,
-    chat_chunk,
-    chat_completion,
-    embedding_list,
-    iter_ndjson,
-    new_id,
-    parse_data_url,
-)
+from oneapi.adaptors.answers import chat_chunk, chat_completion, embedding_list, new_id
+from oneapi.adaptors.base import HttpAdaptor, RelayRequest, UpstreamRequest
+from oneapi.adaptors.shaping import parse_data_url
+from oneapi.adaptors.streams import iter_ndjson
 from oneapi.constants import RelayMode
 from oneapi.errors import RelayError, upstream_error
 

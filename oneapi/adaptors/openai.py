@@ -12,15 +12,9 @@ from typing import Any
 
 import orjson
 
-from oneapi.adaptors.base import (
-    Adaptor,
-    Completion,
-    RelayRequest,
-    generic_error,
-    iter_sse_batches,
-    parse_json,
-    refusal,
-)
+from oneapi.adaptors.base import Adaptor, Completion, RelayRequest, refusal
+from oneapi.adaptors.streams import iter_sse_batches
+from oneapi.adaptors.upstream_errors import generic_error, parse_json
 from oneapi.constants import ChannelType, RelayMode
 from oneapi.errors import RelayError
 

@@ -13,18 +13,10 @@ from typing import Any
 
 import orjson
 
-from oneapi.adaptors.base import (
-    HttpAdaptor,
-    RelayRequest,
-    UpstreamRequest,
-    chat_chunk,
-    conversion_error,
-    message_text,
-    new_id,
-    sse,
-    usage_chunk,
-)
+from oneapi.adaptors.answers import chat_chunk, new_id, sse, usage_chunk
+from oneapi.adaptors.base import HttpAdaptor, RelayRequest, UpstreamRequest
 from oneapi.adaptors.google import body_error, google_error, google_headers, no_candidates
+from oneapi.adaptors.shaping import conversion_error, message_text
 from oneapi.errors import RelayError
 
 _MODEL_ALIASES = {"PaLM-2": "chat-bison-001"}

@@ -19,18 +19,11 @@ from urllib.parse import urlsplit
 import aiohttp
 import orjson
 
-from oneapi.adaptors.base import (
-    HttpAdaptor,
-    RelayRequest,
-    UpstreamRequest,
-    channel_key_error,
-    chat_chunk,
-    chat_completion,
-    embedding_list,
-    message_text,
-    report_total_usage,
-    try_json,
-)
+from oneapi.adaptors.answers import chat_chunk, chat_completion, embedding_list
+from oneapi.adaptors.base import HttpAdaptor, RelayRequest, UpstreamRequest
+from oneapi.adaptors.shaping import message_text
+from oneapi.adaptors.upstream_errors import channel_key_error, try_json
+from oneapi.adaptors.usage import report_total_usage
 from oneapi.constants import RelayMode
 from oneapi.errors import RelayError, upstream_error
 

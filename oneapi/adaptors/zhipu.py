@@ -18,21 +18,12 @@ from typing import Any
 import aiohttp
 import orjson
 
-from oneapi.adaptors.base import (
-    Completion,
-    HttpAdaptor,
-    RelayRequest,
-    UpstreamRequest,
-    channel_key_error,
-    chat_chunk,
-    chat_completion,
-    error_number,
-    iter_lines,
-    message_text,
-    parse_json,
-    status_for,
-)
+from oneapi.adaptors.answers import chat_chunk, chat_completion
+from oneapi.adaptors.base import Completion, HttpAdaptor, RelayRequest, UpstreamRequest
 from oneapi.adaptors.openai import OpenAIAdaptor
+from oneapi.adaptors.shaping import message_text
+from oneapi.adaptors.streams import iter_lines
+from oneapi.adaptors.upstream_errors import channel_key_error, error_number, parse_json, status_for
 from oneapi.constants import RelayMode
 from oneapi.errors import RelayError, upstream_error
 

@@ -22,20 +22,18 @@ from typing import Any
 
 import orjson
 
-from oneapi.adaptors.base import (
+from oneapi.adaptors.answers import chat_chunk, chat_completion, new_id
+from oneapi.adaptors.base import RelayRequest
+from oneapi.adaptors.shaping import (
     REASONING_BUDGETS,
-    RelayRequest,
     add_turn,
-    chat_chunk,
-    chat_completion,
     conversion_error,
-    new_id,
     parse_data_url,
     reasoning_budget,
     tool_arguments,
     tools_form,
-    try_json,
 )
+from oneapi.adaptors.upstream_errors import try_json
 from oneapi.errors import RelayError, upstream_error
 
 API_VERSION = "2023-06-01"

@@ -1,0 +1,61 @@
+"""Reading a provider's streamed body as it arrives: lines, SSE ``data:`` payloads, newline-delimited JSON."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import aiohttp
+
+
+async def iter_line_batches(resp: aiohttp.ClientResponse) -> AsyncIterator[list[bytes]]:
+    """The complete lines of each network read, as soon as it arrives (without line endings; any length).
+
+    Handing over a whole read lets a relay forward everything that arrived together in one write.
+    """
+    rest = b""
+    async for data in resp.content.iter_any():
+        lines = (rest + data).split(b"\n")
+        rest = lines.pop()
+        if lines:
+            yield [line.rstrip(b"\r") for line in lines]
+    if rest:
+        yield [rest.rstrip(b"\r")]
+
+
+async def iter_lines(resp: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+    """The response body line by line as it arrives, without line endings; any line length."""
+    async for lines in iter_line_batches(resp):
+        for line in lines:
+            yield line
+
+
+async def iter_sse_batches(resp: aiohttp.ClientResponse) -> AsyncIterator[list[bytes]]:
+    """The payloads of the ``data:`` lines (with or without the space) of each network read; stops at [DONE]."""
+    async for lines in iter_line_batches(resp):
+        payloads = []
+        for line in lines:
+            if not line.startswith(b"data:"):
+                continue
+            payload = line[5:].lstrip(b" ")
+            if payload == b"[DONE]":
+                if payloads:
+                    yield payloads
+                return
+            if payload:
+                payloads.append(payload)
+        if payloads:
+            yield payloads
+
+
+async def iter_sse_data(resp: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+    """The payloads of ``data:`` lines (with or without the space), ``[DONE]`` excluded."""
+    async for payloads in iter_sse_batches(resp):
+        for payload in payloads:
+            yield payload
+
+
+async def iter_ndjson(resp: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+    """The non-blank lines of a newline-delimited JSON stream, one JSON document each."""
+    async for line in iter_lines(resp):
+        if line.strip():
+            yield line
