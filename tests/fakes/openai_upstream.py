@@ -8,6 +8,8 @@ Failures are scripted per request with ``fail_next``.
 from __future__ import annotations
 
 import asyncio
+import base64
+import struct
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -142,9 +144,12 @@ class FakeOpenAI:
             return refused
         inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
         prompt = self.usage[0] if self.usage else 0
+        vector: Any = [0.1, 0.2, 0.3]
+        if body.get("encoding_format") == "base64":  # as OpenAI does: little-endian float32, base64-encoded
+            vector = base64.b64encode(struct.pack("<3f", *vector)).decode()
         return web.json_response({
             "object": "list", "model": body.get("model"),
-            "data": [{"object": "embedding", "index": i, "embedding": [0.1, 0.2, 0.3]} for i in range(len(inputs))],
+            "data": [{"object": "embedding", "index": i, "embedding": vector} for i in range(len(inputs))],
             "usage": {"prompt_tokens": prompt, "total_tokens": prompt},
         })
 
