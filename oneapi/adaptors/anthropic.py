@@ -6,7 +6,7 @@ is and comes back as it is: thinking signatures, cache_control and the prompt ca
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import aiohttp
@@ -21,29 +21,31 @@ from oneapi.errors import RelayError, upstream_error
 from oneapi.wire import anthropic as wire
 
 
+def claude_headers(key: str, client_headers: Mapping[str, str], stream: bool = False) -> dict[str, str]:
+    """Claude's credentials, with the client's ``anthropic-version`` and ``anthropic-beta`` passed on."""
+    headers = {
+        "x-api-key": key,
+        "anthropic-version": client_headers.get("anthropic-version") or wire.API_VERSION,
+        "Content-Type": "application/json",
+        "Accept": "text/event-stream" if stream else "application/json",
+    }
+    beta = client_headers.get("anthropic-beta")
+    if beta:
+        headers["anthropic-beta"] = beta
+    return headers
+
+
 class AnthropicAdaptor(HttpAdaptor):
     modes = frozenset({RelayMode.CHAT, RelayMode.MESSAGES})
     answers_legacy_functions = True
-
-    def headers(self, req: RelayRequest) -> dict[str, str]:
-        """Claude's credentials, with the client's ``anthropic-version`` and ``anthropic-beta`` passed on."""
-        headers = {
-            "x-api-key": req.upstream.key,
-            "anthropic-version": req.client_headers.get("anthropic-version") or wire.API_VERSION,
-            "Content-Type": "application/json",
-            "Accept": "text/event-stream" if req.stream else "application/json",
-        }
-        beta = req.client_headers.get("anthropic-beta")
-        if beta:
-            headers["anthropic-beta"] = beta
-        return headers
 
     async def prepare(self, req: RelayRequest) -> UpstreamRequest:
         if req.mode == RelayMode.MESSAGES:
             body = req.body_bytes()
         else:
             body = orjson.dumps(wire.messages_request(req.body, req.model, req.stream))
-        return UpstreamRequest(f"{req.upstream.base_url}/v1/messages", self.headers(req), body)
+        headers = claude_headers(req.upstream.key, req.client_headers, req.stream)
+        return UpstreamRequest(f"{req.upstream.base_url}/v1/messages", headers, body)
 
     def convert(self, req: RelayRequest, data: Any) -> dict[str, Any]:
         return wire.chat_completion_of(req, data)

@@ -114,7 +114,17 @@ def group_ratio(options: Options, group: str) -> float:
     return 1.0
 
 
-def text_quota(prompt_tokens: int, completion_tokens: int, ratio: float, completion_ratio_: float) -> int:
+# The prompt cache's prices relative to an uncached prompt token (Anthropic's: reads 0.1x, writes 1.25x).
+CACHE_READ_RATIO = 0.1
+CACHE_WRITE_RATIO = 1.25
+
+
+def cached_prompt(prompt_tokens: int, cache_read: int, cache_write: int) -> float:
+    """The prompt in uncached-token units, when ``cache_read`` and ``cache_write`` of its tokens met the cache."""
+    return prompt_tokens + cache_read * (CACHE_READ_RATIO - 1) + cache_write * (CACHE_WRITE_RATIO - 1)
+
+
+def text_quota(prompt_tokens: float, completion_tokens: int, ratio: float, completion_ratio_: float) -> int:
     """``ceil((prompt + completion × completionRatio) × ratio)``, at least 1 when anything was used and priced."""
     if prompt_tokens + completion_tokens == 0:
         return 0

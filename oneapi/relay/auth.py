@@ -68,8 +68,9 @@ def _in_subnets(ip: str, subnets: str) -> bool:
     return False
 
 
-async def authenticate_token(request: web.Request, state: AppState) -> Caller:
-    key, pinned = token_key(request.headers.get("Authorization", ""))
+async def authenticate_token(request: web.Request, state: AppState, credential: str | None = None) -> Caller:
+    """The caller of ``Authorization`` or, from a front door with its own header, of ``credential``."""
+    key, pinned = token_key(request.headers.get("Authorization", "") if credential is None else credential)
     if not key:
         raise _denied("未提供令牌")
     token = await state.cache.token_by_key(state.dbs, key)

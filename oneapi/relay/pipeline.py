@@ -9,6 +9,7 @@ response has gone.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -28,8 +29,9 @@ from oneapi.db.models import Channel
 from oneapi.errors import RelayError, model_not_found
 from oneapi.relay import health
 from oneapi.relay.auth import Caller, authenticate_token, check_model_allowed
+from oneapi.relay.doors import OPENAI, FrontDoor
 from oneapi.relay.images import image_quota
-from oneapi.relay.request import Parsed, parse_request
+from oneapi.relay.request import Parsed
 from oneapi.state import STATE, AppState
 
 logger = logging.getLogger(__name__)
@@ -40,7 +42,6 @@ SSE_HEADERS = {
     "Connection": "keep-alive",
     "X-Accel-Buffering": "no",
 }
-DONE = b"data: [DONE]\n\n"
 EXACT_PROMPT_BYTES = 4096  # bodies above this are tokenized for the reservation: bytes would over-reserve
 _TEXT_MODES = (RelayMode.CHAT, RelayMode.COMPLETIONS, RelayMode.EMBEDDINGS, RelayMode.MODERATIONS, RelayMode.EDITS)
 
@@ -59,20 +60,20 @@ class Attempt:
     fixed_quota: int | None = None  # images and speech are priced up front, not per token
 
 
-async def relay(request: web.Request, mode: RelayMode) -> web.StreamResponse:
+async def relay(request: web.Request, mode: RelayMode, door: FrontDoor = OPENAI) -> web.StreamResponse:
     state = request.app[STATE]
     started = time.monotonic()
-    caller = await authenticate_token(request, state)
-    parsed = await parse_request(request, mode)
+    caller = await authenticate_token(request, state, door.credential(request))
+    parsed = await door.parse(request, mode)
     check_model_allowed(caller.token, parsed.model)
     pinned = caller.pinned_channel is not None
     channel = pick_channel(state, caller, parsed.model, set())
     retries = 0 if pinned else max(state.options.int("RetryTimes"), 0)
     tried: set[int] = set()
     while True:
-        attempt = await pre_consume(state, request, caller, parsed, channel)
+        attempt = await pre_consume(state, request, caller, parsed, door, channel)
         try:
-            return await send(state, request, caller, parsed, attempt, started)
+            return await send(state, request, caller, parsed, door, attempt, started)
         except RelayError as error:
             refund(state, caller, attempt)
             health.record_failure(state, channel, error)
@@ -146,14 +147,14 @@ def upstream_for(channel: Channel) -> Upstream:
 
 
 # -- pre-consume ---------------------------------------------------------------------------------
-async def pre_consume(state: AppState, request: web.Request, caller: Caller, parsed: Parsed,
+async def pre_consume(state: AppState, request: web.Request, caller: Caller, parsed: Parsed, door: FrontDoor,
                       channel: Channel) -> Attempt:
     """Build the upstream request for this channel, price it, and reserve the quota it may cost."""
     model = mapped_model(channel, parsed.model)
-    body, raw = parsed.body, parsed.raw
+    mode, body, raw, path, query = door.outgoing(request, parsed, channel.type)
     if model != parsed.model:
         body, raw = {**body, "model": model}, None
-    reset = bool(channel.system_prompt) and isinstance(body.get("messages"), list)
+    reset = bool(channel.system_prompt) and mode == RelayMode.CHAT and isinstance(body.get("messages"), list)
     if reset:
         body, raw = with_system_prompt(body, channel.system_prompt), None
     if state.settings.enforce_include_usage and parsed.stream:
@@ -170,8 +171,8 @@ async def pre_consume(state: AppState, request: web.Request, caller: Caller, par
     prompt_tokens: int | None = 0
     fixed_quota = None
     if parsed.mode in _TEXT_MODES:
-        prompt_tokens = await _prompt_count(counter, parsed, body, model)
-        max_tokens = body.get("max_tokens") or body.get("max_completion_tokens") or 0
+        prompt_tokens = await _prompt_count(counter, parsed, parsed.body, model)
+        max_tokens = parsed.body.get("max_tokens") or parsed.body.get("max_completion_tokens") or 0
         reserve_for = len(parsed.raw) if prompt_tokens is None else prompt_tokens
         reserved = ratios.pre_consume_quota(reserve_for, int(max_tokens), ratio, options.int("PreConsumedQuota"))
     elif parsed.mode == RelayMode.IMAGES:
@@ -184,9 +185,9 @@ async def pre_consume(state: AppState, request: web.Request, caller: Caller, par
     upstream = upstream_for(channel)
     relay_timeout = state.settings.relay_timeout
     relay_request = RelayRequest(
-        mode=parsed.mode,
-        path=request.path,
-        query=request.query_string,
+        mode=mode,
+        path=path,
+        query=query,
         body=body,
         raw=raw,
         model=model,
@@ -232,26 +233,31 @@ def refund(state: AppState, caller: Caller, attempt: Attempt) -> None:
 
 
 # -- adapt and relay -----------------------------------------------------------------------------
-async def send(state: AppState, request: web.Request, caller: Caller, parsed: Parsed, attempt: Attempt,
-               started: float) -> web.StreamResponse:
+async def send(state: AppState, request: web.Request, caller: Caller, parsed: Parsed, door: FrontDoor,
+               attempt: Attempt, started: float) -> web.StreamResponse:
     adaptor = adaptor_for(attempt.channel.type)
     req = attempt.request
-    if not adaptor.supports(parsed.mode):
+    if not adaptor.supports(req.mode):
         raise RelayError(f"channel type {attempt.channel.type} does not serve {request.path}", status=400,
                          code="invalid_api_type", retryable=True)
     await state.dbs.release()  # never hold a pooled connection across an upstream call
     if parsed.stream:
-        return await _send_stream(state, request, caller, attempt, adaptor.stream(req), started)
+        events = adaptor.stream(req)
+        if door.converts(req):
+            events = door.stream(req, events)
+        return await _send_stream(state, request, caller, door, attempt, events, started)
     try:
         completion: Completion = await adaptor.complete(req)
     except (aiohttp.ClientError, TimeoutError) as exc:
         raise _transport_error(exc) from None
-    settle(state, request, caller, attempt, started)
+    if door.converts(req):
+        completion = door.answer(req, completion)
+    settle(state, request, caller, door, attempt, started)
     headers = {"Content-Type": completion.headers.get("Content-Type", "application/json")}
     return web.Response(body=completion.body, status=completion.status, headers=headers)
 
 
-async def _send_stream(state: AppState, request: web.Request, caller: Caller, attempt: Attempt,
+async def _send_stream(state: AppState, request: web.Request, caller: Caller, door: FrontDoor, attempt: Attempt,
                        events: Any, started: float) -> web.StreamResponse:
     """Relay SSE events as they arrive; errors before the first event can still go to another channel."""
     try:
@@ -265,23 +271,21 @@ async def _send_stream(state: AppState, request: web.Request, caller: Caller, at
             await response.write(first)
             async for event in events:
                 await response.write(event)
-        await response.write(DONE)
+        if door.done:
+            await response.write(door.done)
     except (ConnectionResetError, aiohttp.ClientConnectionResetError):
         logger.info("client went away mid-stream; billing what was produced")
     except (RelayError, aiohttp.ClientError, TimeoutError) as exc:
         error = exc if isinstance(exc, RelayError) else _transport_error(exc)
         logger.warning("upstream failed mid-stream on channel #%s: %s", attempt.channel.id, error.message)
         health.record_failure(state, attempt.channel, error)
-        try:
-            await response.write(b"data: " + orjson.dumps(error.to_dict(request.get("request_id", ""))) + b"\n\n")
-            await response.write(DONE)
-        except (ConnectionResetError, aiohttp.ClientConnectionResetError):
-            pass
+        with contextlib.suppress(ConnectionResetError, aiohttp.ClientConnectionResetError):
+            await response.write(door.stream_error(error, request.get("request_id", "")))
     finally:
         await events.aclose()
         if not attempt.request.usage.reported and not attempt.request.usage.total_tokens:
             attempt.request.estimate_usage("".join(attempt.request.completion_text))
-        settle(state, request, caller, attempt, started)
+        settle(state, request, caller, door, attempt, started)
     return response
 
 
@@ -294,7 +298,8 @@ def _transport_error(exc: BaseException) -> RelayError:
 
 
 # -- settle and log ------------------------------------------------------------------------------
-def settle(state: AppState, request: web.Request, caller: Caller, attempt: Attempt, started: float) -> None:
+def settle(state: AppState, request: web.Request, caller: Caller, door: FrontDoor, attempt: Attempt,
+           started: float) -> None:
     """Queue the real charge and the consume log; nothing here waits for the database."""
     usage = attempt.request.usage
     if attempt.fixed_quota is not None:
@@ -302,9 +307,15 @@ def settle(state: AppState, request: web.Request, caller: Caller, attempt: Attem
         content = f"倍率：{attempt.model_ratio:.2f} × {attempt.group_ratio:.2f}"
     else:
         ratio = attempt.model_ratio * attempt.group_ratio
-        quota = ratios.text_quota(usage.prompt_tokens, usage.completion_tokens, ratio, attempt.completion_ratio)
+        prompt = ratios.cached_prompt(usage.prompt_tokens, usage.cache_read_tokens, usage.cache_write_tokens)
+        quota = ratios.text_quota(prompt, usage.completion_tokens, ratio, attempt.completion_ratio)
         content = (f"倍率：{attempt.model_ratio:.2f} × {attempt.group_ratio:.2f} × "
                    f"{attempt.completion_ratio:.2f}")
+        if usage.cache_read_tokens or usage.cache_write_tokens:
+            content += f"，缓存读 {usage.cache_read_tokens} × {ratios.CACHE_READ_RATIO}，" \
+                       f"缓存写 {usage.cache_write_tokens} × {ratios.CACHE_WRITE_RATIO}"
+    if door.name:
+        content += f"，入口：{door.name}"
     log = None
     if state.options.bool("LogConsumeEnabled"):
         log = consume_log(

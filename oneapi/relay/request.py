@@ -28,6 +28,7 @@ class Parsed:
     model: str
     stream: bool
     include_usage: bool
+    native: dict[str, Any] | None = None  # a front door's own request, for channels that speak its format
 
 
 _DEFAULT_MODELS = {
@@ -48,15 +49,7 @@ async def parse_request(request: web.Request, mode: RelayMode) -> Parsed:
         return await _parse_form(request, mode)
     if content_type.startswith("multipart/"):
         raise _unsupported_content_type(content_type)
-    raw = await request.read()
-    try:
-        body = orjson.loads(raw) if raw else {}
-    except orjson.JSONDecodeError as exc:
-        if content_type == "application/x-www-form-urlencoded":  # curl -d without a Content-Type header
-            raise _unsupported_content_type(content_type) from None
-        raise _bad_request(f"the request body is not valid JSON: {exc}", code="invalid_json") from None
-    if not isinstance(body, dict):
-        raise _bad_request("the request body must be a JSON object", code="invalid_json")
+    body, raw = await read_json(request)
     model = body.get("model")
     if model is None or model == "":
         model = request.match_info.get("model") or _DEFAULT_MODELS.get(mode, "")
@@ -67,6 +60,21 @@ async def parse_request(request: web.Request, mode: RelayMode) -> Parsed:
     options = body.get("stream_options")
     include_usage = stream and isinstance(options, dict) and options.get("include_usage") is True
     return Parsed(mode, body, raw, model, stream, include_usage)
+
+
+async def read_json(request: web.Request) -> tuple[dict[str, Any], bytes]:
+    """The JSON object the client sent, and its exact bytes."""
+    content_type = request.content_type
+    raw = await request.read()
+    try:
+        body = orjson.loads(raw) if raw else {}
+    except orjson.JSONDecodeError as exc:
+        if content_type == "application/x-www-form-urlencoded":  # curl -d without a Content-Type header
+            raise _unsupported_content_type(content_type) from None
+        raise _bad_request(f"the request body is not valid JSON: {exc}", code="invalid_json") from None
+    if not isinstance(body, dict):
+        raise _bad_request("the request body must be a JSON object", code="invalid_json")
+    return body, raw
 
 
 async def _parse_form(request: web.Request, mode: RelayMode) -> Parsed:

@@ -34,6 +34,7 @@ from oneapi.adaptors.shaping import (
     tools_form,
 )
 from oneapi.adaptors.upstream_errors import try_json
+from oneapi.adaptors.usage import Usage
 from oneapi.errors import RelayError, upstream_error
 
 API_VERSION = "2023-06-01"
@@ -423,7 +424,6 @@ def chat_request(body: dict[str, Any]) -> dict[str, Any]:
         request["stop"] = list(body["stop_sequences"])
     if body.get("stream") is True:
         request["stream"] = True
-        request["stream_options"] = {"include_usage": True}
     user = (body.get("metadata") or {}).get("user_id") if isinstance(body.get("metadata"), dict) else None
     if isinstance(user, str) and user:
         request["user"] = user
@@ -624,10 +624,11 @@ class EventsFromChat:
                 self.finish = choice["finish_reason"]
         return out
 
-    def end(self, output_tokens: int) -> bytes:
+    def end(self, usage: Usage) -> bytes:
+        """The closing events, with the final usage (input tokens too: the start only had an estimate)."""
         out = (b"" if self.id else self.start(None)) + self._close()
         delta = {"stop_reason": stop_reason(self.finish), "stop_sequence": None}
-        out += event({"type": "message_delta", "delta": delta, "usage": {"output_tokens": output_tokens}})
+        out += event({"type": "message_delta", "delta": delta, "usage": usage_of(usage.as_openai())})
         return out + event({"type": "message_stop"})
 
     def _open(self, kind: str, block: dict[str, Any]) -> bytes:
@@ -650,7 +651,7 @@ class EventsFromChat:
 
 def error_body(error: RelayError) -> dict[str, Any]:
     """Our error in Anthropic's shape; the type follows the status as Anthropic's does."""
-    kind = error.type if error.type in _ERROR_STATUS else _ERROR_TYPES.get(error.status)
+    kind = _ERROR_TYPES.get(error.status) or (error.type if error.type in _ERROR_STATUS else None)
     if kind is None:
         kind = "api_error" if error.status >= 500 else "invalid_request_error"
     return {"type": "error", "error": {"type": kind, "message": error.message}}

@@ -41,6 +41,7 @@ class FakeAnthropic:
     key: str = "sk-ant-upstream"
     reply: str = "Hello from Claude"
     usage: tuple[int, int] = (13, 5)  # (input_tokens, output_tokens) reported
+    cache: tuple[int, int] = (0, 0)  # (cache_creation_input_tokens, cache_read_input_tokens) reported, when not 0
     tool_uses: list[tuple[str, dict[str, Any]]] = field(default_factory=lambda: [("get_weather", {"city": "Paris"})])
     lead_text: str = ""  # a text block before the tool_use blocks ("Let me check.")
     thoughts: str = "The user greets me, so I greet them back."  # the thinking block, when thinking is enabled
@@ -57,9 +58,10 @@ class FakeAnthropic:
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/v1/messages", self.messages)
+        app.router.add_post("/v1/messages/count_tokens", self.count_tokens)
         return app
 
-    async def messages(self, request: web.Request) -> web.StreamResponse:
+    def _refused(self, request: web.Request) -> web.Response | None:
         self.headers.append(dict(request.headers))
         key = request.headers.get("x-api-key")
         if not key:
@@ -69,6 +71,34 @@ class FakeAnthropic:
         if not request.headers.get("anthropic-version"):
             return web.json_response(error_body("invalid_request_error", "anthropic-version: header is required"),
                                      status=400)
+        return None
+
+    async def count_tokens(self, request: web.Request) -> web.Response:
+        """Counts like the real endpoint takes them: the Messages fields without max_tokens."""
+        refused = self._refused(request)
+        if refused is not None:
+            return refused
+        body = orjson.loads(await request.read())
+        self.requests.append(body)
+        if "max_tokens" in body or "stream" in body:
+            return web.json_response(error_body("invalid_request_error", "max_tokens: Extra inputs are not "
+                                                "permitted"), status=400)
+        try:
+            validate({**body, "max_tokens": 4096})
+        except Invalid as exc:
+            return web.json_response(error_body("invalid_request_error", str(exc)), status=400)
+        return web.json_response({"input_tokens": self.usage[0] + sum(self.cache)})
+
+    def _usage(self) -> dict[str, int]:
+        usage = {"input_tokens": self.usage[0], "output_tokens": self.usage[1]}
+        if any(self.cache):
+            usage.update(cache_creation_input_tokens=self.cache[0], cache_read_input_tokens=self.cache[1])
+        return usage
+
+    async def messages(self, request: web.Request) -> web.StreamResponse:
+        refused = self._refused(request)
+        if refused is not None:
+            return refused
         try:
             body = orjson.loads(await request.read())
         except orjson.JSONDecodeError:
@@ -88,7 +118,7 @@ class FakeAnthropic:
         return web.json_response({
             "id": "msg_01FakeMessage", "type": "message", "role": "assistant", "model": body["model"],
             "content": content, "stop_reason": stop_reason, "stop_sequence": None,
-            "usage": {"input_tokens": self.usage[0], "output_tokens": self.usage[1]},
+            "usage": self._usage(),
         })
 
     def _answer(self, body: dict[str, Any]) -> list[dict[str, Any]]:
@@ -123,7 +153,7 @@ class FakeAnthropic:
         await send({"type": "message_start", "message": {
             "id": "msg_01FakeStream", "type": "message", "role": "assistant", "model": body["model"], "content": [],
             "stop_reason": None, "stop_sequence": None,
-            "usage": {"input_tokens": self.usage[0], "output_tokens": 1}}})
+            "usage": {**self._usage(), "output_tokens": 1}}})
         await send({"type": "ping"})
         for index, block in enumerate(content):
             if block["type"] == "thinking":
