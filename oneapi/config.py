@@ -101,6 +101,10 @@ class Settings:
     lark_base_url: str = "https://passport.feishu.cn"
     turnstile_verify_url: str = "https://challenges.cloudflare.com/turnstile/v0/siteverify"
     smtp_ca_file: str = ""
+    # Ours too (SECURITY.md): whose X-Forwarded-For counts, private fetch targets, session lifetime (s).
+    trusted_proxies: str = "127.0.0.0/8,::1/128"
+    fetch_allow_private: bool = False
+    session_max_age: int = 30 * 24 * 3600
 
     @property
     def is_master(self) -> bool:
@@ -133,6 +137,7 @@ _BOOL = {
     "ENABLE_METRIC",
     "ONLY_ONE_LOG_FILE",
     "ENFORCE_INCLUDE_USAGE",
+    "FETCH_ALLOW_PRIVATE",
 }
 _INT = {
     "PORT": 1,
@@ -153,6 +158,7 @@ _INT = {
     "METRIC_SUCCESS_CHAN_SIZE": 1,
     "METRIC_FAIL_CHAN_SIZE": 1,
     "ONEAPI_MAX_BODY_MB": 1,
+    "SESSION_MAX_AGE": 60,
 }
 _FLOAT = {"METRIC_SUCCESS_RATE_THRESHOLD"}
 _RENAMED = {"ONEAPI_MAX_BODY_MB": "max_body_mb"}
@@ -197,6 +203,9 @@ def _validate(s: Settings) -> None:
         raise ConfigError(f"NODE_TYPE={s.node_type!r} must be master or slave")
     if not 0.0 <= s.metric_success_rate_threshold <= 1.0:
         raise ConfigError(f"METRIC_SUCCESS_RATE_THRESHOLD={s.metric_success_rate_threshold} must be within 0..1")
+    from oneapi.security.client_ip import parse_networks
+
+    parse_networks(s.trusted_proxies)
     # Parse the DSNs now so that a typo stops start-up instead of the first request.
     from oneapi.db.dsn import parse_dsn
 

@@ -13,7 +13,7 @@ from aiohttp import web
 from oneapi.accounts import onetime
 from oneapi.accounts.visitor import visitor_id
 from oneapi.errors import ApiError
-from oneapi.relay.auth import client_ip
+from oneapi.security.client_ip import client_ip
 from oneapi.state import STATE
 
 PASS_TTL = 3600

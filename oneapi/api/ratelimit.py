@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from oneapi.relay.auth import client_ip
+from oneapi.security.client_ip import client_ip
 from oneapi.state import STATE
 
 if TYPE_CHECKING:  # redis is imported only by deployments that use it

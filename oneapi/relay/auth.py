@@ -15,9 +15,8 @@ from aiohttp import web
 from oneapi.constants import Role, TokenStatus, UserStatus
 from oneapi.db.models import Token, User
 from oneapi.errors import RelayError
+from oneapi.security.client_ip import client_ip
 from oneapi.state import AppState
-
-_LOOPBACK_PROXIES = ("127.0.0.1", "::1")
 
 
 @dataclass(slots=True)
@@ -40,15 +39,6 @@ def token_key(authorization: str) -> tuple[str, str | None]:
         key = key[3:]
     parts = key.split("-")
     return parts[0], parts[1] if len(parts) > 1 else None
-
-
-def client_ip(request: web.Request) -> str:
-    """The peer address; X-Forwarded-For / X-Real-IP count only when a proxy on this host sent them."""
-    peer = request.remote or ""
-    if peer in _LOOPBACK_PROXIES:
-        forwarded = request.headers.get("X-Forwarded-For", "").split(",")[0].strip()
-        return forwarded or request.headers.get("X-Real-IP", "").strip() or peer
-    return peer
 
 
 def _in_subnets(ip: str, subnets: str) -> bool:

@@ -1,0 +1,1 @@
+"""Hardening for a gateway on the open internet: one module per concern (see SECURITY.md)."""
