@@ -24,6 +24,7 @@ from oneapi.db.models import Token, User
 from oneapi.middlewares import frontend_redirect, request_context
 from oneapi.options import Options
 from oneapi.relay import routes as relay_routes
+from oneapi.security.fetcher import SafeFetcher
 from oneapi.state import STATE, AppState
 from oneapi.users import hash_password
 from oneapi.web import routes as web_routes
@@ -98,6 +99,7 @@ async def _startup(app: web.Application) -> None:
     http = aiohttp.ClientSession(connector=connector, trust_env=False, proxy=settings.relay_proxy or None,
                                  auto_decompress=True)
     state = AppState(settings=settings, dbs=dbs, options=options, cache=cache, ledger=ledger, http=http,
+                     fetcher=SafeFetcher(settings),
                      started_at=int(time.time()))
     app[STATE] = state
     app[BACKGROUND] = [asyncio.create_task(_sync_loop(state), name="sync")]
@@ -120,6 +122,7 @@ async def _cleanup(app: web.Application) -> None:
         await state.sync.close()
     await state.ledger.stop()
     await state.http.close()
+    await state.fetcher.close()
     await state.dbs.close()
 
 

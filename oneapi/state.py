@@ -17,6 +17,7 @@ from oneapi.options import Options
 if TYPE_CHECKING:
     from oneapi.billing.ledger import Ledger
     from oneapi.db.connect import Databases
+    from oneapi.security.fetcher import SafeFetcher
     from oneapi.sync import CacheSync
 
 
@@ -28,6 +29,7 @@ class AppState:
     cache: Cache
     ledger: Ledger
     http: aiohttp.ClientSession
+    fetcher: SafeFetcher  # client-given URLs (image_url) only: never an internal address
     counter: TokenCounter = field(default_factory=TokenCounter)
     rng: random.Random = field(default_factory=random.Random)
     started_at: int = 0

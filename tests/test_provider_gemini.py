@@ -111,7 +111,8 @@ async def test_streamed_function_calls_carry_their_index(gateway: Gateway, gemin
     await assert_billed(wired, MODEL, TYPE, 130, 50)
 
 
-async def test_images_are_sent_inline_including_fetched_urls(gateway: Gateway, gemini: FakeGemini):
+async def test_images_are_sent_inline_including_fetched_urls(make_gateway, gemini: FakeGemini):
+    gateway = await make_gateway(FETCH_ALLOW_PRIVATE="true")  # the fake serves its image on 127.0.0.1
     wired = await wire(gateway, gemini, TYPE, MODEL)
     await wired.client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": [
         {"type": "text", "text": "Compare"},
@@ -124,12 +125,13 @@ async def test_images_are_sent_inline_including_fetched_urls(gateway: Gateway, g
         {"inlineData": {"mimeType": "image/png", "data": base64.b64encode(PNG_DOT).decode()}}]
 
 
-async def test_an_image_url_that_is_not_an_image_is_a_client_error(gateway: Gateway, gemini: FakeGemini):
+async def test_an_image_url_that_is_not_an_image_is_a_client_error(make_gateway, gemini: FakeGemini):
+    gateway = await make_gateway(FETCH_ALLOW_PRIVATE="true")
     wired = await wire(gateway, gemini, TYPE, MODEL)
     with pytest.raises(openai.BadRequestError) as caught:
         await wired.client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": [
             {"type": "image_url", "image_url": {"url": f"{gemini.url}/images/missing.png"}}]}])
-    assert "HTTP 404" in caught.value.message
+    assert "could not be downloaded as an image" in caught.value.message
     assert gemini.requests == []
 
 

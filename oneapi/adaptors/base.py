@@ -33,6 +33,7 @@ from oneapi.billing.tokens import TokenCounter
 from oneapi.config import Settings
 from oneapi.constants import ChannelType, RelayMode
 from oneapi.errors import RelayError, backoff_headers
+from oneapi.security.fetcher import SafeFetcher
 
 
 @dataclass(slots=True)
@@ -67,6 +68,7 @@ class RelayRequest:
     counter: TokenCounter
     client_headers: Mapping[str, str]
     timeout: aiohttp.ClientTimeout
+    fetcher: SafeFetcher  # the only way to download a URL the client gave (oneapi/security/fetcher.py)
     usage: Usage = field(default_factory=Usage)
     created: int = field(default_factory=lambda: int(time.time()))
     completion_text: list[str] = field(default_factory=list)  # streamed text, for the usage estimate

@@ -32,6 +32,7 @@ from oneapi.adaptors.shaping import (
 )
 from oneapi.constants import RelayMode
 from oneapi.errors import RelayError
+from oneapi.security.fetcher import fetch_client_image
 
 SAFETY_CATEGORIES = (
     "HARM_CATEGORY_HARASSMENT",
@@ -46,7 +47,6 @@ _V1BETA_MODELS = re.compile(r"gemini-(1\.5|[2-9])")
 _SCHEMA_KEYS = {"type", "format", "title", "description", "nullable", "enum", "maxItems", "minItems", "properties",
                 "required", "minProperties", "maxProperties", "minLength", "maxLength", "pattern", "example",
                 "anyOf", "propertyOrdering", "default", "items", "minimum", "maximum"}
-MAX_IMAGE_BYTES = 20 * 1024 * 1024  # Gemini's limit for a whole inline request
 _GENERATION_FIELDS = {
     "temperature": "temperature",
     "top_p": "topP",
@@ -147,22 +147,8 @@ async def _image(req: RelayRequest, url: Any, index: int) -> tuple[str, str]:
         return data_url
     if not url.startswith(("http://", "https://")):
         raise conversion_error(f"messages[{index}]: image_url.url must be an http(s) or base64 data URL")
-    timeout = aiohttp.ClientTimeout(total=req.settings.user_content_request_timeout)
-    data = bytearray()
-    try:
-        async with req.http.get(url, timeout=timeout, proxy=req.settings.user_content_request_proxy or None) as resp:
-            mime = resp.content_type
-            if resp.status != 200 or not mime.startswith("image/"):
-                raise conversion_error(f"messages[{index}]: the image at {url} answered HTTP {resp.status} "
-                                       f"with {mime}, not an image")
-            async for piece in resp.content.iter_chunked(65536):
-                data += piece
-                if len(data) > MAX_IMAGE_BYTES:
-                    raise conversion_error(f"messages[{index}]: the image at {url} is larger than "
-                                           f"{MAX_IMAGE_BYTES} bytes")
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        raise conversion_error(f"messages[{index}]: the image at {url} could not be fetched: {exc}") from None
-    return mime, base64.b64encode(data).decode()
+    image = await fetch_client_image(req.fetcher, url)
+    return image.content_type, base64.b64encode(image.data).decode()
 
 
 def _function_calls(tool_calls: Any, tool_names: dict[str, str], index: int) -> list[dict[str, Any]]:

@@ -65,6 +65,7 @@ def build_test_request(state: AppState, channel: Channel, model: str) -> RelayRe
         origin_model=model, stream=False, include_usage=False,
         prompt_tokens=state.counter.prompt(body, model), upstream=upstream_for(channel), http=state.http,
         settings=state.settings, counter=state.counter, client_headers=CIMultiDict(), timeout=TEST_TIMEOUT,
+        fetcher=state.fetcher,
     )
 
 

@@ -201,6 +201,7 @@ async def pre_consume(state: AppState, request: web.Request, caller: Caller, par
         counter=counter,
         client_headers=request.headers,
         timeout=aiohttp.ClientTimeout(total=relay_timeout or None, sock_connect=30),
+        fetcher=state.fetcher,
     )
     token = caller.token
     try:
