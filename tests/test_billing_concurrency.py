@@ -13,8 +13,9 @@ async def test_concurrent_requests_never_overspend_and_balance_to_the_unit(make_
     fake = await make_fake_openai(gate=asyncio.Event())
     channel = await gateway.add_channel(fake.url)
     user = await gateway.add_user(quota=20_000)
-    # Each request reserves int((500 + 9 prompt tokens) × 0.25) = 127 and costs 8. While the upstream holds
-    # the answers, the token's 3,000 covers exactly 23 reservations: the other 127 of 150 concurrent requests
+    # Each request reserves int((500 + 90 or 91 body bytes) × 0.25) = 147 (a small prompt is reserved by its
+    # byte size) and costs 8. While the upstream holds the answers, the token's 3,000 covers exactly 20
+    # reservations: the other 130 of 150 concurrent requests
     # must be refused, and after the answers nothing may be lost or counted twice.
     key = await gateway.add_token(user["access_token"], unlimited_quota=False, remain_quota=3_000)
 
@@ -32,20 +33,20 @@ async def test_concurrent_requests_never_overspend_and_balance_to_the_unit(make_
         await asyncio.sleep(0.02)
     fake.gate.set()
     statuses = await asyncio.gather(*tasks)
-    assert (statuses.count(200), statuses.count(403)) == (23, 127), statuses
+    assert (statuses.count(200), statuses.count(403)) == (20, 130), statuses
 
     await gateway.drain()
     logs = (await gateway.api("GET", f"/api/log/?type=2&username={user['username']}&p=0"))["data"]
     logs += (await gateway.api("GET", f"/api/log/?type=2&username={user['username']}&p=1"))["data"]
     logs += (await gateway.api("GET", f"/api/log/?type=2&username={user['username']}&p=2"))["data"]
     charged = sum(log["quota"] for log in logs)
-    assert len(logs) == 23 and charged == 23 * 8
+    assert len(logs) == 20 and charged == 20 * 8
     after_user = (await gateway.api("GET", f"/api/user/{user['id']}"))["data"]
     tokens = (await gateway.api("GET", "/api/token/", token=user["access_token"]))["data"]
     [token] = [t for t in tokens if not t["unlimited_quota"]]
     after_channel = (await gateway.api("GET", f"/api/channel/{channel['id']}"))["data"]
     assert 20_000 - after_user["quota"] == charged
-    assert after_user["used_quota"] == charged and after_user["request_count"] == 23
+    assert after_user["used_quota"] == charged and after_user["request_count"] == 20
     assert 3_000 - token["remain_quota"] == charged == token["used_quota"]
     assert after_channel["used_quota"] == charged
 
