@@ -8,6 +8,7 @@ answer shapes; the pages that read them are named next to each.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import aiohttp
@@ -104,7 +105,7 @@ async def test_token_pages(browser: Browser, gateway: Gateway, fake_openai: Fake
     form = {"name": "web", "remain_quota": 500000, "expired_time": -1, "unlimited_quota": False, "models": "",
             "subnet": ""}
     await browser.ok("POST", "/api/token/", form)
-    listed = (await browser.ok("GET", "/api/token/?p=0"))["data"]
+    listed = (await browser.ok("GET", "/api/token/?p=0&order="))["data"]
     assert isinstance(listed, list)
     for token in listed:
         assert_shape("token", token)
@@ -127,9 +128,10 @@ async def test_token_pages(browser: Browser, gateway: Gateway, fake_openai: Fake
 
 async def test_channel_pages(browser: Browser, fake_openai: FakeOpenAI):
     # EditChannel's submit: models and groups joined, every field of its form
+    config = '{"region":"","sk":"","ak":"","user_id":"","vertex_ai_project_id":"","vertex_ai_adc":""}'
     form = {"name": "web", "type": 1, "key": "sk-upstream", "base_url": fake_openai.url, "other": "",
-            "model_mapping": "", "system_prompt": "", "models": "gpt-3.5-turbo", "groups": ["default"],
-            "group": "default", "config": "{}"}
+            "model_mapping": "", "models": "gpt-3.5-turbo", "groups": ["default"], "group": "default",
+            "config": config}
     await browser.ok("POST", "/api/channel/", form)
     listed = (await browser.ok("GET", "/api/channel/?p=0"))["data"]
     for channel in listed:
@@ -138,7 +140,12 @@ async def test_channel_pages(browser: Browser, fake_openai: FakeOpenAI):
     channel_id = listed[0]["id"]
     loaded = (await browser.ok("GET", f"/api/channel/{channel_id}/"))["data"]
     assert_shape("channel", loaded)
-    assert (await browser.ok("PUT", "/api/channel/", {**loaded, "key": "", "priority": 3}))["data"]["priority"] == 3
+    assert loaded["config"] == config and loaded["model_mapping"] == ""
+    # EditChannel's submit after loadChannel: the row plus `groups`, lists joined, config re-serialised
+    edited = {**loaded, "groups": ["default"], "model_mapping": '{\n  "gpt-3.5-turbo": "gpt-4o"\n}',
+              "config": config, "id": channel_id}
+    assert_shape("channel", (await browser.ok("PUT", "/api/channel/", edited))["data"])
+    assert (await browser.ok("GET", f"/api/channel/{channel_id}"))["data"]["model_mapping"] == edited["model_mapping"]
     for change in ({"status": 2}, {"status": 1}, {"priority": 5}, {"weight": 2}):
         answer = await browser.ok("PUT", "/api/channel/", {"id": channel_id, **change})
         assert isinstance(answer["data"]["status"], int)
@@ -167,15 +174,22 @@ async def test_user_pages(browser: Browser):
     assert me["password"] == ""
     await browser.ok("POST", "/api/user/", {"username": "webuser", "password": "password123",
                                            "display_name": "Web"})
-    listed = (await browser.ok("GET", "/api/user/?p=0"))["data"]
-    for user in listed:
-        assert_shape("user", user)
+    for order in ("", "quota", "used_quota", "request_count"):  # UsersTable's sort dropdown
+        listed = (await browser.ok("GET", f"/api/user/?p=0&order={order}"))["data"]
+        for user in listed:
+            assert_shape("user", user)
     user_id = next(u["id"] for u in listed if u["username"] == "webuser")
     loaded = (await browser.ok("GET", f"/api/user/{user_id}/"))["data"]
     assert_shape("user", loaded)
-    await browser.ok("PUT", "/api/user/", {**loaded, "quota": 1000, "password": ""})
-    managed = await browser.ok("POST", "/api/user/manage", {"username": "webuser", "action": "promote"})
-    assert managed["data"]["role"] == 10 and isinstance(managed["data"]["status"], int)
+    # EditUser's submit: the loaded row, password blanked, quota parsed, id added
+    await browser.ok("PUT", "/api/user/", {**loaded, "quota": 1000, "password": "", "id": user_id})
+    assert (await browser.ok("GET", f"/api/user/{user_id}"))["data"]["quota"] == 1000
+    await browser.ok("PUT", "/api/user/self", {**me, "display_name": "Root", "password": ""})
+    assert (await browser.ok("GET", "/api/user/self"))["data"]["display_name"] == "Root"
+    # UsersTable's buttons read role and status from the answer
+    for action, role, status in (("promote", 10, 1), ("demote", 1, 1), ("disable", 1, 2), ("enable", 1, 1)):
+        managed = await browser.ok("POST", "/api/user/manage", {"username": "webuser", "action": action})
+        assert (managed["data"]["role"], managed["data"]["status"]) == (role, status), action
     assert isinstance((await browser.ok("GET", "/api/user/aff"))["data"], str)
     assert isinstance((await browser.ok("GET", "/api/user/token"))["data"], str)
     groups = (await browser.ok("GET", "/api/group/"))["data"]
@@ -205,13 +219,16 @@ async def test_log_and_dashboard_pages(browser: Browser, gateway: Gateway, fake_
     client = gateway.openai(await gateway.add_token())
     await client.chat.completions.create(model="gpt-3.5-turbo", messages=[{"role": "user", "content": "hi"}])
     await gateway.drain()
-    for path in ("/api/log/?p=0&type=0", "/api/log/self/?p=0", "/api/log/self?p=0&type=2",
+    # LogsTable's exact queries: empty filters, timestamps from Date.parse (NaN when a date field is cleared)
+    filters = f"token_name=&model_name=&start_timestamp=0&end_timestamp={int(time.time()) + 3600}"
+    for path in (f"/api/log/?p=0&type=0&username=&{filters}&channel=", f"/api/log/self/?p=0&type=0&{filters}",
+                 "/api/log/self/?p=0&type=2&token_name=&model_name=&start_timestamp=NaN&end_timestamp=NaN",
                  "/api/log/search?keyword=", "/api/log/self/search?keyword="):
         logs = (await browser.ok("GET", path))["data"]
         assert isinstance(logs, list) and logs, path
         for log in logs:
             assert_shape("log", log)
-    for path in ("/api/log/stat?type=0", "/api/log/self/stat?type=0"):
+    for path in (f"/api/log/stat?type=0&username=&{filters}&channel=", f"/api/log/self/stat?type=0&{filters}"):
         assert isinstance((await browser.ok("GET", path))["data"]["quota"], int)
     rows = (await browser.ok("GET", "/api/user/dashboard"))["data"]
     assert len(rows) == 1
@@ -238,3 +255,19 @@ async def test_slash_and_no_slash_forms_reach_the_same_handler(browser: Browser)
     await browser.call("GET", "/api/user/logout/")
     refused = await browser.call("GET", "/api/user/self", status=401)
     assert refused["success"] is False
+
+
+async def test_rows_made_with_the_fewest_fields_read_as_go_zero_values(browser: Browser, gateway: Gateway):
+    """Scripts create rows with a few fields; the pages still get "" and 0, never null, where they read them."""
+    channel = await gateway.api("POST", "/api/channel/", {"name": "bare", "type": 1, "key": "k", "models": "m"})
+    assert channel["success"], channel
+    user = await gateway.api("POST", "/api/user/", {"username": "bareuser", "password": "password123"})
+    assert user["success"], user
+    token = await gateway.api("POST", "/api/token/", {"name": "bare"})
+    assert token["success"], token
+    assert_shape("channel", (await browser.ok("GET", "/api/channel/?p=0"))["data"][0])
+    assert_shape("token", next(t for t in (await browser.ok("GET", "/api/token/"))["data"] if t["name"] == "bare"))
+    assert_shape("user", (await browser.ok("GET", "/api/user/search?keyword=bareuser"))["data"][0])
+    redemption = await gateway.api("POST", "/api/redemption/", {"name": "bare", "quota": 1})
+    assert redemption["success"], redemption
+    assert_shape("redemption", (await browser.ok("GET", "/api/redemption/search?keyword=bare"))["data"][0])
