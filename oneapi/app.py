@@ -8,6 +8,7 @@ import logging
 import secrets
 import time
 import uuid
+from typing import TYPE_CHECKING
 
 import aiohttp
 import peewee
@@ -28,6 +29,10 @@ from oneapi.security.fetcher import SafeFetcher
 from oneapi.state import STATE, AppState
 from oneapi.users import hash_password
 from oneapi.web import routes as web_routes
+from oneapi.workers import WorkerRole
+
+if TYPE_CHECKING:
+    from oneapi.sync import Bus
 
 logger = logging.getLogger(__name__)
 
@@ -79,11 +84,11 @@ async def _sync_loop(state: AppState) -> None:
 
 async def _startup(app: web.Application) -> None:
     settings = app[SETTINGS]
+    role = app[ROLE]
     dbs = connect(settings)
     try:
-        if settings.is_master:
-            await migrate_schema(dbs)
-        await seed_root(dbs, settings)
+        if role.count == 1:  # several workers: their supervisor prepared the database before forking them
+            await prepare_database(dbs, settings)
         options = Options(settings.theme)
         await options.load(dbs)
         cache = Cache()
@@ -99,15 +104,37 @@ async def _startup(app: web.Application) -> None:
     http = aiohttp.ClientSession(connector=connector, trust_env=False, proxy=settings.relay_proxy or None,
                                  auto_decompress=True)
     state = AppState(settings=settings, dbs=dbs, options=options, cache=cache, ledger=ledger, http=http,
-                     fetcher=SafeFetcher(settings),
-                     started_at=int(time.time()))
+                     fetcher=SafeFetcher(settings), started_at=int(time.time()), role=role)
     app[STATE] = state
     app[BACKGROUND] = [asyncio.create_task(_sync_loop(state), name="sync")]
-    if settings.redis_enabled:
-        from oneapi.sync import CacheSync, connect_redis  # redis is imported only when it is used
+    bus = _cache_bus(settings, role)
+    if bus is not None:
+        from oneapi.sync import CacheSync
 
-        state.sync = CacheSync(state, connect_redis(settings.redis_conn_string, settings.redis_password))
+        state.sync = CacheSync(cache, options, dbs, bus)
         app[BACKGROUND].extend(state.sync.start())
+
+
+def _cache_bus(settings: Settings, role: WorkerRole) -> Bus | None:
+    """Redis when it is enabled (it reaches every node's workers too), else the supervisor's socket."""
+    if settings.redis_enabled:
+        from oneapi.sync import RedisBus, connect_redis  # redis is imported only when it is used
+
+        if role.bus is not None:
+            role.bus.close()
+        return RedisBus(connect_redis(settings.redis_conn_string, settings.redis_password))
+    if role.bus is not None:
+        from oneapi.sync import WorkersBus
+
+        return WorkersBus(role.bus)
+    return None
+
+
+async def prepare_database(dbs: Databases, settings: Settings) -> None:
+    """Once per node before serving: the master migrates the schema, and a first start creates root."""
+    if settings.is_master:
+        await migrate_schema(dbs)
+    await seed_root(dbs, settings)
 
 
 async def _cleanup(app: web.Application) -> None:
@@ -127,16 +154,18 @@ async def _cleanup(app: web.Application) -> None:
 
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings", Settings)
+ROLE: web.AppKey[WorkerRole] = web.AppKey("worker_role", WorkerRole)
 BACKGROUND: web.AppKey[list[asyncio.Task[None]]] = web.AppKey("background", list)
 
 
-def make_app(settings: Settings) -> web.Application:
+def make_app(settings: Settings, role: WorkerRole | None = None) -> web.Application:
     middlewares = [request_context]
     if settings.frontend_base_url and not settings.is_master:
         middlewares.append(frontend_redirect(settings.frontend_base_url))
     app = web.Application(middlewares=middlewares, client_max_size=settings.max_body_mb * 1024 * 1024,
                           handler_args={"max_field_size": 65536})
     app[SETTINGS] = settings
+    app[ROLE] = role or WorkerRole()
     app.on_startup.append(_startup)
     app.on_cleanup.append(_cleanup)
     relay_routes.setup_routes(app)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import logging
 import os
 import signal
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -16,7 +18,8 @@ import peewee
 from aiohttp import web
 
 from oneapi import __version__
-from oneapi.config import ConfigError, load_settings
+from oneapi.config import ConfigError, Settings, load_settings
+from oneapi.workers import Supervisor, WorkerRole
 
 
 def _load_dotenv(path: Path = Path(".env")) -> None:
@@ -78,12 +81,59 @@ def _event_loop():
     return uvloop.new_event_loop()
 
 
+@contextlib.contextmanager
+def _start_up_errors(settings: Settings, host: str) -> Iterator[None]:
+    """Turn the failures a person can fix (port taken, database unreachable) into one line."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
+            raise click.ClickException(f"cannot listen on {host}:{settings.port}: {exc.strerror}") from None
+        raise click.ClickException(f"cannot reach the database ({settings.database_location()}): {exc}") from None
+    except peewee.DatabaseError as exc:
+        hint = " (a slave node needs a master to create the tables first)" if not settings.is_master else ""
+        raise click.ClickException(f"database error at start-up: {exc}{hint}") from None
+
+
+def _serve(settings: Settings, host: str, role: WorkerRole) -> None:
+    from oneapi.app import make_app
+
+    app = make_app(settings, role)
+    app.on_startup.append(_shut_down_once)
+    with _start_up_errors(settings, host):
+        web.run_app(app, host=host, port=settings.port, print=None, loop=_event_loop(),
+                    shutdown_timeout=30, access_log=None, reuse_port=role.count > 1)
+
+
+def _serve_worker(settings: Settings, host: str, role: WorkerRole) -> int:
+    """One worker's life under the supervisor: its exit code."""
+    try:
+        _serve(settings, host, role)
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    return 0
+
+
+async def _prepare_node(settings: Settings) -> None:
+    from oneapi.app import prepare_database
+    from oneapi.db.connect import connect
+
+    dbs = connect(settings)
+    try:
+        await prepare_database(dbs, settings)
+    finally:
+        await dbs.close()
+
+
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="oneapi")
 @click.option("--port", type=int, default=None, help="Port to listen on (default 3000; the PORT variable wins).")
 @click.option("--log-dir", default="./logs", show_default=True, help="Directory for the daily log file.")
 @click.option("--host", default="0.0.0.0", show_default=True, help="Address to listen on.")
-def main(port: int | None, log_dir: str, host: str) -> None:
+@click.option("--workers", type=int, default=None,
+              help="Processes serving the port, to use more cores (default 1, or the WORKERS variable).")
+def main(port: int | None, log_dir: str, host: str, workers: int | None) -> None:
     """oneapi: an OpenAI-compatible LLM gateway (One API, in Python).
 
     Configuration is read from environment variables and ./.env: SQL_DSN, SQLITE_PATH, REDIS_CONN_STRING,
@@ -92,27 +142,22 @@ def main(port: int | None, log_dir: str, host: str) -> None:
     _load_dotenv()
     try:
         overrides = {} if "PORT" in os.environ else {"port": port}
-        settings = load_settings(os.environ, log_dir=log_dir, **overrides)
+        settings = load_settings(os.environ, log_dir=log_dir, workers=workers, **overrides)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
-    from oneapi.app import make_app
 
     log_file = setup_logging(settings.log_dir, settings.debug, settings.only_one_log_file)
     logger = logging.getLogger("oneapi")
-    logger.info("oneapi %s starting on %s:%s, data in %s, log file %s", __version__, host, settings.port,
-                settings.database_location(), log_file)
-    app = make_app(settings)
-    app.on_startup.append(_shut_down_once)
-    try:
-        web.run_app(app, host=host, port=settings.port, print=None, loop=_event_loop(),
-                    shutdown_timeout=30, access_log=None)
-    except OSError as exc:
-        if exc.errno in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
-            raise click.ClickException(f"cannot listen on {host}:{settings.port}: {exc.strerror}") from None
-        raise click.ClickException(f"cannot reach the database ({settings.database_location()}): {exc}") from None
-    except peewee.DatabaseError as exc:
-        hint = " (a slave node needs a master to create the tables first)" if not settings.is_master else ""
-        raise click.ClickException(f"database error at start-up: {exc}{hint}") from None
+    logger.info("oneapi %s starting on %s:%s with %d worker(s), data in %s, log file %s", __version__, host,
+                settings.port, settings.workers, settings.database_location(), log_file)
+    if settings.workers == 1:
+        _serve(settings, host, WorkerRole())
+        return
+    with _start_up_errors(settings, host):
+        asyncio.run(_prepare_node(settings))
+    code = Supervisor(settings.workers, lambda role: _serve_worker(settings, host, role)).run()
+    if code:
+        sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -105,6 +105,8 @@ class Settings:
     trusted_proxies: str = "127.0.0.0/8,::1/128"
     fetch_allow_private: bool = False
     session_max_age: int = 30 * 24 * 3600
+    # Ours: processes serving the port (--workers wins over WORKERS).
+    workers: int = 1
 
     @property
     def is_master(self) -> bool:
@@ -159,8 +161,10 @@ _INT = {
     "METRIC_FAIL_CHAN_SIZE": 1,
     "ONEAPI_MAX_BODY_MB": 1,
     "SESSION_MAX_AGE": 60,
+    "WORKERS": 1,
 }
 _FLOAT = {"METRIC_SUCCESS_RATE_THRESHOLD"}
+MAX_WORKERS = 64
 _RENAMED = {"ONEAPI_MAX_BODY_MB": "max_body_mb"}
 
 
@@ -199,6 +203,8 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
 def _validate(s: Settings) -> None:
     if not 1 <= s.port <= 65535:
         raise ConfigError(f"PORT={s.port} is not a TCP port (1-65535)")
+    if not 1 <= s.workers <= MAX_WORKERS:
+        raise ConfigError(f"WORKERS={s.workers} must be within 1..{MAX_WORKERS}")
     if s.node_type not in ("master", "slave"):
         raise ConfigError(f"NODE_TYPE={s.node_type!r} must be master or slave")
     if not 0.0 <= s.metric_success_rate_threshold <= 1.0:

@@ -13,6 +13,7 @@ from oneapi.billing.tokens import TokenCounter
 from oneapi.cache import Cache
 from oneapi.config import Settings
 from oneapi.options import Options
+from oneapi.workers import WorkerRole
 
 if TYPE_CHECKING:
     from oneapi.billing.ledger import Ledger
@@ -33,7 +34,8 @@ class AppState:
     counter: TokenCounter = field(default_factory=TokenCounter)
     rng: random.Random = field(default_factory=random.Random)
     started_at: int = 0
-    sync: CacheSync | None = None  # set when Redis is enabled
+    sync: CacheSync | None = None  # set when Redis is enabled or other workers share the node
+    role: WorkerRole = field(default_factory=WorkerRole)
 
 
 STATE: web.AppKey[AppState] = web.AppKey("state", AppState)

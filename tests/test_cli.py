@@ -22,7 +22,7 @@ def run(*args: str, env: dict[str, str] | None = None, cwd: str | None = None) -
 def test_version_and_help():
     assert run("--version").stdout.strip() == f"oneapi, version {__version__}"
     help_text = run("--help").stdout
-    for flag in ("--port", "--log-dir", "--version", "--help"):
+    for flag in ("--port", "--log-dir", "--workers", "--version", "--help"):
         assert flag in help_text
 
 
@@ -32,6 +32,9 @@ def test_version_and_help():
     ({"BATCH_UPDATE_ENABLED": "maybe"}, "BATCH_UPDATE_ENABLED"),
     ({"RELAY_TIMEOUT": "-5"}, "RELAY_TIMEOUT"),
     ({"REDIS_CONN_STRING": "localhost:6379"}, "REDIS_CONN_STRING"),
+    ({"WORKERS": "0"}, "WORKERS"),
+    ({"WORKERS": "two"}, "WORKERS"),
+    ({"WORKERS": "65"}, "WORKERS"),
 ])
 def test_invalid_settings_stop_start_up_with_one_line(tmp_path, env: dict[str, str], variable: str):
     result = run(env=env, cwd=str(tmp_path))

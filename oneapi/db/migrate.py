@@ -94,10 +94,11 @@ def _create_missing_indexes(db: Database, model: type[AsyncModel]) -> None:
     """Create the model's indexes that are absent by name (MySQL has no CREATE INDEX IF NOT EXISTS)."""
     table = model._meta.table_name
     existing = index_names(db, table)
-    for index in model._meta.fields_to_index():
-        if isinstance(index, Index) and index._name not in existing:
-            logger.info("creating index %s on %s", index._name, table)
-            db.execute(model._schema._create_index(index, safe=False))
+    missing = [i for i in model._meta.fields_to_index() if isinstance(i, Index) and i._name not in existing]
+    if missing:
+        logger.info("creating indexes on %s: %s", table, [index._name for index in missing])
+    for index in missing:
+        db.execute(model._schema._create_index(index, safe=False))
 
 
 def migrate_models(db: Database, models: Sequence[type[AsyncModel]]) -> None:

@@ -190,7 +190,7 @@ class ChannelTester:
         """An on_startup callback (after the app's own): every CHANNEL_TEST_FREQUENCY minutes, test all channels."""
         state = app[STATE]
         minutes = state.settings.channel_test_frequency
-        if not minutes:
+        if not minutes or not state.role.runs_node_jobs:  # once per node, not once per worker
             return
 
         async def loop() -> None:
