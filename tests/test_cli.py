@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -12,6 +11,7 @@ import urllib.request
 import pytest
 
 from oneapi import __version__
+from tests.gateway_process import free_port
 
 
 def run(*args: str, env: dict[str, str] | None = None, cwd: str | None = None) -> subprocess.CompletedProcess:
@@ -43,14 +43,8 @@ def test_invalid_settings_stop_start_up_with_one_line(tmp_path, env: dict[str, s
     assert len(lines) == 1 and variable in lines[0] and "Traceback" not in result.stderr, result.stderr
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_starts_on_the_given_port_with_a_fresh_database_and_log_file(tmp_path):
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("PORT", "SQL_DSN", "SQLITE_PATH")}
     proc = subprocess.Popen([sys.executable, "-m", "oneapi", "--port", str(port), "--log-dir", "./my-logs"],
                             cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
