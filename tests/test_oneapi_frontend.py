@@ -49,7 +49,9 @@ FIELDS: dict[str, dict[str, Any]] = {
                "display_in_currency": bool, "top_up_link": str, "chat_link": str, "github_oauth": bool,
                "github_client_id": str, "wechat_login": bool, "wechat_qrcode": str, "turnstile_check": bool,
                "turnstile_site_key": str, "email_verification": bool, "server_address": str, "version": str,
-               "start_time": int},
+               "start_time": int, "lark_client_id": str, "oidc": bool, "oidc_client_id": str,
+               "oidc_well_known": str, "oidc_authorization_endpoint": str, "oidc_token_endpoint": str,
+               "oidc_userinfo_endpoint": str},
 }
 
 

@@ -1,12 +1,16 @@
 """What SDKs branch on: 404 model_not_found for a model the caller cannot use, 503 when it is served but no
-channel is up, and the upstream's 429/503 with its Retry-After and x-ratelimit-* headers once retries run out."""
+channel is up, and the upstream's 429/503 with its Retry-After and x-ratelimit-* headers once retries run out
+(Gemini's RetryInfo, which it sends in the body, becomes Retry-After)."""
 
 from __future__ import annotations
 
 import openai
 import pytest
 
+from oneapi.constants import ChannelType
 from tests.conftest import Gateway
+from tests.fakes.anthropic import FakeAnthropic
+from tests.fakes.gemini import FakeGemini
 from tests.fakes.openai_upstream import FakeOpenAI
 
 CHAT = {"model": "gpt-3.5-turbo", "messages": [{"role": "user", "content": "hi"}]}
@@ -90,3 +94,18 @@ async def test_streams_refused_before_the_first_byte_carry_the_headers(gateway: 
     with pytest.raises(openai.RateLimitError) as caught:
         await client.chat.completions.create(**CHAT, stream=True)
     assert caught.value.response.headers["retry-after"] == "7"
+
+
+async def test_claude_and_gemini_rate_limits_tell_the_client_when_to_retry(gateway: Gateway, serve_fake):
+    claude, gemini = await serve_fake(FakeAnthropic()), await serve_fake(FakeGemini())
+    await gateway.add_channel(claude.url, key=claude.key, models="claude-3-haiku-20240307",
+                              type=ChannelType.ANTHROPIC)
+    await gateway.add_channel(gemini.url, key=gemini.key, models="gemini-1.5-flash", type=ChannelType.GEMINI)
+    claude.fail_next(429, "rate_limit_error", "Number of requests has exceeded your rate limit",
+                     headers={"retry-after": "12"})
+    gemini.fail_next(429, "RESOURCE_EXHAUSTED", "Resource has been exhausted", retry_delay="2.5s")
+    client = gateway.openai(await gateway.add_token())
+    for model, wait in (("claude-3-haiku-20240307", "12"), ("gemini-1.5-flash", "3")):
+        with pytest.raises(openai.RateLimitError) as caught:
+            await client.chat.completions.create(**{**CHAT, "model": model})
+        assert caught.value.response.headers["retry-after"] == wait, model

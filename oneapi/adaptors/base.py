@@ -123,7 +123,7 @@ async def refusal(resp: aiohttp.ClientResponse, parse_error: Callable[[int, byte
     raw = await resp.read()
     resp.release()
     error = parse_error(resp.status, raw)
-    error.headers = backoff_headers(resp.headers)
+    error.headers = {**error.headers, **backoff_headers(resp.headers)}
     return error
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import math
 from typing import Any
 
 from oneapi.adaptors.base import RelayRequest
@@ -9,6 +11,7 @@ from oneapi.adaptors.upstream_errors import generic_error, try_json
 from oneapi.errors import RelayError, upstream_error
 
 _ERROR_INFO = "type.googleapis.com/google.rpc.ErrorInfo"
+_RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo"
 
 
 def google_headers(req: RelayRequest) -> dict[str, str]:
@@ -25,6 +28,12 @@ def rpc_error(error: dict[str, Any], status: int | None = None) -> RelayError:
     reason = next((str(d["reason"]) for d in error.get("details") or ()
                    if isinstance(d, dict) and d.get("@type") == _ERROR_INFO and d.get("reason")), None)
     result = upstream_error(status, str(error.get("message") or kind), kind, reason or kind)
+    delay = next((d["retryDelay"] for d in error.get("details") or ()
+                  if isinstance(d, dict) and d.get("@type") == _RETRY_INFO and isinstance(d.get("retryDelay"), str)),
+                 None)
+    if delay is not None:  # Google says when to retry in the body ("30s"); OpenAI clients read Retry-After
+        with contextlib.suppress(ValueError):
+            result.headers["Retry-After"] = str(math.ceil(float(delay.removesuffix("s"))))
     if reason == "API_KEY_INVALID":
         result.retryable = True  # Google answers a dead key with 400; another channel's key may work
     return result

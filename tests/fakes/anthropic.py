@@ -49,11 +49,12 @@ class FakeAnthropic:
     stream_error: dict[str, Any] | None = None  # an `error` event sent after the first text delta
     requests: list[dict[str, Any]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
-    failures: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    failures: list[tuple[int, dict[str, Any], dict[str, str]]] = field(default_factory=list)
     url: str = ""
 
-    def fail_next(self, status: int, kind: str, message: str) -> None:
-        self.failures.append((status, error_body(kind, message)))
+    def fail_next(self, status: int, kind: str, message: str, headers: dict[str, str] | None = None) -> None:
+        """Answer the next request with this error (and these headers, e.g. retry-after on a 429)."""
+        self.failures.append((status, error_body(kind, message), headers or {}))
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -109,8 +110,8 @@ class FakeAnthropic:
         except Invalid as exc:
             return web.json_response(error_body("invalid_request_error", str(exc)), status=400)
         if self.failures:
-            status, payload = self.failures.pop(0)
-            return web.json_response(payload, status=status)
+            status, payload, headers = self.failures.pop(0)
+            return web.json_response(payload, status=status, headers=headers)
         content = self._content(body)
         stop_reason = "tool_use" if any(b["type"] == "tool_use" for b in content) else self.stop_reason
         if body.get("stream"):

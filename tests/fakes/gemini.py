@@ -47,16 +47,22 @@ _PART_FIELDS = {"text", "inlineData", "functionCall", "functionResponse", "fileD
 
 
 class GoogleError(Exception):
-    def __init__(self, status: int, rpc_status: str, message: str, reason: str | None = None) -> None:
+    def __init__(self, status: int, rpc_status: str, message: str, reason: str | None = None,
+                 retry_delay: str | None = None) -> None:
         super().__init__(message)
         self.status, self.rpc_status, self.message, self.reason = status, rpc_status, message, reason
+        self.retry_delay = retry_delay
 
     def response(self) -> web.Response:
         error: dict[str, Any] = {"code": self.status, "message": self.message, "status": self.rpc_status}
+        details: list[dict[str, Any]] = []
         if self.reason:
-            error["details"] = [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": self.reason,
-                                 "domain": "googleapis.com",
-                                 "metadata": {"service": "generativelanguage.googleapis.com"}}]
+            details.append({"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": self.reason,
+                            "domain": "googleapis.com", "metadata": {"service": "generativelanguage.googleapis.com"}})
+        if self.retry_delay:  # how Google says when to retry a 429: in the body, not a header
+            details.append({"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": self.retry_delay})
+        if details:
+            error["details"] = details
         return web.json_response({"error": error}, status=self.status)
 
 
@@ -88,8 +94,8 @@ class _Google:
     failures: list[GoogleError] = field(default_factory=list)
     url: str = ""
 
-    def fail_next(self, status: int, rpc_status: str, message: str) -> None:
-        self.failures.append(GoogleError(status, rpc_status, message))
+    def fail_next(self, status: int, rpc_status: str, message: str, retry_delay: str | None = None) -> None:
+        self.failures.append(GoogleError(status, rpc_status, message, retry_delay=retry_delay))
 
     def _check(self, request: web.Request) -> None:
         self.paths.append(request.path_qs)
