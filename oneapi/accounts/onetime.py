@@ -81,8 +81,9 @@ async def check(state: AppState, purpose: str, subject: str, value: str) -> bool
         stored = await state.sync.client.get(_REDIS_PREFIX + key)
         stored = stored.decode() if isinstance(stored, bytes) else stored
         return stored is not None and hmac.compare_digest(stored, digest)
-    row = await OneTimeSecret.aget_or_none((OneTimeSecret.key == key) & (OneTimeSecret.expires_at > int(time.time())))
-    return row is not None and hmac.compare_digest(row.digest, digest)
+    rows = await state.dbs.main.list(OneTimeSecret.select().where(
+        (OneTimeSecret.key == key) & (OneTimeSecret.expires_at > int(time.time()))))
+    return bool(rows) and hmac.compare_digest(rows[0].digest, digest)
 
 
 async def take(state: AppState, purpose: str, subject: str, value: str) -> bool:

@@ -7,8 +7,9 @@ node can check them, and the browser only carries this id.
 from __future__ import annotations
 
 import secrets
+from http.cookies import SimpleCookie
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 VISITOR_COOKIE = "oneapi_visitor"
 VISITOR_MAX_AGE = 30 * 24 * 3600
@@ -28,6 +29,11 @@ def visitor_id(request: web.Request) -> str:
 async def set_visitor_cookie(request: web.Request, response: web.StreamResponse) -> None:
     """``on_response_prepare``: hand a newly made id to the browser."""
     new = request.get(_NEW_VISITOR)
-    if new:
-        response.set_cookie(VISITOR_COOKIE, new, max_age=VISITOR_MAX_AGE, path="/", httponly=True,
-                            samesite="Lax", secure=request.secure)
+    if new:  # response.set_cookie is too late here: the cookies are already headers
+        cookie = SimpleCookie()
+        cookie[VISITOR_COOKIE] = new
+        morsel = cookie[VISITOR_COOKIE]
+        morsel.update({"max-age": str(VISITOR_MAX_AGE), "path": "/", "httponly": True, "samesite": "Lax"})
+        if request.secure:
+            morsel["secure"] = True
+        response.headers.add(hdrs.SET_COOKIE, morsel.OutputString())

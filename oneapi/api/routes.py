@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from oneapi.accounts.visitor import set_visitor_cookie
-from oneapi.api import channel, log, misc, option, redemption, token, user, verification
+from oneapi.api import channel, log, misc, oauth, option, redemption, token, user, verification
 from oneapi.api.ratelimit import Handler, critical, install
 from oneapi.relay.channel_test import ChannelTester
 
@@ -41,6 +41,13 @@ def setup_routes(app: web.Application) -> None:
         ("GET", "/api/reset_password", critical(verification.send_reset_mail)),
         ("POST", "/api/user/reset", critical(verification.reset_password)),
         ("GET", "/api/oauth/email/bind", critical(verification.bind_email)),
+        # third-party sign-in
+        ("GET", "/api/oauth/state", critical(oauth.oauth_state)),
+        ("GET", "/api/oauth/github", critical(oauth.github)),
+        ("GET", "/api/oauth/lark", critical(oauth.lark)),
+        ("GET", "/api/oauth/oidc", critical(oauth.oidc)),
+        ("GET", "/api/oauth/wechat", critical(oauth.wechat)),
+        ("GET", "/api/oauth/wechat/bind", critical(oauth.wechat_bind)),
         # users: static paths before /api/user/{id}
         ("POST", "/api/user/register", critical(user.register)),
         ("POST", "/api/user/login", critical(user.login)),

@@ -57,7 +57,7 @@ def user_dict(user: User) -> dict[str, Any]:
     return row_dict(user, HIDDEN)
 
 
-def _login_summary(user: User) -> dict[str, Any]:
+def login_summary(user: User) -> dict[str, Any]:
     """One API's login data: the session fields, every other user field at its Go zero value."""
     data: dict[str, Any] = {f.name: "" if isinstance(f, CharField | TextField) else 0
                             for f in User._meta.sorted_fields}
@@ -85,7 +85,7 @@ async def login(request: web.Request) -> web.Response:
         raise ApiError("用户名或密码错误，或用户已被封禁")
     if state.cache.user(user.id) is None:  # created by another node since the last sync
         state.cache.put_user(user)
-    response = api_ok(_login_summary(user))
+    response = api_ok(login_summary(user))
     auth.login(response, request, user)
     return response
 

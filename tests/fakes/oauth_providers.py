@@ -1,0 +1,191 @@
+"""Fake sign-in providers speaking their real protocols: GitHub, Lark (Feishu passport), an OpenID Connect
+provider with discovery, a WeChat Server, and Cloudflare Turnstile's siteverify.
+
+Each checks the credentials it is sent (client id and secret, redirect URI, bearer token, server token,
+Turnstile secret) and hands out single-use codes, as the real services do.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+CLIENT_ID = "client-id-123"
+CLIENT_SECRET = "client-secret-456"
+
+
+@dataclass
+class _CodeGrant:
+    """The authorization-code half every OAuth provider shares: codes -> access tokens -> profiles."""
+
+    redirect_uri: str = ""  # what the token request must name, when the provider checks it
+    url: str = ""
+    codes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    tokens: dict[str, dict[str, Any]] = field(default_factory=dict)
+    grants: list[dict[str, Any]] = field(default_factory=list)
+
+    def issue_code(self, profile: dict[str, Any]) -> str:
+        """What the provider would append to the redirect after the user agreed."""
+        code = secrets.token_hex(10)
+        self.codes[code] = profile
+        return code
+
+    def exchange(self, body: dict[str, Any]) -> tuple[str | None, str]:
+        """An access token for a good request, or (None, error code)."""
+        self.grants.append(dict(body))
+        if body.get("client_id") != CLIENT_ID or body.get("client_secret") != CLIENT_SECRET:
+            return None, "invalid_client"
+        if self.redirect_uri and body.get("redirect_uri") != self.redirect_uri:
+            return None, "redirect_uri_mismatch"
+        profile = self.codes.pop(str(body.get("code", "")), None)  # a code works once
+        if profile is None:
+            return None, "invalid_grant"
+        token = secrets.token_hex(16)
+        self.tokens[token] = profile
+        return token, ""
+
+    def profile(self, request: web.Request) -> dict[str, Any] | None:
+        header = request.headers.get("Authorization", "")
+        return self.tokens.get(header.removeprefix("Bearer ")) if header.startswith("Bearer ") else None
+
+
+class FakeGitHub(_CodeGrant):
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/login/oauth/access_token", self.access_token)
+        app.router.add_get("/user", self.user)
+        return app
+
+    async def access_token(self, request: web.Request) -> web.Response:
+        token, error = self.exchange(await request.json())
+        if token is None:
+            description = {"invalid_client": "The client_id and/or client_secret passed are incorrect.",
+                           "invalid_grant": "The code passed is incorrect or expired."}[error]
+            return web.json_response({"error": "bad_verification_code" if error == "invalid_grant" else
+                                      "incorrect_client_credentials", "error_description": description})
+        return web.json_response({"access_token": token, "token_type": "bearer", "scope": "user:email"})
+
+    async def user(self, request: web.Request) -> web.Response:
+        profile = self.profile(request)
+        if profile is None:
+            return web.json_response({"message": "Bad credentials"}, status=401)
+        return web.json_response({"id": 1, "node_id": "U_1", **profile})
+
+
+class FakeLark(_CodeGrant):
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/suite/passport/oauth/token", self.token)
+        app.router.add_get("/suite/passport/oauth/userinfo", self.userinfo)
+        return app
+
+    async def token(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        token, error = self.exchange(body) if body.get("grant_type") == "authorization_code" else (None, "bad")
+        if token is None:
+            return web.json_response({"error": error, "error_description": f"lark refused: {error}"}, status=400)
+        return web.json_response({"access_token": token, "token_type": "Bearer", "expires_in": 7200})
+
+    async def userinfo(self, request: web.Request) -> web.Response:
+        profile = self.profile(request)
+        if profile is None:
+            return web.json_response({"code": 20005, "msg": "invalid access token"}, status=401)
+        return web.json_response({"union_id": "on_1", "en_name": "", **profile})
+
+
+class FakeOIDC(_CodeGrant):
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/.well-known/openid-configuration", self.discovery)
+        app.router.add_post("/oauth2/token", self.token)
+        app.router.add_get("/oauth2/userinfo", self.userinfo)
+        return app
+
+    @property
+    def well_known(self) -> str:
+        return f"{self.url}/.well-known/openid-configuration"
+
+    async def discovery(self, request: web.Request) -> web.Response:
+        return web.json_response({"issuer": self.url, "authorization_endpoint": f"{self.url}/oauth2/authorize",
+                                  "token_endpoint": f"{self.url}/oauth2/token",
+                                  "userinfo_endpoint": f"{self.url}/oauth2/userinfo",
+                                  "response_types_supported": ["code"]})
+
+    async def token(self, request: web.Request) -> web.Response:
+        form = dict(await request.post())  # client_secret_post, form-encoded as RFC 6749 says
+        token, error = self.exchange(form) if form.get("grant_type") == "authorization_code" else (None, "bad")
+        if token is None:
+            return web.json_response({"error": error, "error_description": f"oidc refused: {error}"}, status=400)
+        return web.json_response({"access_token": token, "token_type": "Bearer", "id_token": "x.y.z"})
+
+    async def userinfo(self, request: web.Request) -> web.Response:
+        profile = self.profile(request)
+        if profile is None:
+            return web.json_response({"error": "invalid_token"}, status=401)
+        return web.json_response(profile)
+
+
+@dataclass
+class FakeWeChatServer:
+    """songquanpeng/wechat-server: ``GET /api/wechat/user?code=`` with the server token in Authorization."""
+
+    token: str = "wechat-server-token"
+    url: str = ""
+    codes: dict[str, str] = field(default_factory=dict)
+
+    def issue_code(self, wechat_id: str) -> str:
+        code = secrets.token_hex(3)
+        self.codes[code] = wechat_id
+        return code
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/api/wechat/user", self.user)
+        return app
+
+    async def user(self, request: web.Request) -> web.Response:
+        if request.headers.get("Authorization") != self.token:
+            return web.json_response({"success": False, "message": "无权进行此操作，Token 无效"})
+        wechat_id = self.codes.pop(request.query.get("code", ""), "")
+        if not wechat_id:
+            return web.json_response({"success": False, "message": "验证码错误或已过期"})
+        return web.json_response({"success": True, "message": "", "data": wechat_id})
+
+
+@dataclass
+class FakeTurnstile:
+    """Cloudflare's siteverify: a token passes once, for the right secret and the client IP it was made for."""
+
+    secret: str = "turnstile-secret"
+    url: str = ""
+    tokens: dict[str, str] = field(default_factory=dict)  # token -> remote IP
+    checks: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def verify_url(self) -> str:
+        return f"{self.url}/turnstile/v0/siteverify"
+
+    def solve(self, ip: str = "127.0.0.1") -> str:
+        token = secrets.token_urlsafe(16)
+        self.tokens[token] = ip
+        return token
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/turnstile/v0/siteverify", self.siteverify)
+        return app
+
+    async def siteverify(self, request: web.Request) -> web.Response:
+        form = {k: str(v) for k, v in (await request.post()).items()}
+        self.checks.append(form)
+        if form.get("secret") != self.secret:
+            return web.json_response({"success": False, "error-codes": ["invalid-input-secret"]})
+        ip = self.tokens.pop(form.get("response", ""), None)
+        if ip is None:
+            return web.json_response({"success": False, "error-codes": ["timeout-or-duplicate"]})
+        if form.get("remoteip") != ip:
+            return web.json_response({"success": False, "error-codes": ["invalid-input-response"]})
+        return web.json_response({"success": True, "challenge_ts": "2026-01-01T00:00:00Z", "hostname": "gw"})
