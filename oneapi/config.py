@@ -75,6 +75,7 @@ class Settings:
     global_api_rate_limit: int = 480
     global_web_rate_limit: int = 240
     relay_timeout: int = 0
+    response_store_days: int = 30  # ours: how long /v1/responses answers stay retrievable
     relay_proxy: str = ""
     user_content_request_proxy: str = ""
     user_content_request_timeout: int = 30
@@ -155,6 +156,7 @@ _INT = {
     "GLOBAL_API_RATE_LIMIT": 0,
     "GLOBAL_WEB_RATE_LIMIT": 0,
     "RELAY_TIMEOUT": 0,
+    "RESPONSE_STORE_DAYS": 1,
     "USER_CONTENT_REQUEST_TIMEOUT": 1,
     "METRIC_QUEUE_SIZE": 1,
     "METRIC_SUCCESS_CHAN_SIZE": 1,

@@ -48,10 +48,13 @@ class AzureAdaptor(OpenAIAdaptor):
             RelayMode.AUDIO_SPEECH,
             RelayMode.AUDIO_TRANSCRIPTION,
             RelayMode.AUDIO_TRANSLATION,
+            RelayMode.RESPONSES,
         }
     )
 
     def url(self, req: RelayRequest) -> str:
+        if req.mode == RelayMode.RESPONSES:  # the v1 API: the deployment is the body's model, no api-version
+            return f"{req.upstream.base_url}/openai/v1/responses"
         path = "/v1/embeddings" if req.mode == RelayMode.EMBEDDINGS else req.path  # also /v1/engines/{m}/embeddings
         return deployment_url(req.upstream.base_url, req.model, path, api_version(req))
 

@@ -13,10 +13,12 @@ from typing import Any
 import orjson
 
 from oneapi.adaptors.base import Adaptor, Completion, RelayRequest, refusal
+from oneapi.adaptors.native import forward_sse
 from oneapi.adaptors.streams import iter_sse_batches
 from oneapi.adaptors.upstream_errors import generic_error, parse_json
 from oneapi.constants import ChannelType, RelayMode
 from oneapi.errors import RelayError
+from oneapi.wire import responses
 
 CLOUDFLARE_GATEWAY = "https://gateway.ai.cloudflare.com"
 
@@ -82,6 +84,7 @@ class OpenAIAdaptor(Adaptor):
             RelayMode.AUDIO_SPEECH,
             RelayMode.AUDIO_TRANSCRIPTION,
             RelayMode.AUDIO_TRANSLATION,
+            RelayMode.RESPONSES,
         }
     )
 
@@ -127,6 +130,8 @@ class OpenAIAdaptor(Adaptor):
                 raise generic_error(resp.status if resp.status >= 400 else 500, raw)
         if req.mode in (RelayMode.AUDIO_TRANSCRIPTION, RelayMode.AUDIO_TRANSLATION):
             self._record_transcript(req, data, raw)
+        elif req.mode == RelayMode.RESPONSES:
+            responses.record_usage(req, data)
         elif isinstance(data, dict):
             self._record_usage(req, data)
         return Completion(raw, resp.status, {"Content-Type": content_type})
@@ -164,6 +169,10 @@ class OpenAIAdaptor(Adaptor):
             if resp.content_type == "application/json":
                 raw = await resp.read()
                 raise generic_error(resp.status if resp.status >= 400 else 500, raw)
+            if req.mode == RelayMode.RESPONSES:
+                async for data in forward_sse(resp, lambda event: self._watch_response(req, event)):
+                    yield data
+                return
             async for payloads in iter_sse_batches(resp):
                 # Everything that arrived in one read goes to the client in one write.
                 forwarded = bytearray()
@@ -180,6 +189,14 @@ class OpenAIAdaptor(Adaptor):
                     yield bytes(forwarded)
         if not req.usage.reported:
             req.estimate_usage("".join(req.completion_text))
+
+    @staticmethod
+    def _watch_response(req: RelayRequest, event: dict[str, Any]) -> None:
+        """A Responses stream's text (for an estimate if it breaks off) and the final usage."""
+        if isinstance(event.get("delta"), str):
+            req.completion_text.append(event["delta"])
+        if event.get("type") in ("response.completed", "response.incomplete", "response.failed"):
+            responses.record_usage(req, event.get("response"))
 
     def _forward(self, req: RelayRequest, payload: bytes) -> bool:
         """Account for one event; False for an event the client must not see. Unparsable ones pass as they are."""

@@ -131,6 +131,20 @@ class OneTimeSecret(BaseModel):
         table_name = "one_time_secrets"
 
 
+class StoredResponse(BaseModel):
+    """Ours, not One API's: a /v1/responses answer kept for ``previous_response_id`` and GET, per token, for
+    RESPONSE_STORE_DAYS. ``items`` is the whole conversation as Responses items (input, then output)."""
+
+    id = CharField(max_length=64, primary_key=True)
+    token_id = IntegerField(index=True)
+    created_at = BigIntegerField(index=True)
+    response = TextField()
+    items = TextField()
+
+    class Meta:
+        table_name = "responses"
+
+
 class Redemption(BaseModel):
     id = AutoField()
     user_id = IntegerField(default=0)
@@ -200,4 +214,5 @@ for _model, _name, _cols, _unique in (
 ):
     _index(_model, _name, *_cols, unique=_unique)
 
-MAIN_MODELS: tuple[type[AsyncModel], ...] = (User, Token, Channel, Ability, Option, Redemption, OneTimeSecret)
+MAIN_MODELS: tuple[type[AsyncModel], ...] = (User, Token, Channel, Ability, Option, Redemption, OneTimeSecret,
+                                             StoredResponse)

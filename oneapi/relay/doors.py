@@ -18,6 +18,7 @@ from oneapi.adaptors.base import Completion, RelayRequest
 from oneapi.adaptors.registry import adaptor_for
 from oneapi.constants import RelayMode
 from oneapi.errors import RelayError
+from oneapi.relay.auth import Caller
 from oneapi.relay.request import Parsed, parse_request
 
 DONE = b"data: [DONE]\n\n"
@@ -58,14 +59,18 @@ class FrontDoor:
     def credential(self, request: web.Request) -> str:
         return request.headers.get("Authorization", "")
 
-    async def parse(self, request: web.Request, mode: RelayMode) -> Parsed:
+    async def parse(self, request: web.Request, mode: RelayMode, caller: Caller) -> Parsed:
         return await parse_request(request, mode)
+
+    def speaks(self, channel_type: int) -> bool:
+        """True for channels that take the door's own format as it is."""
+        return self.native_mode is not None and adaptor_for(channel_type).supports(self.native_mode)
 
     def outgoing(self, request: web.Request, parsed: Parsed, channel_type: int) -> Outgoing:
         """What a channel of this type is sent: the door's own request if it speaks the format, else chat."""
         if self.native_mode is None:
             return Outgoing(parsed.mode, parsed.body, parsed.raw, request.path, request.query_string)
-        if parsed.native is not None and adaptor_for(channel_type).supports(self.native_mode):
+        if parsed.native is not None and self.speaks(channel_type):
             return Outgoing(self.native_mode, parsed.native, parsed.raw, request.path, request.query_string)
         return Outgoing(RelayMode.CHAT, parsed.body, None, CHAT_PATH, "")
 
@@ -73,17 +78,24 @@ class FrontDoor:
         """True when the request went to its channel as chat, so the answer must be said in the door's format."""
         return self.native_mode is not None and req.mode == RelayMode.CHAT
 
-    def answer(self, req: RelayRequest, completion: Completion) -> Completion:
-        """A chat answer said in the door's format."""
+    def answer(self, request: web.Request, req: RelayRequest, completion: Completion) -> Completion:
+        """The answer as the client gets it: a chat answer said in the door's format."""
+        if not self.converts(req):
+            return completion
         answer = self.from_chat(req, orjson.loads(completion.body))
         return Completion(orjson.dumps(answer), completion.status, {"Content-Type": "application/json"})
 
     def from_chat(self, req: RelayRequest, answer: dict[str, Any]) -> dict[str, Any]:
         return answer
 
-    async def stream(self, req: RelayRequest, events: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-        """A chat stream said in the door's format."""
+    async def stream(self, request: web.Request, req: RelayRequest,
+                     events: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        """The stream as the client gets it: a chat stream said in the door's format."""
         async with aclosing(events):
+            if not self.converts(req):
+                async for data in events:
+                    yield data
+                return
             translator = self.translator(req)
             async for data in events:
                 said = b"".join(translator.chunk(chunk) for chunk in chat_chunks(data))

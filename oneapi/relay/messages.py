@@ -18,7 +18,7 @@ from oneapi.adaptors.base import RelayRequest
 from oneapi.adaptors.registry import adaptor_for
 from oneapi.constants import RelayMode
 from oneapi.errors import RelayError
-from oneapi.relay.auth import authenticate_token, check_model_allowed
+from oneapi.relay.auth import Caller, authenticate_token, check_model_allowed
 from oneapi.relay.doors import FrontDoor
 from oneapi.relay.pipeline import mapped_model, pick_channel, relay, upstream_for
 from oneapi.relay.request import Parsed, read_json
@@ -34,7 +34,7 @@ class MessagesDoor(FrontDoor):
     def credential(self, request: web.Request) -> str:
         return request.headers.get("x-api-key") or request.headers.get("Authorization", "")
 
-    async def parse(self, request: web.Request, mode: RelayMode) -> Parsed:
+    async def parse(self, request: web.Request, mode: RelayMode, caller: Caller) -> Parsed:
         body, raw = await read_json(request)
         chat = wire.chat_request(body)
         return Parsed(RelayMode.CHAT, chat, raw, chat["model"], chat.get("stream") is True, False, native=body)

@@ -64,7 +64,7 @@ async def relay(request: web.Request, mode: RelayMode, door: FrontDoor = OPENAI)
     state = request.app[STATE]
     started = time.monotonic()
     caller = await authenticate_token(request, state, door.credential(request))
-    parsed = await door.parse(request, mode)
+    parsed = await door.parse(request, mode, caller)
     check_model_allowed(caller.token, parsed.model)
     pinned = caller.pinned_channel is not None
     channel = pick_channel(state, caller, parsed.model, set())
@@ -244,15 +244,14 @@ async def send(state: AppState, request: web.Request, caller: Caller, parsed: Pa
     await state.dbs.release()  # never hold a pooled connection across an upstream call
     if parsed.stream:
         events = adaptor.stream(req)
-        if door.converts(req):
-            events = door.stream(req, events)
+        if door is not OPENAI:
+            events = door.stream(request, req, events)
         return await _send_stream(state, request, caller, door, attempt, events, started)
     try:
         completion: Completion = await adaptor.complete(req)
     except (aiohttp.ClientError, TimeoutError) as exc:
         raise _transport_error(exc) from None
-    if door.converts(req):
-        completion = door.answer(req, completion)
+    completion = door.answer(request, req, completion)
     settle(state, request, caller, door, attempt, started)
     headers = {"Content-Type": completion.headers.get("Content-Type", "application/json")}
     return web.Response(body=completion.body, status=completion.status, headers=headers)
