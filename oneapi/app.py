@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 ROOT_QUOTA = 500_000_000_000_000
+RECONCILE_SECONDS = 15.0  # how often the master refunds the reservations of processes that died
 
 
 async def seed_root(dbs: Databases, settings: Settings) -> None:
@@ -94,12 +95,13 @@ async def _startup(app: web.Application) -> None:
         cache = Cache()
         await cache.load(dbs)
         await dbs.release()
+        ledger = Ledger(dbs, cache, settings.batch_update_interval if settings.batch_update_enabled else None,
+                        settings.sqlite_busy_timeout,
+                        reconcile_interval=RECONCILE_SECONDS if settings.is_master else None)
+        await ledger.open()
     except BaseException:
         await dbs.close()  # the pool's threads would keep the process alive
         raise
-    ledger = Ledger(dbs, cache, settings.batch_update_interval if settings.batch_update_enabled else None,
-                    settings.sqlite_busy_timeout)
-    ledger.start()
     connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=300)
     http = aiohttp.ClientSession(connector=connector, trust_env=False, proxy=settings.relay_proxy or None,
                                  auto_decompress=True)

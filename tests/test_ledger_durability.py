@@ -1,4 +1,5 @@
-"""Usage writes never delay the response and are never lost: batch mode sums them, shutdown flushes them."""
+"""Usage writes never delay the response and are never lost: batch mode sums the balance corrections,
+but records every charge and log row at once; shutdown applies them."""
 
 from __future__ import annotations
 
@@ -15,6 +16,11 @@ def consume_logs(path: str) -> list[tuple[int, int]]:
         return db.execute("SELECT quota, prompt_tokens FROM logs WHERE type = 2").fetchall()
 
 
+def journal_states(path: str) -> list[int]:
+    with sqlite3.connect(path) as db:
+        return [row[0] for row in db.execute("SELECT state FROM ledger_reservations")]
+
+
 def user_row(path: str, user_id: int) -> tuple[int, int, int]:
     with sqlite3.connect(path) as db:
         return db.execute("SELECT quota, used_quota, request_count FROM users WHERE id = ?", (user_id,)).fetchone()
@@ -29,9 +35,11 @@ async def test_batch_mode_sums_settlements_and_shutdown_writes_them(tmp_path, ma
     for _ in range(5):
         assert (await post(gateway, key, json=CHAT))[0] == 200
 
-    assert consume_logs(path) == [], "in batch mode nothing is written before the interval"
+    await gateway.drain()
+    assert len(consume_logs(path)) == 5, "in batch mode the log rows are written at once"
     quota, used, count = user_row(path, user["id"])
-    assert used == 0 and count == 0 and quota < 100_000, "only the reservations are in the database"
+    assert used == 0 and count == 0 and quota < 100_000, "only the reservations are in the balances"
+    assert journal_states(path) == [1] * 5, "every charge is recorded on its reservation, awaiting the flush"
 
     await gateway.server.close()  # a clean shutdown: the app's cleanup flushes the ledger
 
@@ -39,6 +47,7 @@ async def test_batch_mode_sums_settlements_and_shutdown_writes_them(tmp_path, ma
     assert len(logs) == 5 and all(prompt == 11 for _, prompt in logs)
     charged = sum(q for q, _ in logs)
     assert user_row(path, user["id"]) == (100_000 - charged, charged, 5)
+    assert journal_states(path) == [], "the flush closed every reservation"
 
 
 async def test_logs_can_live_in_their_own_database(tmp_path, make_gateway, fake_openai: FakeOpenAI, sql_dsn: str):

@@ -1,36 +1,56 @@
 """The ledger: the one place where quota moves, and the only writer of usage and log rows.
 
-Every debit is one conditional UPDATE (``… WHERE quota >= amount``), so concurrent requests can never
-reserve more than the balance, on any backend, without a read first. Writes go through one writer task
-that takes whatever is queued and runs it as one transaction (``billing/store.py``): reservations are
-awaited by the request (it must know the answer), settlements and logs are not (the response never
-waits for them). In batch mode (BATCH_UPDATE_ENABLED) settlements are summed per row and written every
-BATCH_UPDATE_INTERVAL seconds; otherwise they are summed over whatever is queued. ``stop()`` writes
-everything still queued, so a clean shutdown loses nothing.
+Every debit is one conditional UPDATE (``… WHERE quota >= amount``) plus a row in the reservation journal
+(``billing/journal.py``), in one transaction, so concurrent requests on any number of nodes can never
+reserve more than the shared balance, and a crash can always give a reservation back. Writes go through
+one writer task per database that takes whatever is queued and runs it as one transaction
+(``billing/store.py``): reservations are awaited by the request (it must know the answer), settlements and
+logs are not (the response never waits for them).
+
+A settlement closes its journal row, corrects the balances and inserts its log row in one transaction. In
+batch mode (BATCH_UPDATE_ENABLED) the charge and the log row are still written at once, and only the
+balance corrections wait for the next flush (every BATCH_UPDATE_INTERVAL seconds), read back from the
+journal, so kill -9 loses nothing.
+
+A failed write is retried with back-off, in order, never dropped; while it fails, settlements and log
+rows wait in memory and in a local spill file (``billing/spill.py``), and new reservations fail at once
+with LedgerUnavailable (a 503). ``stop()`` writes everything still queued.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
+import os
 import time
-from collections import defaultdict
-from dataclasses import dataclass, field
+import uuid
+from collections.abc import Callable
 from typing import Any
 
-from oneapi.billing.store import Execute, Operation, OperationFailed, open_store
+from oneapi.billing import journal
+from oneapi.billing.journal import Charge, Totals
+from oneapi.billing.spill import SpillFile
+from oneapi.billing.store import Execute, Operation, OperationFailed, Store, open_store
 from oneapi.cache import Cache
 from oneapi.constants import LogType
 from oneapi.db.connect import Databases
 from oneapi.db.models import Log
 
+__all__ = ["Charge", "InsufficientQuota", "Ledger", "LedgerUnavailable", "consume_log"]
+
 logger = logging.getLogger(__name__)
 
 _MAX_BATCH = 512
 _LOG_ROWS_PER_INSERT = 100
+_WRITE_TIMEOUT = 30.0  # a batch that takes longer is treated as failed (and retried: every write is idempotent)
+_MAX_BACKOFF = 2.0
+_PROBE_AFTER = 1.0  # after a failure, reservations fail at once for this long, then one tries again
 LOG_COLUMNS: tuple[str, ...] = tuple(f.column_name for f in Log._meta.sorted_fields if f.name != "id")
 _LOG_DEFAULTS: dict[str, Any] = {f.column_name: f.default for f in Log._meta.sorted_fields if f.name != "id"}
+
+LedgerOperation = Callable[[Execute, Totals], Any]
 
 
 class InsufficientQuota(OperationFailed):
@@ -41,210 +61,135 @@ class InsufficientQuota(OperationFailed):
         self.who = who
 
 
-@dataclass(slots=True)
-class Charge:
-    """The outcome of one billed request, settled against its reservation."""
-
-    user_id: int
-    token_id: int
-    token_limited: bool
-    channel_id: int
-    reserved: int
-    quota: int
-    log: dict[str, Any] | None  # the consume log row, or None when LogConsumeEnabled is off
+class LedgerUnavailable(Exception):
+    """The database cannot take a reservation now (it is away, or its last write failed a moment ago)."""
 
 
-@dataclass
-class _Totals:
-    """Settlements summed per row, waiting to be written."""
+@dataclasses.dataclass(slots=True)
+class _Item:
+    """One queued write: an awaited operation (given up when the database is away), or a durable
+    settlement or log row (retried until written)."""
 
-    user_quota: defaultdict[int, int] = field(default_factory=lambda: defaultdict(int))
-    user_used: defaultdict[int, int] = field(default_factory=lambda: defaultdict(int))
-    user_requests: defaultdict[int, int] = field(default_factory=lambda: defaultdict(int))
-    token_remain: defaultdict[int, int] = field(default_factory=lambda: defaultdict(int))
-    token_used: defaultdict[int, int] = field(default_factory=lambda: defaultdict(int))
-    channel_used: defaultdict[int, int] = field(default_factory=lambda: defaultdict(int))
-    logs: list[dict[str, Any]] = field(default_factory=list)
+    operation: LedgerOperation | None = None
+    future: asyncio.Future[Any] | None = None
+    charge: Charge | None = None
+    log: dict[str, Any] | None = None
+    spilled: bool = False
 
-    def empty(self) -> bool:
-        return not (self.user_quota or self.user_used or self.user_requests or self.token_remain
-                    or self.token_used or self.channel_used or self.logs)
+    @property
+    def durable(self) -> bool:
+        return self.operation is None
 
-    def absorb(self, other: _Totals) -> None:
-        for name in ("user_quota", "user_used", "user_requests", "token_remain", "token_used", "channel_used"):
-            mine = getattr(self, name)
-            for key, value in getattr(other, name).items():
-                mine[key] += value
-        self.logs.extend(other.logs)
+    def record(self) -> dict[str, Any]:
+        if self.charge is not None:
+            return {"charge": dataclasses.asdict(self.charge)}
+        return {"log": self.log}
 
 
-class Ledger:
-    def __init__(self, dbs: Databases, cache: Cache, batch_interval: float | None = None,
-                 busy_timeout_ms: int = 3000) -> None:
-        self.dbs = dbs
-        self.cache = cache
-        self.batch_interval = batch_interval  # None: write settlements as soon as the writer is free
-        self._main = open_store(dbs, dbs.main, busy_timeout_ms)
-        self._logs = self._main if dbs.logs is dbs.main else open_store(dbs, dbs.logs, busy_timeout_ms)
-        self._queue: asyncio.Queue[tuple[Operation | _Totals, asyncio.Future[Any] | None]] = asyncio.Queue()
-        self._pending = _Totals()
-        self._writer: asyncio.Task[None] | None = None
-        self._flusher: asyncio.Task[None] | None = None
-        self._sql = _statements(self._main.param)
-        self._log_param = self._logs.param
+Build = Callable[[list[_Item]], tuple[list[Operation], list[asyncio.Future[Any] | None], Callable[[], None]]]
 
-    # -- lifecycle -------------------------------------------------------------------------------
+
+class _Writer:
+    """One database's queue and writer task: batches, one transaction each, retried in order until written."""
+
+    def __init__(self, name: str, store: Store, spill: SpillFile, build: Build) -> None:
+        self.name = name
+        self.store = store
+        self.spill = spill
+        self._build = build
+        self._queue: asyncio.Queue[_Item] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self._retrying = False
+        self._failed_at: float | None = None
+        self._spilled = 0
+
     def start(self) -> None:
-        self._writer = asyncio.create_task(self._write_loop(), name="ledger-writer")
-        if self.batch_interval:
-            self._flusher = asyncio.create_task(self._flush_loop(), name="ledger-batch")
+        self._task = asyncio.create_task(self._loop(), name=f"ledger-{self.name}")
 
     async def stop(self) -> None:
-        """Write everything queued and pending, then stop the writer."""
-        if self._flusher:
-            self._flusher.cancel()
+        if self._task is not None:
+            self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._flusher
-        await self.drain()
-        if self._writer:
-            self._writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._writer
-        await self._main.close()
-        if self._logs is not self._main:
-            await self._logs.close()
+                await self._task
 
-    async def drain(self) -> None:
-        """Wait until every settlement and log queued so far is in the database."""
-        self._enqueue_pending()
+    def available(self) -> bool:
+        if self._retrying:
+            return False
+        return self._failed_at is None or time.monotonic() - self._failed_at > _PROBE_AFTER
+
+    def put(self, item: _Item) -> None:
+        if self._retrying and item.durable:
+            self._spill([item])  # the database is away: a kill -9 now must not lose it
+        self._queue.put_nowait(item)
+
+    async def submit(self, operation: LedgerOperation) -> Any:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.put(_Item(operation=operation, future=future))
+        return await future
+
+    async def join(self) -> None:
         await self._queue.join()
 
-    # -- the request side ------------------------------------------------------------------------
-    async def reserve(self, user_id: int, token_id: int, token_limited: bool, amount: int) -> None:
-        """Take ``amount`` from the user and (if limited) the token, or raise InsufficientQuota."""
-        if amount <= 0:
-            user = self.cache.user(user_id)
-            if user is not None and user.quota < 0:
-                raise InsufficientQuota("user")
+    def _spill(self, items: list[_Item]) -> None:
+        fresh = [item for item in items if not item.spilled]
+        if not fresh:
             return
-        sql, now = self._sql, int(time.time())
+        try:
+            self.spill.append([item.record() for item in fresh])
+        except OSError:
+            logger.exception("could not write the ledger's spill file %s; keeping the writes in memory",
+                             self.spill.path)
+            return
+        for item in fresh:
+            item.spilled = True
+        self._spilled += len(fresh)
 
-        def debit(execute: Execute) -> None:
-            if execute(sql["debit_user"], (amount, user_id, amount)) != 1:
-                raise InsufficientQuota("user")
-            if token_limited and execute(sql["debit_token"], (amount, amount, now, token_id, amount)) != 1:
-                execute(sql["credit_user"], (amount, user_id))
-                raise InsufficientQuota("token")
-
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait((debit, future))
-        await future
-        user = self.cache.user(user_id)
-        if user is not None:
-            user.quota -= amount
-        token = self.cache.token_by_id(token_id)
-        if token is not None and token_limited:
-            token.remain_quota -= amount
-            token.used_quota += amount
-
-    def refund(self, user_id: int, token_id: int, token_limited: bool, amount: int) -> None:
-        """Give a reservation back (the request failed); written without delaying anyone."""
-        if amount > 0:
-            self.settle(Charge(user_id, token_id, token_limited, 0, amount, 0, None), count_request=False)
-
-    def settle(self, charge: Charge, count_request: bool = True) -> None:
-        """Replace the reservation by the real charge, add usage counters and the log row."""
-        delta = charge.quota - charge.reserved
-        user = self.cache.user(charge.user_id)
-        if user is not None:
-            user.quota -= delta
-            user.used_quota += charge.quota
-            user.request_count += 1 if count_request else 0
-        token = self.cache.token_by_id(charge.token_id)
-        if token is not None:
-            if charge.token_limited:
-                token.remain_quota -= delta
-            token.used_quota += delta if charge.token_limited else charge.quota
-        channel = self.cache.channel(charge.channel_id)
-        if channel is not None:
-            channel.used_quota += charge.quota
-
-        pending = self._pending
-        pending.user_quota[charge.user_id] += delta
-        pending.user_used[charge.user_id] += charge.quota
-        if count_request:
-            pending.user_requests[charge.user_id] += 1
-        if charge.token_id:
-            if charge.token_limited:
-                pending.token_remain[charge.token_id] += delta
-                pending.token_used[charge.token_id] += delta
-            else:
-                pending.token_used[charge.token_id] += charge.quota
-        if charge.channel_id and charge.quota:
-            pending.channel_used[charge.channel_id] += charge.quota
-        if charge.log is not None:
-            pending.logs.append(charge.log)
-        if not self.batch_interval:
-            self._enqueue_pending()
-
-    def log(self, row: dict[str, Any]) -> None:
-        """Queue a log row that moves no quota (top-up, manage, system and test logs)."""
-        self._pending.logs.append(row)
-        if not self.batch_interval:
-            self._enqueue_pending()
-
-    # -- the writer ------------------------------------------------------------------------------
-    def _enqueue_pending(self) -> None:
-        if not self._pending.empty():
-            totals, self._pending = self._pending, _Totals()
-            self._queue.put_nowait((totals, None))
-
-    async def _flush_loop(self) -> None:
-        assert self.batch_interval
-        while True:
-            await asyncio.sleep(self.batch_interval)
-            self._enqueue_pending()
-
-    async def _write_loop(self) -> None:
+    async def _loop(self) -> None:
         while True:
             batch = [await self._queue.get()]
             while len(batch) < _MAX_BATCH and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             try:
-                await self._write(batch)
-            except Exception:
-                logger.exception("the ledger could not write a batch of %d operations", len(batch))
+                await self._write_until_done(batch)
             finally:
                 for _ in batch:
                     self._queue.task_done()
 
-    async def _write(self, batch: list[tuple[Operation | _Totals, asyncio.Future[Any] | None]]) -> None:
-        """One transaction for the whole batch; settlements are merged into one set of UPDATEs."""
-        operations: list[Operation] = []
-        futures: list[asyncio.Future[Any] | None] = []
-        totals = _Totals()
-        for operation, future in batch:
-            if isinstance(operation, _Totals):
-                totals.absorb(operation)
-            else:
-                operations.append(operation)
-                futures.append(future)
-        logs, totals.logs = totals.logs, []
-        if not totals.empty():
-            operations.append(lambda execute: _write_totals(execute, self._sql, totals))
-            futures.append(None)
-        if logs and self._logs is self._main:
-            operations.append(lambda execute: _insert_logs(execute, self._log_param, logs))
-            futures.append(None)
-        try:
-            results = await self._main.run(operations) if operations else []
-        except Exception as exc:
-            for future in futures:
-                if future is not None and not future.done():
-                    future.set_exception(RuntimeError(f"the quota could not be written: {exc}"))
-            raise
-        if logs and self._logs is not self._main:
-            await self._logs.run([lambda execute: _insert_logs(execute, self._log_param, logs)])
+    async def _write_until_done(self, batch: list[_Item]) -> None:
+        delay = 0.05
+        while True:
+            try:
+                await asyncio.wait_for(self._write(batch), _WRITE_TIMEOUT)
+            except Exception as exc:
+                if not self._retrying:
+                    logger.error("the %s database refused a write (%s); retrying until it is back", self.name, exc)
+                self._failed_at = time.monotonic()
+                for item in batch:
+                    if item.future is not None and not item.future.done():
+                        item.future.set_exception(LedgerUnavailable(str(exc)))
+                batch = [item for item in batch if item.durable]
+                if not batch:
+                    return
+                self._retrying = True
+                self._spill(batch)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, _MAX_BACKOFF)
+                continue
+            if self._retrying:
+                logger.warning("the %s database is back; queued writes are being written", self.name)
+            self._retrying = False
+            self._failed_at = None
+            written = sum(item.spilled for item in batch)
+            if written:
+                self._spilled -= written
+                if self._spilled == 0:
+                    self.spill.clear()
+            return
+
+    async def _write(self, batch: list[_Item]) -> None:
+        operations, futures, after_commit = self._build(batch)
+        results = await self.store.run(operations) if operations else []
+        after_commit()
         for future, (value, error) in zip(futures, results, strict=True):
             if future is None or future.done():
                 continue
@@ -254,36 +199,233 @@ class Ledger:
                 future.set_result(value)
 
 
-def _statements(p: str) -> dict[str, str]:
-    return {
-        "debit_user": f"UPDATE users SET quota = quota - {p} WHERE id = {p} AND quota >= {p}",
-        "credit_user": f"UPDATE users SET quota = quota + {p} WHERE id = {p}",
-        "debit_token": (
-            f"UPDATE tokens SET remain_quota = remain_quota - {p}, used_quota = used_quota + {p}, "
-            f"accessed_time = {p} WHERE id = {p} AND remain_quota >= {p}"
-        ),
-        "settle_user": (
-            f"UPDATE users SET quota = quota - {p}, used_quota = used_quota + {p}, "
-            f"request_count = request_count + {p} WHERE id = {p}"
-        ),
-        "settle_token": (
-            f"UPDATE tokens SET remain_quota = remain_quota - {p}, used_quota = used_quota + {p}, "
-            f"accessed_time = {p} WHERE id = {p}"
-        ),
-        "settle_channel": f"UPDATE channels SET used_quota = used_quota + {p} WHERE id = {p}",
-    }
+class Ledger:
+    def __init__(self, dbs: Databases, cache: Cache, batch_interval: float | None = None,
+                 busy_timeout_ms: int = 3000, reconcile_interval: float | None = None) -> None:
+        self.dbs = dbs
+        self.cache = cache
+        self.batch_interval = batch_interval  # None: balances are corrected in the settlement's transaction
+        self.reconcile_interval = reconcile_interval  # None: only at start (the master reconciles periodically)
+        self.instance = uuid.uuid4().hex
+        main = open_store(dbs, dbs.main, busy_timeout_ms)
+        self._sql = journal.statements(main.param)
+        self._main = _Writer("main", main, SpillFile(self.instance + "-main"), self._build_main)
+        if dbs.logs is dbs.main:
+            self._logs = self._main
+        else:
+            logs = open_store(dbs, dbs.logs, busy_timeout_ms)
+            self._logs = _Writer("log", logs, SpillFile(self.instance + "-log"), self._build_logs)
+        self._in_flight: set[str] = set()
+        self._tasks: list[asyncio.Task[None]] = []
 
+    # -- lifecycle -------------------------------------------------------------------------------
+    async def open(self) -> None:
+        """Create the journal, register this process, replay dead processes' spill files, reconcile."""
+        main = self.dbs.main
+        await main.run(main.create_tables, journal.JOURNAL_MODELS, safe=True)
+        await self.dbs.release()
+        self._main.start()
+        if self._logs is not self._main:
+            self._logs.start()
+        await self._main.submit(self._register)
+        for writer in {id(w): w for w in (self._main, self._logs)}.values():
+            for path, records, handle in writer.spill.claim_orphans():
+                logger.warning("replaying %d ledger writes a stopped process left in %s", len(records), path)
+                for record in records:
+                    if "charge" in record:
+                        self._main.put(_Item(charge=Charge(**record["charge"])))
+                    else:
+                        self._logs.put(_Item(log=record["log"]))
+                await self.drain()
+                path.unlink(missing_ok=True)
+                handle.close()
+        await self.reconcile()
+        self._tasks.append(asyncio.create_task(self._heartbeat_loop(), name="ledger-heartbeat"))
+        if self.batch_interval:
+            self._tasks.append(asyncio.create_task(self._flush_loop(), name="ledger-batch"))
 
-def _write_totals(execute: Execute, sql: dict[str, str], totals: _Totals) -> None:
-    now = int(time.time())
-    for user_id in totals.user_quota.keys() | totals.user_used.keys() | totals.user_requests.keys():
-        execute(sql["settle_user"], (totals.user_quota.get(user_id, 0), totals.user_used.get(user_id, 0),
-                                     totals.user_requests.get(user_id, 0), user_id))
-    for token_id in totals.token_remain.keys() | totals.token_used.keys():
-        execute(sql["settle_token"], (totals.token_remain.get(token_id, 0), totals.token_used.get(token_id, 0),
-                                      now, token_id))
-    for channel_id, used in totals.channel_used.items():
-        execute(sql["settle_channel"], (used, channel_id))
+    async def stop(self, timeout: float = 15.0) -> None:
+        """Write everything queued and pending, give back what this process still holds, then stop.
+
+        If the database is away longer than ``timeout``, what is left stays in the spill file for the next
+        start to replay."""
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        with contextlib.suppress(LedgerUnavailable, TimeoutError):
+            async with asyncio.timeout(timeout):
+                await self.drain()
+                if self.batch_interval:
+                    await self.flush()
+                self._in_flight.clear()
+                await self.reconcile()
+                await self._main.submit(lambda execute, _: execute(self._sql["forget_instance"], (self.instance,)))
+                await self.drain()
+        for writer in {id(w): w for w in (self._main, self._logs)}.values():
+            await writer.stop()
+            await writer.store.close()
+            writer.spill.close()
+
+    async def drain(self) -> None:
+        """Wait until every settlement and log queued so far is in the database."""
+        await self._main.join()
+        await self._logs.join()
+
+    async def flush(self) -> None:
+        """Batch mode: correct the balances for every settlement this process has recorded."""
+        def apply(execute: Execute, totals: Totals) -> None:
+            rows = execute(self._sql["settled_of"], (self.instance,)).fetchall()
+            journal.apply_settled(execute, self._sql, rows, totals)
+
+        await self._main.submit(apply)
+
+    async def reconcile(self) -> int:
+        """Refund the reservations of dead processes (and this process's strays); returns how many."""
+        in_flight = set(self._in_flight)
+        return await self._main.submit(
+            lambda execute, totals: journal.reconcile(execute, self._sql, self.instance, in_flight, totals))
+
+    def _register(self, execute: Execute, _: Totals) -> None:
+        now = int(time.time())
+        if execute(self._sql["beat"], (now, self.instance)).rowcount != 1:
+            execute(self._sql["register"], (self.instance, journal.HOST[:191], os.getpid(), now))
+
+    async def _heartbeat_loop(self) -> None:
+        last_reconcile = time.monotonic()
+        while True:
+            await asyncio.sleep(journal.HEARTBEAT_SECONDS)
+            try:
+                await self._main.submit(self._register)
+                if self.reconcile_interval and time.monotonic() - last_reconcile >= self.reconcile_interval:
+                    last_reconcile = time.monotonic()
+                    if refunded := await self.reconcile():
+                        logger.warning("refunded %d reservations of stopped processes", refunded)
+            except LedgerUnavailable:
+                pass  # the writer logs the outage; the heartbeat resumes with the database
+            except Exception:
+                logger.exception("the ledger's heartbeat failed")
+
+    async def _flush_loop(self) -> None:
+        assert self.batch_interval
+        while True:
+            await asyncio.sleep(self.batch_interval)
+            with contextlib.suppress(LedgerUnavailable):
+                await self.flush()
+
+    # -- the request side ------------------------------------------------------------------------
+    async def reserve(self, user_id: int, token_id: int, token_limited: bool, amount: int,
+                      request_id: str = "") -> str:
+        """Take ``amount`` from the user and (if limited) the token, or raise InsufficientQuota; returns the
+        reservation's id. Even a zero amount is checked against the balances in the database."""
+        if not self._main.available():
+            raise LedgerUnavailable("the database is not reachable")
+        amount = max(amount, 0)
+        sql, now, reservation = self._sql, int(time.time()), uuid.uuid4().hex
+
+        def debit(execute: Execute, _: Totals) -> None:
+            if amount == 0:
+                if not execute(sql["user_has_quota"], (user_id,)).fetchall():
+                    raise InsufficientQuota("user")
+                if token_limited and not execute(sql["token_has_quota"], (token_id,)).fetchall():
+                    raise InsufficientQuota("token")
+            else:
+                if execute(sql["debit_user"], (amount, user_id, amount)).rowcount != 1:
+                    raise InsufficientQuota("user")
+                if token_limited and execute(sql["debit_token"], (amount, amount, now, token_id, amount)).rowcount != 1:
+                    execute(sql["credit_user"], (amount, user_id))
+                    raise InsufficientQuota("token")
+            execute(sql["insert"], (reservation, request_id[:64], user_id, token_id, int(token_limited), amount,
+                                    self.instance, now))
+
+        self._in_flight.add(reservation)
+        try:
+            await self._main.submit(debit)
+        except BaseException:
+            self._in_flight.discard(reservation)
+            raise
+        user = self.cache.user(user_id)
+        if user is not None:
+            user.quota -= amount
+        token = self.cache.token_by_id(token_id)
+        if token is not None and token_limited:
+            token.remain_quota -= amount
+            token.used_quota += amount
+        return reservation
+
+    def refund(self, reservation: str, user_id: int, token_id: int, token_limited: bool, amount: int) -> None:
+        """Give a reservation back (the request failed); written without delaying anyone."""
+        self.settle(Charge(reservation, user_id, token_id, token_limited, 0, amount, 0, None, counted=False))
+
+    def settle(self, charge: Charge) -> None:
+        """Replace the reservation by the real charge, add usage counters and the log row."""
+        delta = charge.quota - charge.reserved
+        user = self.cache.user(charge.user_id)
+        if user is not None:
+            user.quota -= delta
+            user.used_quota += charge.quota
+            user.request_count += 1 if charge.counted else 0
+        token = self.cache.token_by_id(charge.token_id)
+        if token is not None:
+            if charge.token_limited:
+                token.remain_quota -= delta
+            token.used_quota += delta if charge.token_limited else charge.quota
+        channel = self.cache.channel(charge.channel_id)
+        if channel is not None:
+            channel.used_quota += charge.quota
+        self._in_flight.discard(charge.reservation)
+        self._main.put(_Item(charge=charge))
+
+    def log(self, row: dict[str, Any]) -> None:
+        """Queue a log row that moves no quota (top-up, manage, system and test logs)."""
+        self._logs.put(_Item(log=row))
+
+    # -- building transactions -------------------------------------------------------------------
+    def _build_main(self, batch: list[_Item]) -> tuple[list[Operation], list[asyncio.Future[Any] | None],
+                                                      Callable[[], None]]:
+        sql, totals = self._sql, Totals()
+        operations: list[Operation] = []
+        futures: list[asyncio.Future[Any] | None] = []
+        record = journal.record_settlement if self.batch_interval else None
+
+        def settle(execute: Execute, charge: Charge) -> None:
+            written = (record(execute, sql, charge) if record is not None
+                       else journal.settle_now(execute, sql, charge, totals))
+            if written and charge.log is not None:
+                totals.logs.append(charge.log)
+
+        for item in batch:
+            if item.operation is not None:
+                operations.append(lambda execute, op=item.operation: op(execute, totals))
+                futures.append(item.future)
+            elif item.charge is not None:
+                operations.append(lambda execute, charge=item.charge: settle(execute, charge))
+                futures.append(None)
+            elif item.log is not None:
+                operations.append(lambda execute, row=item.log: totals.logs.append(row))
+                futures.append(None)
+        separate_logs = self._logs is not self._main
+
+        def finish(execute: Execute) -> None:
+            journal.write_totals(execute, sql, totals)
+            if totals.logs and not separate_logs:
+                _insert_logs(execute, self._main.store.param, totals.logs)
+
+        operations.append(finish)
+        futures.append(None)
+
+        def after_commit() -> None:
+            if separate_logs:
+                for row in totals.logs:
+                    self._logs.put(_Item(log=row))
+
+        return operations, futures, after_commit
+
+    def _build_logs(self, batch: list[_Item]) -> tuple[list[Operation], list[asyncio.Future[Any] | None],
+                                                      Callable[[], None]]:
+        rows = [item.log for item in batch if item.log is not None]
+        param = self._logs.store.param
+        return [lambda execute: _insert_logs(execute, param, rows)], [None], lambda: None
 
 
 def _insert_logs(execute: Execute, param: str, rows: list[dict[str, Any]]) -> None:

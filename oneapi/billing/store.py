@@ -1,9 +1,9 @@
 """Where the ledger's writes run: one transaction per batch, whatever the backend.
 
-A ledger operation is a plain function over ``execute(sql, params) -> rowcount``. On SQLite a batch runs
-in one worker thread on one dedicated sqlite3 connection: one thread hop per batch instead of one per
-statement (aiosqlite's cost), and the event loop never waits on the disk. On PostgreSQL and MySQL the
-same functions run through pwasyncio's greenlet bridge on the async driver.
+A ledger operation is a plain function over ``execute(sql, params) -> cursor`` (``rowcount``,
+``fetchall()``). On SQLite a batch runs in one worker thread on one dedicated sqlite3 connection: one
+thread hop per batch instead of one per statement (aiosqlite's cost), and the event loop never waits on
+the disk. On PostgreSQL and MySQL the same functions run through pwasyncio's greenlet bridge on the async driver.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from playhouse.pwasyncio import AsyncSqliteDatabase
 
 from oneapi.db.connect import Databases
 
-Execute = Callable[[str, tuple], int]
+Execute = Callable[[str, tuple], Any]
 Operation = Callable[[Execute], Any]
 
 
@@ -75,7 +75,7 @@ class SqliteStore(Store):
         conn = self._connection()
         conn.execute("BEGIN IMMEDIATE")
         try:
-            results = _apply(operations, lambda sql, params: conn.execute(sql, params).rowcount)
+            results = _apply(operations, lambda sql, params: conn.execute(sql, params))
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -105,7 +105,7 @@ class AsyncStore(Store):
         self.param = db.param
 
     def _run_sync(self, operations: list[Operation]) -> list[tuple[Any, BaseException | None]]:
-        return _apply(operations, lambda sql, params: self._db.execute_sql(sql, params).rowcount)
+        return _apply(operations, lambda sql, params: self._db.execute_sql(sql, params))
 
     async def run(self, operations: list[Operation]) -> list[tuple[Any, BaseException | None]]:
         try:

@@ -22,7 +22,7 @@ from aiohttp import web
 from oneapi.adaptors.base import Completion, RelayRequest, Upstream, channel_config
 from oneapi.adaptors.registry import adaptor_for
 from oneapi.billing import ratios
-from oneapi.billing.ledger import Charge, InsufficientQuota, consume_log
+from oneapi.billing.ledger import Charge, InsufficientQuota, LedgerUnavailable, consume_log
 from oneapi.billing.tokens import TokenCounter
 from oneapi.constants import ChannelStatus, RelayMode, default_base_url
 from oneapi.db.models import Channel
@@ -57,6 +57,7 @@ class Attempt:
     group_ratio: float
     completion_ratio: float
     system_prompt_reset: bool
+    reservation: str
     fixed_quota: int | None = None  # images and speech are priced up front, not per token
 
 
@@ -205,13 +206,18 @@ async def pre_consume(state: AppState, request: web.Request, caller: Caller, par
     )
     token = caller.token
     try:
-        await state.ledger.reserve(caller.user.id, token.id, not token.unlimited_quota, reserved)
+        reservation = await state.ledger.reserve(caller.user.id, token.id, not token.unlimited_quota, reserved,
+                                                 request.get("request_id", ""))
+    except LedgerUnavailable:
+        raise RelayError("the database is not reachable; try again shortly", status=503,
+                         code="database_unavailable") from None
     except InsufficientQuota as exc:
         if exc.who == "token":
             raise RelayError("令牌额度不足", status=403, code="pre_consume_token_quota_failed") from None
         raise RelayError("user quota is not enough", status=403, code="insufficient_user_quota") from None
     completion_ratio = ratios.completion_ratio(options, model, channel.type)
-    return Attempt(channel, relay_request, reserved, model_ratio, group_ratio, completion_ratio, reset, fixed_quota)
+    return Attempt(channel, relay_request, reserved, model_ratio, group_ratio, completion_ratio, reset, reservation,
+                   fixed_quota)
 
 
 async def _prompt_count(counter: TokenCounter, parsed: Parsed, body: dict[str, Any], model: str) -> int | None:
@@ -230,7 +236,8 @@ async def _prompt_count(counter: TokenCounter, parsed: Parsed, body: dict[str, A
 
 
 def refund(state: AppState, caller: Caller, attempt: Attempt) -> None:
-    state.ledger.refund(caller.user.id, caller.token.id, not caller.token.unlimited_quota, attempt.reserved)
+    state.ledger.refund(attempt.reservation, caller.user.id, caller.token.id, not caller.token.unlimited_quota,
+                        attempt.reserved)
 
 
 # -- adapt and relay -----------------------------------------------------------------------------
@@ -334,6 +341,6 @@ def settle(state: AppState, request: web.Request, caller: Caller, door: FrontDoo
             content=content,
         )
     token = caller.token
-    state.ledger.settle(Charge(caller.user.id, token.id, not token.unlimited_quota, attempt.channel.id,
-                               attempt.reserved, quota, log))
+    state.ledger.settle(Charge(attempt.reservation, caller.user.id, token.id, not token.unlimited_quota,
+                               attempt.channel.id, attempt.reserved, quota, log))
     health.record_success(state, attempt.channel)
