@@ -2,25 +2,20 @@
 
 from __future__ import annotations
 
-import datetime
 import itertools
 import logging
 import time
 
-import aiohttp
 import orjson
 from peewee import Expression
 
 from oneapi.cache import split_list
-from oneapi.constants import ChannelStatus, ChannelType, default_base_url
+from oneapi.constants import ChannelStatus
 from oneapi.db.models import Ability, Channel
 from oneapi.errors import ApiError
 from oneapi.state import AppState
 
 logger = logging.getLogger(__name__)
-
-BALANCE_TIMEOUT = aiohttp.ClientTimeout(total=30)
-
 
 def ability_rows(channel: Channel) -> list[dict[str, object]]:
     """One ability per (group, model), as One API derives them (but trimmed and de-duplicated)."""
@@ -157,33 +152,3 @@ async def record_channel_values(state: AppState, channel_id: int, **values: obje
             setattr(cached, name, value)
         state.cache.put_channel(cached)
 
-
-async def _get_json(state: AppState, url: str, headers: dict[str, str]) -> dict[str, object]:
-    try:
-        async with state.http.get(url, headers=headers, timeout=BALANCE_TIMEOUT) as resp:
-            if resp.status != 200:
-                raise ApiError(f"status code: {resp.status}")
-            data = await resp.json(content_type=None)
-    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-        raise ApiError(f"查询余额失败：{exc or type(exc).__name__}") from None
-    if not isinstance(data, dict):
-        raise ApiError("查询余额失败：上游返回的不是 JSON 对象")
-    return data
-
-
-async def update_balance(state: AppState, channel: Channel) -> float:
-    """Ask the provider for the account's balance (OpenAI's dashboard billing API) and store it in USD."""
-    if channel.type not in (ChannelType.OPENAI, ChannelType.CUSTOM):
-        raise ApiError("尚未实现")
-    base = (channel.base_url or default_base_url(channel.type)).rstrip("/")
-    headers = {"Authorization": f"Bearer {channel.key}"}
-    subscription = await _get_json(state, f"{base}/v1/dashboard/billing/subscription", headers)
-    today = datetime.datetime.now(datetime.UTC).date()
-    start = today.replace(day=1) if subscription.get("has_payment_method") else today - datetime.timedelta(days=100)
-    usage = await _get_json(state, f"{base}/v1/dashboard/billing/usage?start_date={start}&end_date={today}", headers)
-    try:
-        balance = float(subscription.get("hard_limit_usd") or 0) - float(usage.get("total_usage") or 0) / 100
-    except (TypeError, ValueError):
-        raise ApiError("查询余额失败：上游返回的数值无效") from None
-    await record_channel_values(state, channel.id, balance=balance, balance_updated_time=int(time.time()))
-    return balance

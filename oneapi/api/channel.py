@@ -9,16 +9,16 @@ from aiohttp import web
 
 from oneapi.api.common import admin_listing, body_id, check_columns, path_id, read_json, row_dict
 from oneapi.auth import require
+from oneapi.balance import QUERIES, update_balance
 from oneapi.catalogue import owners
 from oneapi.channels import (
     channel_fields,
     create_channels,
     delete_channels,
     get_channel,
-    update_balance,
     update_channel,
 )
-from oneapi.constants import ChannelStatus, ChannelType, Role
+from oneapi.constants import ChannelStatus, Role
 from oneapi.db.models import Channel
 from oneapi.errors import ApiError, api_ok, json_response
 from oneapi.relay.channel_test import ChannelTester, run_channel_test
@@ -119,8 +119,7 @@ async def channel_balance(request: web.Request) -> web.Response:
 async def all_channel_balances(request: web.Request) -> web.Response:
     """Refresh the balance of every enabled channel whose provider reports one."""
     state = request.app[STATE]
-    query = Channel.select().where((Channel.status == int(ChannelStatus.ENABLED))
-                                   & Channel.type.in_([int(ChannelType.OPENAI), int(ChannelType.CUSTOM)]))
+    query = Channel.select().where((Channel.status == int(ChannelStatus.ENABLED)) & Channel.type.in_(list(QUERIES)))
     for channel in await state.dbs.main.list(query):
         try:
             await update_balance(state, channel)
