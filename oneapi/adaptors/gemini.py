@@ -26,13 +26,12 @@ from oneapi.adaptors.shaping import (
     conversion_error,
     message_text,
     parse_data_url,
-    reasoning_budget,
-    tool_arguments,
     tools_form,
 )
 from oneapi.constants import RelayMode
 from oneapi.errors import RelayError
 from oneapi.security.fetcher import fetch_client_image
+from oneapi.wire import gemini as wire
 
 SAFETY_CATEGORIES = (
     "HARM_CATEGORY_HARASSMENT",
@@ -41,21 +40,7 @@ SAFETY_CATEGORIES = (
     "HARM_CATEGORY_DANGEROUS_CONTENT",
     "HARM_CATEGORY_CIVIC_INTEGRITY",
 )
-_FILTERED = {"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY"}
 _V1BETA_MODELS = re.compile(r"gemini-(1\.5|[2-9])")
-# The JSON Schema keywords Gemini's OpenAPI-subset Schema knows; it refuses any other ("Unknown name ...").
-_SCHEMA_KEYS = {"type", "format", "title", "description", "nullable", "enum", "maxItems", "minItems", "properties",
-                "required", "minProperties", "maxProperties", "minLength", "maxLength", "pattern", "example",
-                "anyOf", "propertyOrdering", "default", "items", "minimum", "maximum"}
-_GENERATION_FIELDS = {
-    "temperature": "temperature",
-    "top_p": "topP",
-    "top_k": "topK",
-    "n": "candidateCount",
-    "seed": "seed",
-    "presence_penalty": "presencePenalty",
-    "frequency_penalty": "frequencyPenalty",
-}
 
 
 def api_version(req: RelayRequest, body: dict[str, Any]) -> str:
@@ -89,10 +74,10 @@ async def convert_chat(req: RelayRequest) -> dict[str, Any]:
             parts = await _parts(req, content, i)
         elif role == "assistant":
             role = "model"
-            parts = await _parts(req, content, i) + _function_calls(message.get("tool_calls"), tool_names, i)
+            parts = await _parts(req, content, i) + wire.function_calls(message.get("tool_calls"), tool_names, i)
         elif role == "tool":
             role = "user"
-            parts = [_function_response(message, tool_names, i)]
+            parts = [wire.function_response(message, tool_names, i)]
         else:
             raise conversion_error(f"messages[{i}]: role {role!r} is not supported by Gemini")
         add_turn(contents, role, "parts", parts)
@@ -103,13 +88,13 @@ async def convert_chat(req: RelayRequest) -> dict[str, Any]:
     }
     if system:
         request["systemInstruction"] = {"parts": system}
-    config = _generation_config(body)
+    config = wire.generation_config(body)
     if config:
         request["generationConfig"] = config
     tools = body.get("tools")
     if tools:
-        request["tools"] = [{"functionDeclarations": [_declaration(tool, i) for i, tool in enumerate(tools)]}]
-        tool_config = _tool_config(body.get("tool_choice"))
+        request["tools"] = [{"functionDeclarations": [wire.declaration(tool, i) for i, tool in enumerate(tools)]}]
+        tool_config = wire.tool_config(body.get("tool_choice"))
         if tool_config:
             request["toolConfig"] = tool_config
     return request
@@ -149,163 +134,6 @@ async def _image(req: RelayRequest, url: Any, index: int) -> tuple[str, str]:
         raise conversion_error(f"messages[{index}]: image_url.url must be an http(s) or base64 data URL")
     image = await fetch_client_image(req.fetcher, url)
     return image.content_type, base64.b64encode(image.data).decode()
-
-
-def _function_calls(tool_calls: Any, tool_names: dict[str, str], index: int) -> list[dict[str, Any]]:
-    parts = []
-    for call in tool_calls or ():
-        function = call.get("function") if isinstance(call, dict) else None
-        if not isinstance(function, dict) or not function.get("name"):
-            raise conversion_error(f"messages[{index}].tool_calls: every call needs function.name")
-        if call.get("id"):
-            tool_names[call["id"]] = function["name"]
-        arguments = tool_arguments(function.get("arguments"), f"messages[{index}].tool_calls")
-        parts.append({"functionCall": {"name": function["name"], "args": arguments}})
-    return parts
-
-
-def _function_response(message: dict[str, Any], tool_names: dict[str, str], index: int) -> dict[str, Any]:
-    name = tool_names.get(message.get("tool_call_id") or "") or message.get("name")
-    if not name:
-        raise conversion_error(f"messages[{index}]: tool_call_id matches no tool call of an earlier assistant message")
-    text = message_text(message.get("content"))
-    try:
-        result = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        result = text
-    return {"functionResponse": {"name": name, "response": result if isinstance(result, dict) else {"result": result}}}
-
-
-def _generation_config(body: dict[str, Any]) -> dict[str, Any]:
-    config = {target: body[source] for source, target in _GENERATION_FIELDS.items() if body.get(source) is not None}
-    max_tokens = body.get("max_tokens") or body.get("max_completion_tokens")
-    if max_tokens:
-        config["maxOutputTokens"] = max_tokens
-    stop = body.get("stop")
-    if stop:
-        config["stopSequences"] = [stop] if isinstance(stop, str) else list(stop)
-    response_format = body.get("response_format")
-    if isinstance(response_format, dict):
-        kind = response_format.get("type")
-        if kind == "json_object":
-            config["responseMimeType"] = "application/json"
-        elif kind == "json_schema":
-            config["responseMimeType"] = "application/json"
-            schema = (response_format.get("json_schema") or {}).get("schema")
-            if isinstance(schema, dict):
-                config["responseSchema"] = gemini_schema(schema)
-        elif kind == "text":
-            config["responseMimeType"] = "text/plain"
-    budget = reasoning_budget(body)
-    if budget is not None:
-        # Budget 0 turns thinking off (on the models that allow it): then there are no thoughts to include.
-        config["thinkingConfig"] = {"thinkingBudget": budget, **({"includeThoughts": True} if budget else {})}
-    return config
-
-
-def gemini_schema(schema: Any, defs: dict[str, Any] | None = None, seen: frozenset[str] = frozenset()) -> Any:
-    """A JSON Schema in Gemini's subset: ``$ref``s inlined from ``$defs``, ``anyOf [X, null]`` and
-    ``type: [X, "null"]`` as X with ``nullable``, ``const`` as a one-value ``enum``, other unknown keywords
-    dropped; property names are left alone."""
-    if not isinstance(schema, dict):
-        return schema
-    defs = {**(defs or {}), **schema.get("$defs", {}), **schema.get("definitions", {})}
-    ref = schema.get("$ref")
-    if isinstance(ref, str):
-        name = ref.rsplit("/", 1)[-1]
-        if name not in defs or name in seen:
-            raise conversion_error(f"the schema's $ref {ref!r} is unknown or recursive, which Gemini cannot express")
-        rest = {key: value for key, value in schema.items() if key != "$ref"}
-        return gemini_schema({**defs[name], **rest}, defs, seen | {name})
-    converted: dict[str, Any] = {}
-    options = schema.get("anyOf") or schema.get("oneOf")
-    if isinstance(options, list):
-        kept = [option for option in options if not (isinstance(option, dict) and option.get("type") == "null")]
-        if len(kept) == 1:
-            converted.update(gemini_schema(kept[0], defs, seen))
-        elif kept:
-            converted["anyOf"] = [gemini_schema(option, defs, seen) for option in kept]
-        if len(kept) < len(options):
-            converted["nullable"] = True
-    kind = schema.get("type")
-    if isinstance(kind, list):
-        if "null" in kind:
-            converted["nullable"] = True
-        kind = next((k for k in kind if k != "null"), None)
-    if kind is not None:
-        converted["type"] = kind
-    if "const" in schema:
-        converted["enum"] = [schema["const"]]
-    for key, value in schema.items():
-        if key in ("type", "anyOf") or key not in _SCHEMA_KEYS:
-            continue
-        if key == "properties" and isinstance(value, dict):
-            converted[key] = {name: gemini_schema(prop, defs, seen) for name, prop in value.items()}
-        elif key == "items":
-            converted[key] = gemini_schema(value, defs, seen)
-        else:
-            converted[key] = value
-    return converted
-
-
-def _declaration(tool: Any, index: int) -> dict[str, Any]:
-    function = tool.get("function") if isinstance(tool, dict) else None
-    if not isinstance(function, dict) or not function.get("name"):
-        raise conversion_error(f"tools[{index}]: only function tools with a name are supported")
-    declaration: dict[str, Any] = {"name": function["name"]}
-    if function.get("description"):
-        declaration["description"] = function["description"]
-    parameters = function.get("parameters")
-    if isinstance(parameters, dict) and parameters.get("properties"):  # Gemini rejects an empty OBJECT
-        declaration["parameters"] = gemini_schema(parameters)
-    return declaration
-
-
-def _tool_config(choice: Any) -> dict[str, Any] | None:
-    if isinstance(choice, dict):
-        name = (choice.get("function") or {}).get("name")
-        if name:
-            return {"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": [name]}}
-        return None
-    modes = {"auto": "AUTO", "none": "NONE", "required": "ANY"}
-    return {"functionCallingConfig": {"mode": modes[choice]}} if choice in modes else None
-
-
-# -- chat response ---------------------------------------------------------------------------------
-def finish_reason(reason: Any, called_tools: bool) -> str | None:
-    if not reason or reason == "FINISH_REASON_UNSPECIFIED":
-        return None
-    if called_tools:
-        return "tool_calls"
-    if reason == "MAX_TOKENS":
-        return "length"
-    return "content_filter" if reason in _FILTERED else "stop"
-
-
-def candidate_parts(candidate: dict[str, Any]) -> tuple[str, str, list[dict[str, Any]]]:
-    """A candidate's answer text, its thought summaries (parts marked ``thought``) and its function calls as
-    OpenAI tool calls."""
-    texts: list[str] = []
-    thoughts: list[str] = []
-    calls = []
-    for part in (candidate.get("content") or {}).get("parts") or ():
-        if not isinstance(part, dict):
-            continue
-        if isinstance(part.get("text"), str):
-            (thoughts if part.get("thought") else texts).append(part["text"])
-        call = part.get("functionCall")
-        if isinstance(call, dict):
-            arguments = orjson.dumps(call.get("args") or {}).decode()
-            calls.append({"id": call.get("id") or new_id("call_"), "type": "function",
-                          "function": {"name": call.get("name"), "arguments": arguments}})
-    return "".join(texts), "".join(thoughts), calls
-
-
-def _record_usage(req: RelayRequest, data: dict[str, Any]) -> None:
-    usage = data.get("usageMetadata")
-    if isinstance(usage, dict) and usage.get("promptTokenCount"):
-        completion = int(usage.get("candidatesTokenCount") or 0) + int(usage.get("thoughtsTokenCount") or 0)
-        req.report_usage(usage["promptTokenCount"], completion)
 
 
 def _no_candidates(data: dict[str, Any]) -> RelayError:
@@ -352,7 +180,7 @@ class GeminiAdaptor(HttpAdaptor):
         choices = []
         texts = []
         for i, candidate in enumerate(candidates):
-            text, thoughts, calls = candidate_parts(candidate)
+            text, thoughts, calls = wire.candidate_parts(candidate)
             texts += (thoughts, text)
             message: dict[str, Any] = {"role": "assistant", "content": text if text or not calls else None}
             if thoughts:
@@ -360,8 +188,8 @@ class GeminiAdaptor(HttpAdaptor):
             if calls:
                 message["tool_calls"] = calls
             choices.append({"index": candidate.get("index", i), "message": message,
-                            "finish_reason": finish_reason(candidate.get("finishReason"), bool(calls)) or "stop"})
-        _record_usage(req, data)
+                            "finish_reason": wire.finish_reason(candidate.get("finishReason"), bool(calls)) or "stop"})
+        wire.record_usage(req, data)
         req.estimate_usage("".join(texts))  # only when Gemini reported no usage
         return {"id": new_id(), "object": "chat.completion", "created": req.created, "model": req.origin_model,
                 "choices": choices, "usage": req.usage.as_openai()}
@@ -383,13 +211,13 @@ class GeminiAdaptor(HttpAdaptor):
         tool_calls: dict[int, int] = {}  # candidate index -> tool calls streamed so far
         started: set[int] = set()
         async for data in self.json_events(resp, "Gemini stream chunk"):
-            _record_usage(req, data)
+            wire.record_usage(req, data)
             candidates = data.get("candidates")
             if not candidates and (data.get("promptFeedback") or {}).get("blockReason"):
                 raise _no_candidates(data)
             for candidate in candidates or ():
                 index = candidate.get("index", 0)
-                text, thoughts, calls = candidate_parts(candidate)
+                text, thoughts, calls = wire.candidate_parts(candidate)
                 delta: dict[str, Any] = {}
                 if index not in started:
                     started.add(index)
@@ -404,7 +232,7 @@ class GeminiAdaptor(HttpAdaptor):
                     tool_calls[index] = first + len(calls)
                 if delta:
                     yield _chunk(req, chunk_id, index, delta)
-                reason = finish_reason(candidate.get("finishReason"), bool(tool_calls.get(index)))
+                reason = wire.finish_reason(candidate.get("finishReason"), bool(tool_calls.get(index)))
                 if reason:
                     yield _chunk(req, chunk_id, index, {}, reason)
 
