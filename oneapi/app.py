@@ -22,6 +22,8 @@ from oneapi.constants import Role, UserStatus
 from oneapi.db.connect import Databases, connect
 from oneapi.db.migrate import migrate_schema
 from oneapi.db.models import Token, User
+from oneapi.log_rollup import roll_up_loop
+from oneapi.logs import retention_loop
 from oneapi.middlewares import frontend_redirect, request_context
 from oneapi.options import Options
 from oneapi.relay import routes as relay_routes
@@ -109,6 +111,9 @@ async def _startup(app: web.Application) -> None:
                      fetcher=SafeFetcher(settings), started_at=int(time.time()), role=role)
     app[STATE] = state
     app[BACKGROUND] = [asyncio.create_task(_sync_loop(state), name="sync")]
+    if role.runs_node_jobs:  # any number of workers may run these safely; one per node is enough
+        app[BACKGROUND] += [asyncio.create_task(roll_up_loop(state), name="log rollup"),
+                            asyncio.create_task(retention_loop(state), name="log retention")]
     bus = _cache_bus(settings, role)
     if bus is not None:
         from oneapi.sync import CacheSync

@@ -108,6 +108,8 @@ class Settings:
     session_max_age: int = 30 * 24 * 3600
     # Ours: processes serving the port (--workers wins over WORKERS).
     workers: int = 1
+    # Ours: logs older than this many days are deleted, in small batches, every hour (0 keeps them all).
+    log_retention_days: int = 0
 
     @property
     def is_master(self) -> bool:
@@ -164,10 +166,11 @@ _INT = {
     "ONEAPI_MAX_BODY_MB": 1,
     "SESSION_MAX_AGE": 60,
     "WORKERS": 1,
+    "ONEAPI_LOG_RETENTION_DAYS": 0,
 }
 _FLOAT = {"METRIC_SUCCESS_RATE_THRESHOLD"}
 MAX_WORKERS = 64
-_RENAMED = {"ONEAPI_MAX_BODY_MB": "max_body_mb"}
+_RENAMED = {"ONEAPI_MAX_BODY_MB": "max_body_mb", "ONEAPI_LOG_RETENTION_DAYS": "log_retention_days"}
 
 
 def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> Settings:

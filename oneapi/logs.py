@@ -6,16 +6,24 @@ admin's and the users' log pages with One API's filters.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from peewee import SQL, Expression, MySQLDatabase, fn
+from peewee import Expression, fn
 
 from oneapi.constants import LogType
 from oneapi.db.models import Log
+from oneapi.log_rollup import add_to_hourly, drop_empty_hours, hourly_sums, lock_mark, summed_quota
 from oneapi.options import Options
 from oneapi.state import AppState
+
+logger = logging.getLogger(__name__)
+
+DELETE_BATCH = 1000
+RETENTION_INTERVAL = 3600.0
 
 
 def format_quota(options: Options, quota: int) -> str:
@@ -77,34 +85,49 @@ async def find_logs(state: AppState, where: Expression | bool, offset: int, limi
 
 
 async def consumed_quota(state: AppState, log_filter: LogFilter) -> int:
-    """Σ quota of the consume logs matching the filter (its type is ignored, as in One API)."""
+    """Σ quota of the consume logs matching the filter (its type is ignored, as in One API); from the hourly
+    sums when log_hourly has the filter's columns."""
+    if not (log_filter.username or log_filter.token_name or log_filter.channel):
+        return await summed_quota(state, log_filter.user_id, log_filter.model_name, log_filter.start, log_filter.end)
     query = Log.select(fn.COALESCE(fn.SUM(Log.quota), 0)).where(
         (Log.type == int(LogType.CONSUME)) & log_filter.where(with_type=False))
     return int(await state.dbs.logs.scalar(query) or 0)
 
 
 async def delete_logs_before(state: AppState, timestamp: int) -> int:
+    """Delete the logs older than ``timestamp`` in batches of DELETE_BATCH rows, one short transaction each, so
+    that the writers of new logs (and SQLite's one writer lock) wait for one batch at most. The hourly sums
+    lose the deleted rows in the same transaction."""
     await state.ledger.drain()
-    async with state.dbs.write_transaction(state.dbs.logs):
-        return await state.dbs.logs.aexecute(Log.delete().where(Log.created_at < timestamp))
+    db, deleted = state.dbs.logs, 0
+    while True:
+        ids = [row[0] for row in await db.list(
+            Log.select(Log.id).where(Log.created_at < timestamp).limit(DELETE_BATCH).tuples())]
+        if not ids:
+            if deleted:
+                await drop_empty_hours(state)
+            return deleted
+        async with state.dbs.write_transaction(db):
+            mark = await lock_mark(db)
+            await add_to_hourly(db, await hourly_sums(db, Log.id.in_(ids) & (Log.id <= mark)), sign=-1)
+            deleted += await db.aexecute(Log.delete().where(Log.id.in_(ids)))
+        await state.dbs.release()
+        await asyncio.sleep(0)
 
 
-async def daily_usage(state: AppState, user_id: int, days: int = 7) -> list[dict[str, Any]]:
-    """Consume logs of the last ``days`` UTC days per day and model, with the dashboard's PascalCase keys."""
-    now = int(time.time())
-    since = now - now % 86400 - (days - 1) * 86400
-    # The UTC day number: integer division on SQLite and PostgreSQL, MySQL's `/` gives decimals. The divisor
-    # is a literal, not a parameter, so that PostgreSQL sees the same expression in SELECT and GROUP BY.
-    day = Expression(Log.created_at, "DIV" if isinstance(state.dbs.logs, MySQLDatabase) else "/", SQL("86400"))
-    query = (Log.select(day.alias("day"), Log.model_name, fn.COUNT(Log.id).alias("requests"),
-                        fn.SUM(Log.quota).alias("quota"), fn.SUM(Log.prompt_tokens).alias("prompt"),
-                        fn.SUM(Log.completion_tokens).alias("completion"))
-             .where((Log.user_id == user_id) & (Log.type == int(LogType.CONSUME)) & (Log.created_at >= since))
-             .group_by(day, Log.model_name).order_by(day, Log.model_name).dicts())
-    rows = await state.dbs.logs.list(query)
-    return [{"Day": time.strftime("%Y-%m-%d", time.gmtime(int(r["day"]) * 86400)), "ModelName": r["model_name"],
-             "RequestCount": int(r["requests"]), "Quota": int(r["quota"] or 0),
-             "PromptTokens": int(r["prompt"] or 0), "CompletionTokens": int(r["completion"] or 0)} for r in rows]
+async def retention_loop(state: AppState) -> None:
+    """ONEAPI_LOG_RETENTION_DAYS: every hour, delete the logs older than that many days."""
+    days = state.settings.log_retention_days
+    while days > 0:
+        try:
+            deleted = await delete_logs_before(state, int(time.time()) - days * 86400)
+            if deleted:
+                logger.info("deleted %d logs older than %d days", deleted, days)
+        except Exception:
+            logger.exception("deleting old logs failed; trying again in an hour")
+        finally:
+            await state.dbs.release()
+        await asyncio.sleep(RETENTION_INTERVAL)
 
 
 def log_dict(log: Log, hide_id: bool = False) -> dict[str, Any]:

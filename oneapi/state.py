@@ -13,6 +13,7 @@ from oneapi.billing.tokens import TokenCounter
 from oneapi.cache import Cache
 from oneapi.config import Settings
 from oneapi.options import Options
+from oneapi.paging import PageCursors
 from oneapi.workers import WorkerRole
 
 if TYPE_CHECKING:
@@ -36,6 +37,7 @@ class AppState:
     started_at: int = 0
     sync: CacheSync | None = None  # set when Redis is enabled or other workers share the node
     role: WorkerRole = field(default_factory=WorkerRole)
+    log_pages: PageCursors = field(default_factory=PageCursors)  # keyset paging of the log pages
 
 
 STATE: web.AppKey[AppState] = web.AppKey("state", AppState)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import astuple
+
 from aiohttp import web
 
 from oneapi.api.common import INT32, ITEMS_PER_PAGE, page_offset, query_int, row_id
@@ -36,16 +38,31 @@ def _keyword_clause(keyword: str):
     return clause
 
 
+async def _page(request: web.Request, log_filter: LogFilter) -> list[Log]:
+    """Page ``?p=`` of the filtered logs, read after the previous page's last id when that page was served."""
+    state = request.app[STATE]
+    offset = page_offset(request)
+    page, query = offset // ITEMS_PER_PAGE, astuple(log_filter)
+    where = log_filter.where()
+    after = state.log_pages.after(query, page)
+    if after is None:
+        logs = await find_logs(state, where, offset, ITEMS_PER_PAGE)
+    else:
+        below = Log.id < after
+        logs = await find_logs(state, below if where is True else where & below, 0, ITEMS_PER_PAGE)
+    if logs:
+        state.log_pages.remember(query, page, logs[-1].id)
+    return logs
+
+
 @require(Role.ADMIN)
 async def all_logs(request: web.Request) -> web.Response:
-    logs = await find_logs(request.app[STATE], _filter(request).where(), page_offset(request), ITEMS_PER_PAGE)
-    return api_ok([log_dict(entry) for entry in logs])
+    return api_ok([log_dict(entry) for entry in await _page(request, _filter(request))])
 
 
 @require(Role.COMMON)
 async def own_logs(request: web.Request) -> web.Response:
-    log_filter = _filter(request, current_user(request).id)
-    logs = await find_logs(request.app[STATE], log_filter.where(), page_offset(request), ITEMS_PER_PAGE)
+    logs = await _page(request, _filter(request, current_user(request).id))
     return api_ok([log_dict(entry, hide_id=True) for entry in logs])
 
 

@@ -31,7 +31,8 @@ from oneapi.auth import current_user, require
 from oneapi.constants import LogType, Role, UserStatus
 from oneapi.db.models import User
 from oneapi.errors import ApiError, api_ok
-from oneapi.logs import daily_usage, format_quota, record_log
+from oneapi.log_rollup import daily_usage
+from oneapi.logs import format_quota, record_log
 from oneapi.redemptions import redeem
 from oneapi.state import STATE
 from oneapi.users import (

@@ -23,7 +23,7 @@ from playhouse.migrate import SchemaMigrator
 from playhouse.pwasyncio import AsyncModel
 
 from oneapi.db.connect import Databases
-from oneapi.db.models import MAIN_MODELS, Log
+from oneapi.db.models import LOG_MODELS, MAIN_MODELS
 
 logger = logging.getLogger(__name__)
 
@@ -114,8 +114,8 @@ def migrate_models(db: Database, models: Sequence[type[AsyncModel]]) -> None:
 async def migrate_schema(dbs: Databases) -> None:
     """Migrate the main database and the log database (one pass when they are the same)."""
     if dbs.logs is dbs.main:
-        await dbs.main.run(migrate_models, dbs.main, (*MAIN_MODELS, Log))
+        await dbs.main.run(migrate_models, dbs.main, (*MAIN_MODELS, *LOG_MODELS))
     else:
         await dbs.main.run(migrate_models, dbs.main, MAIN_MODELS)
-        await dbs.logs.run(migrate_models, dbs.logs, (Log,))
+        await dbs.logs.run(migrate_models, dbs.logs, LOG_MODELS)
     await dbs.release()

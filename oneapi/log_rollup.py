@@ -1,0 +1,193 @@
+"""Consume logs summed per user, UTC hour and model (log_hourly), for the dashboard and the quota stats.
+
+Rows are summed up to a mark (the last summed log id), in id order, and only once they are a few seconds old:
+ids are handed out before commit, so a younger row with a smaller id may still be on its way. Readers add
+the rows past the mark straight from the logs table, so every figure equals a direct sum over the logs at
+any moment. Moving the mark is a conditional UPDATE in the same transaction as the sums, so two workers or
+nodes never add the same rows twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from typing import Any
+
+from peewee import EXCLUDED, SQL, Database, Expression, Field, MySQLDatabase, fn
+
+from oneapi.constants import LogType
+from oneapi.db.models import Log, LogHourly, LogRollupMark
+from oneapi.state import AppState
+
+logger = logging.getLogger(__name__)
+
+HOUR = 3600
+DAY = 86400
+MARK = "log_hourly"
+SETTLE_SECONDS = 10  # a log row this old has been committed, wherever it was written
+CHUNK = 10000  # log rows summed per step
+INTERVAL = 30.0  # seconds between steps of the background loop
+
+
+def time_bucket(db: Database, column: Field | Expression, seconds: int) -> Expression:
+    """``column`` divided by ``seconds``, an integer (MySQL's ``/`` gives decimals). The divisor is a literal, not
+    a parameter, so that PostgreSQL sees the same expression in SELECT and GROUP BY."""
+    return Expression(column, "DIV" if isinstance(db, MySQLDatabase) else "/", SQL(str(seconds)))
+
+
+async def rolled_up_to(db: Database) -> int:
+    """The id of the last log row in log_hourly (0 before the first step)."""
+    mark = await db.scalar(LogRollupMark.select(LogRollupMark.last_log_id).where(LogRollupMark.name == MARK))
+    return int(mark or 0)
+
+
+async def roll_up(state: AppState) -> int:
+    """Sum the next settled log rows past the mark into log_hourly; returns how many log ids it covered.
+
+    Readers call it too, so that the figures they read come mostly from log_hourly."""
+    db = state.dbs.logs
+    mark = await rolled_up_to(db)
+    rows = await db.list(Log.select(Log.id, Log.created_at).where(Log.id > mark).order_by(Log.id).limit(CHUNK)
+                         .tuples())
+    settled = time.time() - SETTLE_SECONDS
+    upto = mark
+    for log_id, created_at in rows:
+        if created_at >= settled:
+            break
+        upto = log_id
+    if upto == mark:
+        return 0
+    async with state.dbs.write_transaction(db):
+        if await lock_mark(db) != mark:
+            return 0  # another worker summed these rows first; nothing was written
+        await db.aexecute(LogRollupMark.update(last_log_id=upto).where(LogRollupMark.name == MARK))
+        # summed under the mark's row lock, so a concurrent delete_logs_before cannot remove rows meanwhile
+        await add_to_hourly(db, await hourly_sums(db, (Log.id > mark) & (Log.id <= upto)))
+    return upto - mark
+
+
+async def hourly_sums(db: Database, where: Expression) -> list[dict[str, Any]]:
+    """log_hourly rows for the consume logs matching ``where``."""
+    hour = Expression(time_bucket(db, Log.created_at, HOUR), "*", SQL(str(HOUR)))
+    rows = await db.list(
+        Log.select(Log.user_id, hour.alias("hour"), Log.model_name, fn.COUNT(Log.id).alias("requests"),
+                   fn.SUM(Log.quota).alias("quota"), fn.SUM(Log.prompt_tokens).alias("prompt_tokens"),
+                   fn.SUM(Log.completion_tokens).alias("completion_tokens"))
+        .where(where & (Log.type == int(LogType.CONSUME)))
+        .group_by(Log.user_id, hour, Log.model_name).dicts())
+    # SUMs come back as Decimal on MySQL and PostgreSQL
+    return [{key: value if key == "model_name" else int(value or 0) for key, value in row.items()} for row in rows]
+
+
+async def add_to_hourly(db: Database, rows: list[dict[str, Any]], sign: int = 1) -> None:
+    """Add (sign 1) or take away (sign -1) hourly sums, inside the caller's transaction."""
+    figures = (LogHourly.requests, LogHourly.quota, LogHourly.prompt_tokens, LogHourly.completion_tokens)
+    if sign < 0:
+        rows = [{**row, **{f.name: -row[f.name] for f in figures}} for row in rows]
+    if isinstance(db, MySQLDatabase):  # ON DUPLICATE KEY UPDATE: no conflict target, VALUES() for the new row
+        target, update = None, {f: f + fn.VALUES(f) for f in figures}
+    else:
+        target = [LogHourly.user_id, LogHourly.hour, LogHourly.model_name]
+        update = {f: f + getattr(EXCLUDED, f.name) for f in figures}
+    for start in range(0, len(rows), 500):
+        await db.aexecute(LogHourly.insert_many(rows[start:start + 500]).on_conflict(conflict_target=target,
+                                                                                     update=update))
+
+
+async def drop_empty_hours(state: AppState) -> None:
+    """Remove the log_hourly rows whose logs were all deleted."""
+    async with state.dbs.write_transaction(state.dbs.logs):
+        await state.dbs.logs.aexecute(LogHourly.delete().where(LogHourly.requests <= 0))
+
+
+async def lock_mark(db: Database) -> int:
+    """Inside a transaction: take the mark's row lock (rollup steps wait for it) and return the mark."""
+    await db.aexecute(LogRollupMark.insert(name=MARK, last_log_id=0).on_conflict_ignore())
+    await db.aexecute(LogRollupMark.update(last_log_id=LogRollupMark.last_log_id).where(LogRollupMark.name == MARK))
+    return await rolled_up_to(db)
+
+
+async def roll_up_loop(state: AppState) -> None:
+    """Keep log_hourly close behind the logs: a step every INTERVAL seconds, more while there is a backlog."""
+    while True:
+        try:
+            while await roll_up(state) >= CHUNK:
+                await asyncio.sleep(0)
+        except Exception:
+            logger.exception("summing logs into log_hourly failed; the figures still add the unsummed logs")
+        finally:
+            await state.dbs.release()
+        await asyncio.sleep(INTERVAL)
+
+
+async def daily_usage(state: AppState, user_id: int, days: int = 7) -> list[dict[str, Any]]:
+    """Consume logs of the last ``days`` UTC days per day and model, with the dashboard's PascalCase keys."""
+    db = state.dbs.logs
+    now = int(time.time())
+    since = now - now % DAY - (days - 1) * DAY
+    await roll_up(state)
+    mark = await rolled_up_to(db)
+    day = time_bucket(db, LogHourly.hour, DAY)
+    summed = await db.list(
+        LogHourly.select(day.alias("day"), LogHourly.model_name, fn.SUM(LogHourly.requests).alias("requests"),
+                         fn.SUM(LogHourly.quota).alias("quota"), fn.SUM(LogHourly.prompt_tokens).alias("prompt"),
+                         fn.SUM(LogHourly.completion_tokens).alias("completion"))
+        .where((LogHourly.user_id == user_id) & (LogHourly.hour >= since) & (LogHourly.requests > 0))
+        .group_by(day, LogHourly.model_name).dicts())
+    log_day = time_bucket(db, Log.created_at, DAY)
+    recent = await db.list(
+        Log.select(log_day.alias("day"), Log.model_name, fn.COUNT(Log.id).alias("requests"),
+                   fn.SUM(Log.quota).alias("quota"), fn.SUM(Log.prompt_tokens).alias("prompt"),
+                   fn.SUM(Log.completion_tokens).alias("completion"))
+        .where((Log.id > mark) & (Log.user_id == user_id) & (Log.type == int(LogType.CONSUME))
+               & (Log.created_at >= since))
+        .group_by(log_day, Log.model_name).dicts())
+    totals: dict[tuple[int, str], list[int]] = {}
+    for row in (*summed, *recent):
+        figures = totals.setdefault((int(row["day"]), row["model_name"]), [0, 0, 0, 0])
+        for i, key in enumerate(("requests", "quota", "prompt", "completion")):
+            figures[i] += int(row[key] or 0)
+    return [{"Day": time.strftime("%Y-%m-%d", time.gmtime(day_number * DAY)), "ModelName": model,
+             "RequestCount": f[0], "Quota": f[1], "PromptTokens": f[2], "CompletionTokens": f[3]}
+            for (day_number, model), f in sorted(totals.items())]
+
+
+async def summed_quota(state: AppState, user_id: int | None, model_name: str, start: int, end: int) -> int:
+    """Σ quota of consume logs by user / model / time (0 = unbounded, ``end`` inclusive): whole hours from
+    log_hourly, the partial hours at both ends and the rows past the mark from the logs."""
+    db = state.dbs.logs
+    await roll_up(state)
+    mark = await rolled_up_to(db)
+    first_hour = math.ceil(start / HOUR) * HOUR if start else 0
+    end_hour = (end + 1) // HOUR * HOUR if end else 0  # hours starting before this one end within ``end``
+    rolled = LogHourly.hour >= first_hour
+    if end:
+        rolled &= LogHourly.hour < end_hour
+    if user_id is not None:
+        rolled &= LogHourly.user_id == user_id
+    if model_name:
+        rolled &= LogHourly.model_name == model_name
+    total = int(await db.scalar(LogHourly.select(fn.COALESCE(fn.SUM(LogHourly.quota), 0)).where(rolled)) or 0)
+
+    def logs_where(extra: Expression) -> Expression:
+        where = extra & (Log.type == int(LogType.CONSUME))
+        if user_id is not None:
+            where &= Log.user_id == user_id
+        if model_name:
+            where &= Log.model_name == model_name
+        if start:
+            where &= Log.created_at >= start
+        if end:
+            where &= Log.created_at <= end
+        return where
+
+    parts = [Log.id > mark]
+    if start and first_hour > start:
+        parts.append((Log.id <= mark) & (Log.created_at < first_hour))
+    if end:
+        parts.append((Log.id <= mark) & (Log.created_at >= max(end_hour, first_hour)))
+    for part in parts:
+        total += int(await db.scalar(Log.select(fn.COALESCE(fn.SUM(Log.quota), 0)).where(logs_where(part))) or 0)
+    return total

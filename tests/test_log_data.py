@@ -1,0 +1,220 @@
+"""Logs at size: hourly sums behind the dashboard and the stats, retention, keyset paging, and query plans.
+
+Rows are generated with bulk SQL inserts; every figure the API answers is compared with a direct aggregate
+over the logs table, and the large-data test checks query plans (EXPLAIN), never wall-clock time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import defaultdict
+from typing import Any
+
+from oneapi.db.models import Log
+from tests.conftest import Gateway
+
+COLUMNS = ("user_id", "created_at", "type", "content", "username", "token_name", "model_name", "quota",
+           "prompt_tokens", "completion_tokens", "channel_id", "request_id", "elapsed_time", "is_stream",
+           "system_prompt_reset")
+MODELS = ("gpt-3.5-turbo", "gpt-4o", "claude-3-haiku")
+NOW = int(time.time())
+
+
+def log_rows(user_ids: list[int], count: int, newest: int, oldest: int, seed: int = 0) -> list[tuple[Any, ...]]:
+    """``count`` rows spread evenly from ``oldest`` to ``newest`` seconds ago; every fifth is a top-up log."""
+    rows = []
+    for i in range(count):
+        created = NOW - newest - (oldest - newest) * i // max(count - 1, 1)
+        log_type = 1 if (i + seed) % 5 == 0 else 2
+        rows.append((user_ids[i % len(user_ids)], created, log_type, f"row {i}", f"user{user_ids[i % len(user_ids)]}",
+                     "tok", MODELS[(i + seed) % 3], 7 + i % 13, 3 + i % 5, 2 + i % 7, 1, "", 5, False, False))
+    return sorted(rows, key=lambda row: row[1])  # ids grow with time, as the ledger writes them
+
+
+async def age_setup_logs(gateway: Gateway) -> None:
+    await gateway.state.dbs.logs.aexecute_sql(
+        f"UPDATE logs SET created_at = created_at - {2 * 86400} WHERE created_at > {NOW - 600}")
+
+
+async def insert_logs(gateway: Gateway, rows: list[tuple[Any, ...]]) -> None:
+    """Bulk INSERTs; the rows already there (sign-up and admin logs of the setup) are first made two days old,
+    as they would be in a database that has been running, so that ids keep growing with time."""
+    db = gateway.state.dbs.logs
+    await age_setup_logs(gateway)
+    param = "?" if type(db).__name__ == "AsyncSqliteDatabase" else "%s"
+    placeholders = "(" + ", ".join([param] * len(COLUMNS)) + ")"
+    async with gateway.state.dbs.write_transaction(db):
+        for start in range(0, len(rows), 200):
+            chunk = rows[start:start + 200]
+            await db.aexecute_sql(f"INSERT INTO logs ({', '.join(COLUMNS)}) VALUES "
+                                  + ", ".join([placeholders] * len(chunk)), [v for row in chunk for v in row])
+    await gateway.state.dbs.release()
+
+
+async def all_logs(gateway: Gateway) -> list[tuple[int, ...]]:
+    db = gateway.state.dbs.logs
+    cursor = await db.aexecute_sql("SELECT id, user_id, created_at, type, model_name, quota, prompt_tokens, "
+                                   "completion_tokens FROM logs ORDER BY id")
+    rows = [tuple(int(v) if not isinstance(v, str) else v for v in row) for row in cursor.fetchall()]
+    await gateway.state.dbs.release()
+    return rows
+
+
+async def scalar(gateway: Gateway, sql: str) -> int:
+    cursor = await gateway.state.dbs.logs.aexecute_sql(sql)
+    value = cursor.fetchone()[0]
+    await gateway.state.dbs.release()
+    return int(value or 0)
+
+
+def direct_dashboard(logs: list[tuple[int, ...]], user_id: int) -> list[dict[str, Any]]:
+    since = NOW - NOW % 86400 - 6 * 86400
+    sums: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    for _, uid, created, log_type, model, quota, prompt, completion in logs:
+        if uid == user_id and log_type == 2 and created >= since:
+            figures = sums[(time.strftime("%Y-%m-%d", time.gmtime(created)), model)]
+            for i, value in enumerate((1, quota, prompt, completion)):
+                figures[i] += value
+    return [{"Day": day, "ModelName": model, "RequestCount": f[0], "Quota": f[1], "PromptTokens": f[2],
+             "CompletionTokens": f[3]} for (day, model), f in sorted(sums.items())]
+
+
+def direct_quota(logs: list[tuple[int, ...]], user_id: int | None = None, model: str = "", start: int = 0,
+                 end: int = 0) -> int:
+    return sum(quota for _, uid, created, log_type, name, quota, _, _ in logs
+               if log_type == 2 and (user_id is None or uid == user_id) and (not model or name == model)
+               and (not start or created >= start) and (not end or created <= end))
+
+
+async def test_dashboard_and_stats_equal_a_direct_aggregate_over_the_logs(make_gateway, sql_dsn):
+    gateway = await make_gateway(SQL_DSN=sql_dsn)
+    alice, bob = await gateway.add_user(), await gateway.add_user()
+    # older than the settling delay: summed into log_hourly; rows stamped ahead of this clock (another node's)
+    # have not settled and stay past the mark, read from the logs
+    await insert_logs(gateway, log_rows([alice["id"], bob["id"]], 400, newest=60, oldest=9 * 86400))
+    await insert_logs(gateway, log_rows([alice["id"]], 6, newest=-900, oldest=-600, seed=1))
+
+    dashboard = await gateway.api("GET", "/api/user/dashboard", token=alice["access_token"])
+    logs = await all_logs(gateway)
+    assert dashboard["success"] and dashboard["data"] == direct_dashboard(logs, alice["id"])
+    mark = await scalar(gateway, "SELECT last_log_id FROM log_rollup_marks")
+    assert 0 < mark < logs[-1][0]  # summed up to the settled rows; the newest ones come from the logs
+    assert await scalar(gateway, "SELECT SUM(requests) FROM log_hourly") == sum(
+        1 for row in logs if row[0] <= mark and row[3] == 2)
+
+    # more rows in the same hours: the sums are added to the existing log_hourly rows
+    await insert_logs(gateway, log_rows([alice["id"], bob["id"]], 300, newest=30, oldest=8 * 86400, seed=2))
+    logs = await all_logs(gateway)
+    for user in (alice, bob):
+        dashboard = await gateway.api("GET", "/api/user/dashboard", token=user["access_token"])
+        assert dashboard["data"] == direct_dashboard(logs, user["id"])
+
+    start, end = NOW - 5 * 86400 - 1234, NOW - 86400 + 777  # not on hour boundaries
+    for query, expected in (
+        ("type=2", direct_quota(logs)),
+        (f"type=2&start_timestamp={start}&end_timestamp={end}", direct_quota(logs, start=start, end=end)),
+        (f"model_name=gpt-4o&start_timestamp={start}", direct_quota(logs, model="gpt-4o", start=start)),
+        (f"end_timestamp={end}", direct_quota(logs, end=end)),
+        (f"start_timestamp={NOW - 7200 + 5}&end_timestamp={NOW - 7200 + 50}",
+         direct_quota(logs, start=NOW - 7200 + 5, end=NOW - 7200 + 50)),
+    ):
+        answer = await gateway.api("GET", f"/api/log/stat?{query}")
+        assert answer["data"]["quota"] == expected, query
+    own = await gateway.api("GET", f"/api/log/self/stat?start_timestamp={start}", token=bob["access_token"])
+    assert own["data"]["quota"] == direct_quota(logs, user_id=bob["id"], start=start)
+    # filters log_hourly has no column for are summed from the logs
+    by_name = await gateway.api("GET", f"/api/log/stat?username=user{alice['id']}")
+    assert by_name["data"]["quota"] == direct_quota(logs, user_id=alice["id"])
+
+
+async def test_deleting_history_in_batches_keeps_the_sums_equal_to_the_logs(make_gateway, sql_dsn):
+    gateway = await make_gateway(SQL_DSN=sql_dsn)
+    user = await gateway.add_user()
+    await insert_logs(gateway, log_rows([user["id"]], 2600, newest=60, oldest=6 * 86400))
+    await gateway.api("GET", "/api/user/dashboard", token=user["access_token"])  # sums the settled rows
+    cutoff = NOW - 3 * 86400 - 17
+    before = await all_logs(gateway)
+    deleted = await gateway.api("DELETE", f"/api/log/?target_timestamp={cutoff}")
+    assert deleted["success"] and deleted["data"] == sum(1 for row in before if row[2] < cutoff) > 1000
+    logs = await all_logs(gateway)
+    assert logs == [row for row in before if row[2] >= cutoff]
+    dashboard = await gateway.api("GET", "/api/user/dashboard", token=user["access_token"])
+    assert dashboard["data"] == direct_dashboard(logs, user["id"])
+    assert (await gateway.api("GET", "/api/log/stat?type=2"))["data"]["quota"] == direct_quota(logs)
+
+
+async def test_log_retention_deletes_old_logs_at_start_and_keeps_recent_ones(make_gateway, sql_dsn):
+    first = await make_gateway(SQL_DSN=sql_dsn)
+    user = await first.add_user()
+    await insert_logs(first, log_rows([user["id"]], 1500, newest=4 * 86400, oldest=20 * 86400))  # none near the cutoff
+    await insert_logs(first, log_rows([user["id"]], 40, newest=60, oldest=86400, seed=3))
+    kept = [row for row in await all_logs(first) if row[2] >= NOW - 3 * 86400]
+    second = await make_gateway(SQL_DSN=sql_dsn, ONEAPI_LOG_RETENTION_DAYS="3")
+    for _ in range(600):  # its first pass runs right after start
+        if len(await all_logs(second)) == len(kept):
+            break
+        await asyncio.sleep(0.05)
+    assert await all_logs(second) == kept
+    dashboard = await second.api("GET", "/api/user/dashboard", token=user["access_token"])
+    assert dashboard["data"] == direct_dashboard(kept, user["id"])
+
+
+async def test_next_page_continues_after_the_last_row_shown_even_as_new_logs_arrive(make_gateway, sql_dsn):
+    gateway = await make_gateway(SQL_DSN=sql_dsn)
+    user = await gateway.add_user()
+    await insert_logs(gateway, log_rows([user["id"]], 45, newest=60, oldest=3600))
+    ids = [row[0] for row in await all_logs(gateway) if row[3] == 2][::-1]
+    first = await gateway.api("GET", "/api/log/?p=0&type=2")
+    assert [entry["id"] for entry in first["data"]] == ids[:10]
+    await insert_logs(gateway, log_rows([user["id"]], 7, newest=0, oldest=5, seed=1))  # new rows on top
+    second = await gateway.api("GET", "/api/log/?p=1&type=2")
+    assert [entry["id"] for entry in second["data"]] == ids[10:20]  # OFFSET would repeat rows of page 0
+    third = await gateway.api("GET", "/api/log/?p=2&type=2")
+    assert [entry["id"] for entry in third["data"]] == ids[20:30]
+    # a page jumped to directly is read by OFFSET over the current rows
+    ids_now = [row[0] for row in await all_logs(gateway) if row[3] == 2][::-1]
+    jumped = await gateway.api("GET", "/api/log/?p=3&type=2&model_name=gpt-4o")
+    assert [entry["id"] for entry in jumped["data"]] == [
+        row[0] for row in (await all_logs(gateway))[::-1] if row[3] == 2 and row[4] == "gpt-4o"][30:40]
+    assert len(ids_now) == len(ids) + sum(1 for row in log_rows([user["id"]], 7, 0, 5, seed=1) if row[2] == 2)
+
+
+async def test_large_log_table_queries_use_indexes(make_gateway):
+    """200 k rows (SQLite, generated in SQL): the pages, stats and dashboard read by index, never a full scan."""
+    gateway = await make_gateway()
+    user = await gateway.add_user()
+    db = gateway.state.dbs.logs
+    await age_setup_logs(gateway)
+    async with gateway.state.dbs.write_transaction(db):
+        await db.aexecute_sql(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 200000) "
+            "INSERT INTO logs (user_id, created_at, type, content, username, token_name, model_name, quota, "
+            "prompt_tokens, completion_tokens, channel_id, request_id, elapsed_time, is_stream, "
+            "system_prompt_reset) SELECT 1 + i % 1000, ? - 200000 * 3 + i * 3, 2, '', 'u', 't', "
+            "'m' || (i % 100), 10, 5, 5, 1 + i % 1000, '', 1, 0, 0 FROM n", [NOW])
+    await gateway.state.dbs.release()
+    answer = await gateway.api("GET", "/api/user/dashboard", token=user["access_token"])
+    assert answer["success"]
+    assert await scalar(gateway, "SELECT last_log_id FROM log_rollup_marks") >= 10000  # one step per read
+
+    async def plan(query: Any) -> str:
+        sql, params = query.sql()
+        cursor = await db.aexecute_sql("EXPLAIN QUERY PLAN " + sql, params)
+        text = " | ".join(str(row[-1]) for row in cursor.fetchall())
+        await gateway.state.dbs.release()
+        return text
+
+    own_page = await plan(Log.select().where(Log.user_id == 5).order_by(Log.id.desc()).limit(10))
+    assert "USING INDEX idx_logs_user_id" in own_page and "TEMP B-TREE" not in own_page, own_page
+    type_page = await plan(Log.select().where((Log.type == 2) & (Log.id < 5000)).order_by(Log.id.desc()).limit(10))
+    assert "SEARCH" in type_page and "TEMP B-TREE" not in type_page, type_page
+    keyset = await plan(Log.select().where(Log.id < 150000).order_by(Log.id.desc()).limit(10))
+    assert "USING INTEGER PRIMARY KEY (rowid<?)" in keyset, keyset
+    from oneapi.db.models import LogHourly
+    hourly = await plan(LogHourly.select().where((LogHourly.user_id == 5) & (LogHourly.hour >= NOW - 86400)))
+    assert "SEARCH" in hourly and "SCAN" not in hourly, hourly
+    tail = await plan(Log.select().where((Log.id > 190000) & (Log.user_id == 5) & (Log.type == 2)))
+    assert "SEARCH" in tail and "SCAN" not in tail, tail
+    summed = await scalar(gateway, "SELECT COUNT(*) FROM log_hourly")
+    assert summed <= 1000 * 100  # the dashboard's rows: users × models × hours, not one per log
