@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import functools
+
 from aiohttp import web
 
+from oneapi.accounts import notify
 from oneapi.accounts.visitor import set_visitor_cookie
 from oneapi.api import channel, log, misc, oauth, option, redemption, token, user, verification
 from oneapi.api.ratelimit import Handler, critical, install
 from oneapi.relay.channel_test import ChannelTester
+from oneapi.state import STATE
 
 
 def _add(app: web.Application, method: str, path: str, handler: Handler) -> None:
@@ -25,10 +29,18 @@ def _install_channel_tester(app: web.Application) -> None:
     app.on_shutdown.append(tester.stop)
 
 
+async def _install_notifications(app: web.Application) -> None:
+    """Low-quota reminders follow every settled charge (after the app state exists)."""
+    state = app[STATE]
+    state.ledger.on_charged = functools.partial(notify.quota_charged, state)
+
+
 def setup_routes(app: web.Application) -> None:
     install(app)
     _install_channel_tester(app)
     app.on_response_prepare.append(set_visitor_cookie)
+    app.on_startup.append(_install_notifications)
+    app.on_shutdown.append(notify.drain)
     table = [
         ("GET", "/api/status", misc.status),
         ("GET", "/api/notice", misc.notice),

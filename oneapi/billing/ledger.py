@@ -36,7 +36,7 @@ from oneapi.billing.store import Execute, Operation, OperationFailed, Store, ope
 from oneapi.cache import Cache
 from oneapi.constants import LogType
 from oneapi.db.connect import Databases
-from oneapi.db.models import Log
+from oneapi.db.models import Log, User
 
 __all__ = ["Charge", "InsufficientQuota", "Ledger", "LedgerUnavailable", "consume_log"]
 
@@ -217,6 +217,8 @@ class Ledger:
             self._logs = _Writer("log", logs, SpillFile(self.instance + "-log"), self._build_logs)
         self._in_flight: set[str] = set()
         self._tasks: list[asyncio.Task[None]] = []
+        # Told (user, quota before the request, quota after) when a charge settles: low-quota reminders.
+        self.on_charged: Callable[[User, int, int], None] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def open(self) -> None:
@@ -365,6 +367,8 @@ class Ledger:
             user.quota -= delta
             user.used_quota += charge.quota
             user.request_count += 1 if charge.counted else 0
+            if charge.quota and self.on_charged is not None:
+                self.on_charged(user, user.quota + charge.quota, user.quota)
         token = self.cache.token_by_id(charge.token_id)
         if token is not None:
             if charge.token_limited:

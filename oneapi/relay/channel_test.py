@@ -19,6 +19,7 @@ import orjson
 from aiohttp import web
 from multidict import CIMultiDict
 
+from oneapi.accounts.notify import channel_disabled, channel_enabled
 from oneapi.adaptors.base import RelayRequest
 from oneapi.adaptors.registry import adaptor_for
 from oneapi.channels import record_channel_values, set_channel_status
@@ -133,10 +134,12 @@ async def test_and_heal_channel(state: AppState, channel: Channel) -> None:
         if reason and options.bool("AutomaticDisableChannelEnabled"):
             logger.warning("channel test disables channel #%s (%s): %s", channel.id, channel.name, reason)
             await set_channel_status(state, channel.id, ChannelStatus.AUTO_DISABLED)
+            channel_disabled(state, channel, reason)
     elif (channel.status == ChannelStatus.AUTO_DISABLED and result.ok
           and options.bool("AutomaticEnableChannelEnabled")):
         logger.info("channel test re-enables channel #%s (%s)", channel.id, channel.name)
         await set_channel_status(state, channel.id, ChannelStatus.ENABLED)
+        channel_enabled(state, channel)
 
 
 class ChannelTester:

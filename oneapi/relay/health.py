@@ -11,6 +11,7 @@ import asyncio
 import logging
 from collections import deque
 
+from oneapi.accounts.notify import channel_disabled
 from oneapi.constants import ChannelStatus
 from oneapi.db.models import Channel
 from oneapi.errors import RelayError
@@ -50,6 +51,7 @@ def _disable(state: AppState, channel: Channel, reason: str) -> None:
         set_channel_status(state, channel.id, ChannelStatus.AUTO_DISABLED))
     _tasks.add(task)
     task.add_done_callback(_tasks.discard)
+    channel_disabled(state, channel, reason)
 
 
 def record_failure(state: AppState, channel: Channel, error: RelayError) -> None:
