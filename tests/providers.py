@@ -164,4 +164,5 @@ def offline_request(channel: Channel, path: str, mode: RelayMode, model: str = "
     body = {"model": model, "messages": [{"role": "user", "content": "hi"}]}
     return RelayRequest(mode=mode, path=path, query="", body=body, raw=None, model=model, origin_model=model,
                         stream=False, include_usage=False, prompt_tokens=0, upstream=upstream_for(channel),
-                        http=None, settings=None, counter=None, client_headers={}, timeout=None)  # type: ignore[arg-type]
+                        http=None, settings=None, counter=None, client_headers={}, timeout=None,  # type: ignore[arg-type]
+                        fetcher=None)
