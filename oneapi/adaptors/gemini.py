@@ -19,8 +19,9 @@ import aiohttp
 import orjson
 
 from oneapi.adaptors.answers import chat_chunk, new_id
-from oneapi.adaptors.base import HttpAdaptor, RelayRequest, UpstreamRequest
+from oneapi.adaptors.base import Completion, HttpAdaptor, RelayRequest, UpstreamRequest
 from oneapi.adaptors.google import body_error, google_error, google_headers, no_candidates
+from oneapi.adaptors.native import forward_sse
 from oneapi.adaptors.shaping import (
     add_turn,
     conversion_error,
@@ -148,13 +149,16 @@ def _chunk(req: RelayRequest, chunk_id: str, index: int, delta: dict[str, Any],
 
 
 class GeminiAdaptor(HttpAdaptor):
-    modes = frozenset({RelayMode.CHAT, RelayMode.EMBEDDINGS})
+    modes = frozenset({RelayMode.CHAT, RelayMode.EMBEDDINGS, RelayMode.GEMINI})
     answers_legacy_functions = True
 
     async def prepare(self, req: RelayRequest) -> UpstreamRequest:
         if req.mode == RelayMode.EMBEDDINGS:
             body = self._embedding_request(req)
             task = "batchEmbedContents"
+        elif req.mode == RelayMode.GEMINI:  # the client's own generateContent request, the model in the URL
+            body = {key: value for key, value in req.body.items() if key != "model"}
+            task = "streamGenerateContent?alt=sse" if req.stream else "generateContent"
         else:
             body = await convert_chat(req)
             task = "streamGenerateContent?alt=sse" if req.stream else "generateContent"
@@ -205,6 +209,29 @@ class GeminiAdaptor(HttpAdaptor):
             "model": req.origin_model,
             "usage": {"prompt_tokens": req.usage.prompt_tokens, "total_tokens": req.usage.prompt_tokens},
         }
+
+    async def complete(self, req: RelayRequest) -> Completion:
+        if req.mode != RelayMode.GEMINI:
+            return await super().complete(req)
+        data = await self.fetch_json(req)
+        wire.record_usage(req, data)
+        return Completion(orjson.dumps(data))
+
+    async def stream(self, req: RelayRequest) -> AsyncIterator[bytes]:
+        if req.mode != RelayMode.GEMINI:
+            async for event in super().stream(req):
+                yield event
+            return
+
+        def watch(data: dict[str, Any]) -> None:
+            wire.record_usage(req, data)
+            text, thoughts, _ = wire.candidate_parts((data.get("candidates") or [{}])[0])
+            req.completion_text.append(thoughts + text)
+
+        resp = await self.send(req, await self.prepare(req))
+        async with resp:
+            async for data in forward_sse(resp, watch):
+                yield data
 
     async def convert_stream(self, req: RelayRequest, resp: aiohttp.ClientResponse) -> AsyncIterator[dict[str, Any]]:
         chunk_id = new_id()

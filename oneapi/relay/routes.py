@@ -8,7 +8,7 @@ from aiohttp import web
 
 from oneapi.constants import RelayMode
 from oneapi.errors import RelayError, json_response, model_not_found
-from oneapi.relay import messages, responses
+from oneapi.relay import generate_content, messages, responses
 from oneapi.relay import models as model_list
 from oneapi.relay.auth import authenticate_token
 from oneapi.relay.pipeline import relay
@@ -102,5 +102,6 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_route("*", "/v1/oneapi/proxy/{channel}/{target:.*}", proxy)
     messages.setup_routes(app)
     responses.setup_routes(app)
+    generate_content.setup_routes(app)
     for method, path in _NOT_IMPLEMENTED:
         app.router.add_route(method, path, not_implemented)
