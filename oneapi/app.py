@@ -105,8 +105,10 @@ async def _startup(app: web.Application) -> None:
         await dbs.close()  # the pool's threads would keep the process alive
         raise
     connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=300)
+    # No cookie jar: an upstream's cookies must not follow one user's request into another's (and the jar's
+    # per-request filtering is measurable on the hot path).
     http = aiohttp.ClientSession(connector=connector, trust_env=False, proxy=settings.relay_proxy or None,
-                                 auto_decompress=True)
+                                 auto_decompress=True, cookie_jar=aiohttp.DummyCookieJar())
     state = AppState(settings=settings, dbs=dbs, options=options, cache=cache, ledger=ledger, http=http,
                      fetcher=SafeFetcher(settings), started_at=int(time.time()), role=role)
     app[STATE] = state
