@@ -6,6 +6,7 @@ a script calling the API see the same rules and the same messages.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -13,7 +14,9 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from oneapi.accounts.oidc import endpoint as oidc_endpoint
 from oneapi.constants import CHANNEL_TYPE_INFO, ChannelType, LogType, Role
+from oneapi.errors import ApiError
 from oneapi.options import Options
 from oneapi.state import STATE
 from oneapi.web import i18n
@@ -118,14 +121,28 @@ async def about_context(request: web.Request) -> dict[str, Any]:
     return {"about": about, "about_is_frame": is_frame_url(about)}
 
 
+async def authorize_urls(request: web.Request) -> dict[str, str]:
+    """Where the sign-in and binding buttons send the browser: each provider's consent page."""
+    state = request.app[STATE]
+    settings = state.settings
+    urls = {"github": f"{settings.github_base_url.rstrip('/')}/login/oauth/authorize",
+            "lark": f"{settings.lark_base_url.rstrip('/')}/suite/passport/oauth/authorize", "oidc": ""}
+    if state.options.bool("OidcEnabled"):
+        with contextlib.suppress(ApiError):  # not configured or unreachable: the callback will say why
+            urls["oidc"] = await oidc_endpoint(state, "authorization")
+    return urls
+
+
 async def login_context(request: web.Request) -> dict[str, Any]:
-    return {"next_path": local_path(request.query.get("next"), "/dashboard"), "login_required": "next" in request.query}
+    return {"next_path": local_path(request.query.get("next"), "/dashboard"), "login_required": "next" in request.query,
+            "authorize": await authorize_urls(request)}
 
 
 async def register_context(request: web.Request) -> dict[str, Any]:
     options = request.app[STATE].options
     site_key = options.get("TurnstileSiteKey") if options.bool("TurnstileCheckEnabled") else ""
-    return {"aff": request.query.get("aff", "")[:32], "turnstile_site_key": site_key}
+    return {"aff": request.query.get("aff", "")[:32], "turnstile_site_key": site_key,
+            "authorize": await authorize_urls(request)}
 
 
 async def reset_context(request: web.Request) -> dict[str, Any]:
@@ -187,7 +204,8 @@ async def setting_context(request: web.Request) -> dict[str, Any]:
     tabs = OPTION_TABS if is_root else ()
     values = {field.key: _shown_value(options, field) for _, sections in tabs for section in sections
               for field in section.fields}
-    return {"tabs": ["personal", *(tab for tab, _ in tabs)], "option_tabs": tabs, "values": values}
+    return {"tabs": ["personal", *(tab for tab, _ in tabs)], "option_tabs": tabs, "values": values,
+            "authorize": await authorize_urls(request)}
 
 
 PAGES: tuple[Page, ...] = (

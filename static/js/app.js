@@ -367,12 +367,13 @@ const OA = (() => {
     const redirect = encodeURIComponent(`${origin}/oauth/${provider}`);
     const id = encodeURIComponent(button.dataset.clientId);
     const s = encodeURIComponent(state.data);
+    const authorize = button.dataset.authorize;  // the provider's consent page, from the server's settings
     if (provider === 'github') {
-      location.href = `https://github.com/login/oauth/authorize?client_id=${id}&state=${s}&scope=user:email`;
+      location.href = `${authorize}?client_id=${id}&state=${s}&scope=user:email`;
     } else if (provider === 'lark') {
-      location.href = `https://open.feishu.cn/open-apis/authen/v1/index?redirect_uri=${redirect}&app_id=${id}&state=${s}`;
+      location.href = `${authorize}?client_id=${id}&redirect_uri=${redirect}&response_type=code&state=${s}`;
     } else if (provider === 'oidc') {
-      location.href = `${button.dataset.endpoint}?client_id=${id}&redirect_uri=${redirect}&response_type=code&scope=openid%20profile%20email&state=${s}`;
+      location.href = `${authorize}?client_id=${id}&redirect_uri=${redirect}&response_type=code&scope=openid%20profile%20email&state=${s}`;
     }
   }
 

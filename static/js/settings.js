@@ -84,6 +84,19 @@
     });
   }
 
+  const wechatForm = document.getElementById('wechat-bind-form');
+  if (wechatForm) {
+    wechatForm.addEventListener('submit', (event) => {
+      event.preventDefault();
+      const code = encodeURIComponent(wechatForm.code.value.trim());
+      busy(wechatForm.querySelector('[type=submit]'), async () => {
+        if (!await run('GET', `/api/oauth/wechat/bind?code=${code}`)) return;
+        flashNext('success', t('setting.wechat_bound'));
+        location.reload();
+      });
+    });
+  }
+
   const deleteAccount = document.getElementById('delete-account');
   if (deleteAccount) {
     deleteAccount.addEventListener('click', async () => {
