@@ -75,6 +75,11 @@ class _Item:
     charge: Charge | None = None
     log: dict[str, Any] | None = None
     spilled: bool = False
+    written: asyncio.Future[None] | None = None  # a durable item's: set once it is in the database or spilled
+
+    def durably_written(self) -> None:
+        if self.written is not None and not self.written.done():
+            self.written.set_result(None)
 
     @property
     def durable(self) -> bool:
@@ -142,6 +147,7 @@ class _Writer:
             return
         for item in fresh:
             item.spilled = True
+            item.durably_written()
         self._spilled += len(fresh)
 
     async def _loop(self) -> None:
@@ -190,6 +196,8 @@ class _Writer:
         operations, futures, after_commit = self._build(batch)
         results = await self.store.run(operations) if operations else []
         after_commit()
+        for item in batch:
+            item.durably_written()
         for future, (value, error) in zip(futures, results, strict=True):
             if future is None or future.done():
                 continue
@@ -359,8 +367,9 @@ class Ledger:
         """Give a reservation back (the request failed); written without delaying anyone."""
         self.settle(Charge(reservation, user_id, token_id, token_limited, 0, amount, 0, None, counted=False))
 
-    def settle(self, charge: Charge) -> None:
-        """Replace the reservation by the real charge, add usage counters and the log row."""
+    def settle(self, charge: Charge) -> asyncio.Future[None]:
+        """Replace the reservation by the real charge, add usage counters and the log row; the future is set
+        once the settlement is durable (in the database, or in the spill file while the database is away)."""
         delta = charge.quota - charge.reserved
         user = self.cache.user(charge.user_id)
         if user is not None:
@@ -378,7 +387,9 @@ class Ledger:
         if channel is not None:
             channel.used_quota += charge.quota
         self._in_flight.discard(charge.reservation)
-        self._main.put(_Item(charge=charge))
+        written: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._main.put(_Item(charge=charge, written=written))
+        return written
 
     def log(self, row: dict[str, Any]) -> None:
         """Queue a log row that moves no quota (top-up, manage, system and test logs)."""

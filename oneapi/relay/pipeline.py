@@ -259,7 +259,7 @@ async def send(state: AppState, request: web.Request, caller: Caller, parsed: Pa
     except (aiohttp.ClientError, TimeoutError) as exc:
         raise _transport_error(exc) from None
     completion = door.answer(request, req, completion)
-    settle(state, request, caller, door, attempt, started)
+    await settle(state, request, caller, door, attempt, started)
     headers = {"Content-Type": completion.headers.get("Content-Type", "application/json")}
     return web.Response(body=completion.body, status=completion.status, headers=headers)
 
@@ -292,7 +292,7 @@ async def _send_stream(state: AppState, request: web.Request, caller: Caller, do
         await events.aclose()
         if not attempt.request.usage.reported and not attempt.request.usage.total_tokens:
             attempt.request.estimate_usage("".join(attempt.request.completion_text))
-        settle(state, request, caller, door, attempt, started)
+        await settle(state, request, caller, door, attempt, started)
     return response
 
 
@@ -305,9 +305,10 @@ def _transport_error(exc: BaseException) -> RelayError:
 
 
 # -- settle and log ------------------------------------------------------------------------------
-def settle(state: AppState, request: web.Request, caller: Caller, door: FrontDoor, attempt: Attempt,
-           started: float) -> None:
-    """Queue the real charge and the consume log; nothing here waits for the database."""
+async def settle(state: AppState, request: web.Request, caller: Caller, door: FrontDoor, attempt: Attempt,
+                 started: float) -> None:
+    """Book the real charge and the consume log. The answer's last byte waits until they are durable (one
+    batched commit, or the spill file while the database is away): an answered request is always billed."""
     usage = attempt.request.usage
     if attempt.fixed_quota is not None:
         quota = attempt.fixed_quota
@@ -341,6 +342,7 @@ def settle(state: AppState, request: web.Request, caller: Caller, door: FrontDoo
             content=content,
         )
     token = caller.token
-    state.ledger.settle(Charge(attempt.reservation, caller.user.id, token.id, not token.unlimited_quota,
-                               attempt.channel.id, attempt.reserved, quota, log))
+    written = state.ledger.settle(Charge(attempt.reservation, caller.user.id, token.id, not token.unlimited_quota,
+                                         attempt.channel.id, attempt.reserved, quota, log))
     health.record_success(state, attempt.channel)
+    await asyncio.shield(written)  # a client that goes away now does not cancel the booking

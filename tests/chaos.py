@@ -1,0 +1,249 @@
+"""Tools for the chaos tests: gateways as real processes (``python -m oneapi``), a TCP proxy that can cut a
+database connection, a request load, and the books read straight from the database."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from oneapi.db.dsn import parse_dsn
+from tests.conftest import ROOT_ACCESS_TOKEN, Gateway
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def eventually(check: Any, seconds: float = 30.0, what: str = "the condition") -> None:
+    """Wait on a condition (never a fixed sleep): the machine is noisy, the bound is generous."""
+    deadline = time.monotonic() + seconds
+    while not await check():
+        assert time.monotonic() < deadline, f"{what} did not happen within {seconds} s"
+        await asyncio.sleep(0.05)
+
+
+@dataclass
+class Node:
+    """One gateway process; ``kill()`` is kill -9, ``start()`` again restarts it with the same settings."""
+
+    cwd: Path
+    env: dict[str, str]
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+    http: aiohttp.ClientSession | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def gateway(self) -> Gateway:
+        assert self.http is not None
+        return Gateway(self.url, None, self.http, None)  # type: ignore[arg-type] - only the HTTP helpers are used
+
+    async def start(self) -> None:
+        env = {k: v for k, v in os.environ.items() if k not in ("PORT", "SQL_DSN", "SQLITE_PATH", "LOG_SQL_DSN")}
+        env.update({"PYTHONPATH": str(REPO), "INITIAL_ROOT_ACCESS_TOKEN": ROOT_ACCESS_TOKEN,
+                    "SESSION_SECRET": "chaos", "SQLITE_PATH": str(self.cwd / "one-api.db"), **self.env})
+        log = open(self.cwd / f"node-{self.port}.log", "ab")  # noqa: SIM115 - the child keeps it
+        self.proc = subprocess.Popen([sys.executable, "-m", "oneapi", "--port", str(self.port)], cwd=self.cwd,
+                                     env=env, stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        if self.http is None:
+            self.http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+
+        async def up() -> bool:
+            assert self.proc is not None and self.proc.poll() is None, self.output()
+            try:
+                async with self.http.get(self.url + "/api/status") as resp:  # type: ignore[union-attr]
+                    return resp.status == 200
+            except aiohttp.ClientError:
+                return False
+
+        await eventually(up, 60, "the gateway's start")
+
+    def output(self) -> str:
+        return (self.cwd / f"node-{self.port}.log").read_text(errors="replace")[-4000:]
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=30)
+
+    async def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            await asyncio.to_thread(self.proc.wait, 60)
+        if self.http is not None:
+            await self.http.close()
+            self.http = None
+
+
+class Proxy:
+    """A TCP proxy to a database; ``cut()`` drops every connection and refuses new ones until ``restore()``."""
+
+    def __init__(self, port: int) -> None:
+        self.target = port
+        self.port = free_port()
+        self.open = True
+        self._pipes: set[asyncio.Task[None]] = set()
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if not self.open:
+            writer.close()
+            return
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target)
+        except OSError:
+            writer.close()
+            return
+        self._writers.update((writer, up_writer))
+        for source, sink in ((reader, up_writer), (up_reader, writer)):
+            task = asyncio.create_task(self._pipe(source, sink))
+            self._pipes.add(task)
+            task.add_done_callback(self._pipes.discard)
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            writer.close()
+            self._writers.discard(writer)
+
+    def cut(self) -> None:
+        self.open = False
+        for writer in list(self._writers):
+            transport = writer.transport
+            transport.abort()
+        self._writers.clear()
+
+    def restore(self) -> None:
+        self.open = True
+
+    async def close(self) -> None:
+        self.cut()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+        for task in list(self._pipes):
+            task.cancel()
+
+
+@dataclass
+class Load:
+    """Concurrent chat requests (half of them streamed) against some nodes until ``stop()``."""
+
+    nodes: list[Node]
+    key: str
+    concurrency: int = 8
+    body: dict[str, Any] = field(default_factory=lambda: {
+        "model": "gpt-3.5-turbo", "messages": [{"role": "user", "content": "hi"}]})
+    answered: int = 0  # complete answers: the whole body read, [DONE] for a stream
+    statuses: Counter[int] = field(default_factory=Counter)
+    bodies: list[Any] = field(default_factory=list)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _running: bool = True
+
+    def start(self) -> None:
+        for i in range(self.concurrency):
+            self._tasks.append(asyncio.create_task(self._client(i)))
+
+    async def _client(self, i: int) -> None:
+        node = self.nodes[i % len(self.nodes)]
+        stream = i % 2 == 0
+        async with aiohttp.ClientSession() as http:
+            while self._running:
+                try:
+                    async with http.post(node.url + "/v1/chat/completions", json={**self.body, "stream": stream},
+                                         headers={"Authorization": self.key}) as resp:
+                        raw = await resp.read()
+                        self.statuses[resp.status] += 1
+                        if resp.status == 200 and (not stream or b"data: [DONE]" in raw):
+                            self.answered += 1
+                        elif resp.status != 200:
+                            self.bodies.append(raw)
+                            await asyncio.sleep(0.02)
+                except (TimeoutError, aiohttp.ClientError):
+                    self.statuses[0] += 1  # the node died mid-request
+                    await asyncio.sleep(0.05)
+
+    async def stop(self) -> None:
+        self._running = False
+        await asyncio.gather(*self._tasks)
+
+
+async def query(dsn: str, sqlite_path: Path, sql: str) -> list[tuple]:
+    """Rows straight from the database a node uses (SQL_DSN, or the SQLite file when it is empty)."""
+    if not dsn:
+        with contextlib.closing(sqlite3.connect(sqlite_path)) as db:
+            return db.execute(sql).fetchall()
+    parsed = parse_dsn(dsn)
+    if parsed.backend == "postgres":
+        import asyncpg
+
+        conn = await asyncpg.connect(database=parsed.database, **parsed.options)
+        try:
+            return [tuple(row) for row in await conn.fetch(sql)]
+        finally:
+            await conn.close()
+    import aiomysql
+
+    options = {k: v for k, v in parsed.options.items() if k in ("host", "port", "user", "password")}
+    conn = await aiomysql.connect(db=parsed.database, autocommit=True, **options)
+    try:
+        async with conn.cursor() as cur:
+            await cur.execute(sql)
+            return [tuple(row) for row in await cur.fetchall()]
+    finally:
+        conn.close()
+
+
+@dataclass
+class Books:
+    """One user's and one token's money, read from the database."""
+
+    user_quota: int
+    user_used: int
+    requests: int
+    token_remain: int
+    token_used: int
+    logged: int  # the sum of the consume logs' quota
+    logs: int  # how many consume logs
+    held: int  # reservations still open or awaiting their balance correction
+
+
+async def books(dsn: str, sqlite_path: Path, user_id: int, token_name: str, log_dsn: str | None = None) -> Books:
+    [(quota, used, requests)] = await query(
+        dsn, sqlite_path, f"SELECT quota, used_quota, request_count FROM users WHERE id = {user_id}")
+    [(remain, token_used)] = await query(
+        dsn, sqlite_path, f"SELECT remain_quota, used_quota FROM tokens WHERE name = '{token_name}'")
+    [(logged, logs)] = await query(
+        dsn if log_dsn is None else log_dsn, sqlite_path,
+        f"SELECT COALESCE(SUM(quota), 0), COUNT(*) FROM logs WHERE type = 2 AND user_id = {user_id}")
+    [(held,)] = await query(dsn, sqlite_path, "SELECT COUNT(*) FROM ledger_reservations WHERE state IN (0, 1)")
+    return Books(quota, used, requests, remain, token_used, int(logged), logs, held)

@@ -1,0 +1,201 @@
+"""Chaos: kill -9, a database that goes away, two nodes on one token. After each, the books balance: the
+consume logs add up to exactly what left the user and the token, no reservation is left, nothing is lost."""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+import pytest
+
+from tests.chaos import Books, Load, Node, Proxy, books, eventually
+from tests.conftest import fresh_database
+from tests.fakes.openai_upstream import FakeOpenAI
+from tests.test_multinode import REDIS_URL, _redis_up
+
+USER_QUOTA = 10**7
+TOKEN_QUOTA = 10**6
+
+
+async def _database(backend: str) -> tuple[str, object]:
+    if backend == "sqlite":
+        async def nothing() -> None:
+            return None
+        return "", nothing
+    return await fresh_database(backend)
+
+
+async def _customer(node: Node, token_quota: int = TOKEN_QUOTA) -> tuple[dict, str]:
+    gateway = node.gateway()
+    user = await gateway.add_user(quota=USER_QUOTA)
+    key = await gateway.add_token(user["access_token"], name="chaos", unlimited_quota=False,
+                                  remain_quota=token_quota)
+    return user, key
+
+
+def assert_balanced(book: Books, token_quota: int = TOKEN_QUOTA) -> None:
+    assert book.held == 0, "no reservation is left"
+    assert USER_QUOTA - book.user_quota == book.logged == book.user_used, book
+    assert token_quota - book.token_remain == book.logged == book.token_used, book
+    assert book.logs == book.requests, book
+
+
+@pytest.mark.parametrize(("backend", "batch"), [("sqlite", False), ("sqlite", True), ("mysql", False),
+                                                ("postgres", False)])
+async def test_kill_9_under_load_then_restart_loses_nothing(tmp_path, serve_fake, backend: str, batch: bool):
+    dsn, drop = await _database(backend)
+    fake = await serve_fake(FakeOpenAI(chunks=6, chunk_delay=0.02))
+    env = {"SQL_DSN": dsn}
+    if batch:  # nothing is flushed before the kill: every balance correction must come back from the journal
+        env.update(BATCH_UPDATE_ENABLED="true", BATCH_UPDATE_INTERVAL="3600")
+    node = Node(tmp_path, env)
+    try:
+        await node.start()
+        await node.gateway().add_channel(fake.url)
+        user, key = await _customer(node)
+        load = Load([node], key, concurrency=8)
+        load.start()
+
+        async def busy() -> bool:
+            return load.answered >= 40
+
+        await eventually(busy, what="40 answers")
+        node.kill()  # streams and plain requests are in flight
+        await load.stop()
+        await node.start()  # the restart refunds what the dead process held
+        book = await books(dsn, tmp_path / "one-api.db", user["id"], "chaos")
+        assert_balanced(book)
+        assert book.logs >= load.answered, "every answered request is billed and logged"
+        assert set(load.statuses) <= {0, 200}, load.bodies[:3]
+    finally:
+        await node.stop()
+        await drop()
+
+
+def _through(proxy: Proxy, dsn: str, port: int) -> str:
+    return dsn.replace(f":{port}/", f":{proxy.port}/").replace(f":{port})/", f":{proxy.port})/")
+
+
+@pytest.mark.parametrize(("backend", "port"), [("mysql", 3306), ("postgres", 5432)])
+async def test_database_cut_under_load_then_back(tmp_path, serve_fake, backend: str, port: int):
+    dsn, drop = await fresh_database(backend)
+    proxy = Proxy(port)
+    await proxy.start()
+    fake = await serve_fake(FakeOpenAI(chunks=6, chunk_delay=0.02))
+    node = Node(tmp_path, {"SQL_DSN": _through(proxy, dsn, port)})
+    try:
+        await node.start()
+        await node.gateway().add_channel(fake.url)
+        user, key = await _customer(node)
+        load = Load([node], key, concurrency=8)
+        load.start()
+
+        async def answers(n: int) -> bool:
+            return load.answered >= n
+
+        await eventually(lambda: answers(20), what="20 answers")
+        proxy.cut()
+
+        async def refused() -> bool:
+            return load.statuses[503] >= 3
+
+        await eventually(refused, what="503s while the database is away")
+        await asyncio.sleep(3)  # how long the database stays away (no assertion depends on it)
+        proxy.restore()
+        after = load.answered
+        await eventually(lambda: answers(after + 20), what="answers after the database came back")
+        await load.stop()
+
+        async def settled() -> bool:
+            book = await books(dsn, tmp_path / "one-api.db", user["id"], "chaos")
+            return book.held == 0 and book.logs == book.requests and book.logs >= load.answered
+
+        await eventually(settled, what="every queued settlement written")
+        assert_balanced(await books(dsn, tmp_path / "one-api.db", user["id"], "chaos"))
+        assert set(load.statuses) <= {200, 503}, load.bodies[:3]
+        for body in load.bodies:
+            error = orjson.loads(body)["error"]
+            assert error["code"] == "database_unavailable" and error["type"] and "message" in error
+    finally:
+        await node.stop()
+        await proxy.close()
+        await drop()
+
+
+async def test_log_database_cut_never_stops_relaying(tmp_path, serve_fake):
+    log_dsn, drop = await fresh_database("mysql")
+    proxy = Proxy(3306)
+    await proxy.start()
+    fake = await serve_fake(FakeOpenAI(chunks=6, chunk_delay=0.02))
+    node = Node(tmp_path, {"LOG_SQL_DSN": _through(proxy, log_dsn, 3306)})
+    try:
+        await node.start()
+        await node.gateway().add_channel(fake.url)
+        user, key = await _customer(node)
+        load = Load([node], key, concurrency=8)
+        load.start()
+
+        async def answers(n: int) -> bool:
+            return load.answered >= n
+
+        await eventually(lambda: answers(10), what="10 answers")
+        proxy.cut()
+        during = load.answered
+        await eventually(lambda: answers(during + 30), what="answers while the log database is away")
+        proxy.restore()
+        await load.stop()
+
+        async def logged() -> bool:
+            book = await books("", tmp_path / "one-api.db", user["id"], "chaos", log_dsn=log_dsn)
+            return book.logs == book.requests
+
+        await eventually(logged, what="every waiting log row written")
+        assert_balanced(await books("", tmp_path / "one-api.db", user["id"], "chaos", log_dsn=log_dsn))
+        assert set(load.statuses) == {200}, load.bodies[:3]
+    finally:
+        await node.stop()
+        await proxy.close()
+        await drop()
+
+
+@pytest.mark.parametrize("backend", ["mysql", "postgres"])
+async def test_two_nodes_spend_one_limited_token_once(tmp_path, serve_fake, backend: str):
+    """A reservation of zero (tiny ratio, PreConsumedQuota 0) is still checked against the shared balance:
+    two nodes overspend by at most what they have in flight (4 requests of 1), not by a second quota."""
+    env: dict[str, str] = {}
+    if backend == "mysql":
+        if not await _redis_up():
+            pytest.skip("Redis is not running here")
+        env["REDIS_CONN_STRING"] = REDIS_URL
+    dsn, drop = await fresh_database(backend)
+    env.update(SQL_DSN=dsn, SYNC_FREQUENCY="3600")
+    fake = await serve_fake(FakeOpenAI())
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    node_a = Node(tmp_path / "a", env)
+    node_b = Node(tmp_path / "b", {**env, "NODE_TYPE": "slave"})
+    try:
+        await node_a.start()
+        admin = node_a.gateway()
+        await admin.add_channel(fake.url)
+        for option, value in (("PreConsumedQuota", "0"), ("ModelRatio", '{"gpt-3.5-turbo": 0.001}')):
+            assert (await admin.api("PUT", "/api/option/", {"key": option, "value": value}))["success"]
+        token_quota = 30
+        user, key = await _customer(node_a, token_quota)
+        await node_b.start()
+        load = Load([node_a, node_b], key, concurrency=4)
+        load.start()
+
+        async def exhausted() -> bool:
+            return load.statuses[403] + load.statuses[401] >= 20
+
+        await eventually(exhausted, what="the token running out on both nodes")
+        await load.stop()
+        book = await books(dsn, tmp_path, user["id"], "chaos")
+        assert book.token_remain >= -4, f"overspent beyond the requests in flight: {book}"
+        assert 26 <= book.logs <= 34, book
+        assert_balanced(book, token_quota)
+    finally:
+        await node_a.stop()
+        await node_b.stop()
+        await drop()
