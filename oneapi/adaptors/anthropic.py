@@ -6,14 +6,14 @@ is and comes back as it is: thinking signatures, cache_control and the prompt ca
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import aiohttp
 import orjson
 
-from oneapi.adaptors.base import Completion, HttpAdaptor, RelayRequest, UpstreamRequest
-from oneapi.adaptors.native import forward_sse
+from oneapi.adaptors.base import RelayRequest, UpstreamRequest
+from oneapi.adaptors.native import PassThroughAdaptor
 from oneapi.adaptors.streams import iter_sse_data
 from oneapi.adaptors.upstream_errors import generic_error, parse_json, try_json
 from oneapi.constants import RelayMode
@@ -35,8 +35,9 @@ def claude_headers(key: str, client_headers: Mapping[str, str], stream: bool = F
     return headers
 
 
-class AnthropicAdaptor(HttpAdaptor):
+class AnthropicAdaptor(PassThroughAdaptor):
     modes = frozenset({RelayMode.CHAT, RelayMode.MESSAGES})
+    native_mode = RelayMode.MESSAGES
     answers_legacy_functions = True
 
     async def prepare(self, req: RelayRequest) -> UpstreamRequest:
@@ -58,19 +59,11 @@ class AnthropicAdaptor(HttpAdaptor):
                 for chunk in state.handle(req, event):
                     yield chunk
 
-    async def complete(self, req: RelayRequest) -> Completion:
-        if req.mode != RelayMode.MESSAGES:
-            return await super().complete(req)
-        data = await self.fetch_json(req)
+    def record_answer(self, req: RelayRequest, data: dict[str, Any]) -> None:
         wire.record_usage(req, data.get("usage") or {})
-        return Completion(orjson.dumps(data))
 
-    async def stream(self, req: RelayRequest) -> AsyncIterator[bytes]:
-        if req.mode != RelayMode.MESSAGES:
-            async for event in super().stream(req):
-                yield event
-            return
-        usage: dict[str, Any] = {}
+    def watcher(self, req: RelayRequest) -> Callable[[dict[str, Any]], None]:
+        usage: dict[str, Any] = {}  # message_start's usage, then message_delta's (output_tokens is cumulative)
 
         def watch(event: dict[str, Any]) -> None:
             said = event.get("usage") or (event.get("message") or {}).get("usage")
@@ -82,10 +75,7 @@ class AnthropicAdaptor(HttpAdaptor):
             if isinstance(text, str):
                 req.completion_text.append(text)
 
-        resp = await self.send(req, await self.prepare(req))
-        async with resp:
-            async for data in forward_sse(resp, watch):
-                yield data
+        return watch
 
     def parse_error(self, status: int, raw: bytes) -> RelayError:
         return wire.error_of(try_json(raw), status) or generic_error(status, raw)

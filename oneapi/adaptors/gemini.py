@@ -12,16 +12,16 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aiohttp
 import orjson
 
 from oneapi.adaptors.answers import chat_chunk, new_id
-from oneapi.adaptors.base import Completion, HttpAdaptor, RelayRequest, UpstreamRequest
+from oneapi.adaptors.base import RelayRequest, UpstreamRequest
 from oneapi.adaptors.google import body_error, google_error, google_headers, no_candidates
-from oneapi.adaptors.native import forward_sse
+from oneapi.adaptors.native import PassThroughAdaptor
 from oneapi.adaptors.shaping import (
     add_turn,
     conversion_error,
@@ -148,8 +148,9 @@ def _chunk(req: RelayRequest, chunk_id: str, index: int, delta: dict[str, Any],
     return chunk
 
 
-class GeminiAdaptor(HttpAdaptor):
+class GeminiAdaptor(PassThroughAdaptor):
     modes = frozenset({RelayMode.CHAT, RelayMode.EMBEDDINGS, RelayMode.GEMINI})
+    native_mode = RelayMode.GEMINI
     answers_legacy_functions = True
 
     async def prepare(self, req: RelayRequest) -> UpstreamRequest:
@@ -210,28 +211,16 @@ class GeminiAdaptor(HttpAdaptor):
             "usage": {"prompt_tokens": req.usage.prompt_tokens, "total_tokens": req.usage.prompt_tokens},
         }
 
-    async def complete(self, req: RelayRequest) -> Completion:
-        if req.mode != RelayMode.GEMINI:
-            return await super().complete(req)
-        data = await self.fetch_json(req)
+    def record_answer(self, req: RelayRequest, data: dict[str, Any]) -> None:
         wire.record_usage(req, data)
-        return Completion(orjson.dumps(data))
 
-    async def stream(self, req: RelayRequest) -> AsyncIterator[bytes]:
-        if req.mode != RelayMode.GEMINI:
-            async for event in super().stream(req):
-                yield event
-            return
-
+    def watcher(self, req: RelayRequest) -> Callable[[dict[str, Any]], None]:
         def watch(data: dict[str, Any]) -> None:
             wire.record_usage(req, data)
             text, thoughts, _ = wire.candidate_parts((data.get("candidates") or [{}])[0])
             req.completion_text.append(thoughts + text)
 
-        resp = await self.send(req, await self.prepare(req))
-        async with resp:
-            async for data in forward_sse(resp, watch):
-                yield data
+        return watch
 
     async def convert_stream(self, req: RelayRequest, resp: aiohttp.ClientResponse) -> AsyncIterator[dict[str, Any]]:
         chunk_id = new_id()

@@ -15,6 +15,7 @@ import orjson
 from aiohttp import web
 
 from oneapi.adaptors.base import Completion, RelayRequest
+from oneapi.adaptors.native import json_payloads
 from oneapi.adaptors.registry import adaptor_for
 from oneapi.constants import RelayMode
 from oneapi.errors import RelayError
@@ -36,17 +37,8 @@ class Outgoing(NamedTuple):
 
 
 def chat_chunks(data: bytes) -> list[dict[str, Any]]:
-    """The chat chunks in one piece of an OpenAI-shaped stream (an adaptor's SSE output)."""
-    chunks = []
-    for line in data.split(b"\n"):
-        if line.startswith(b"data:"):
-            try:
-                chunk = orjson.loads(line[5:].strip())
-            except orjson.JSONDecodeError:
-                continue
-            if isinstance(chunk, dict):
-                chunks.append(chunk)
-    return chunks
+    """The chunks in one piece of an SSE stream (an adaptor's output is whole events)."""
+    return json_payloads(data.split(b"\n"))
 
 
 class FrontDoor:
