@@ -424,6 +424,63 @@ def print_report(report: dict[str, Any]) -> None:
           "called directly")
 
 
+# -- --workers N: one worker against N ------------------------------------------------------------
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time of a process and its children (the supervisor and its workers)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return cpu_seconds(pid) + sum(tree_cpu_seconds(int(child)) for child in children)
+
+
+async def workers_scaling(seconds: float, binary: str | None, workers: int) -> None:
+    """Throughput of the default gateway with 1 worker and with ``workers``, one after the other. The gateway
+    gets cores 0..N-1 and the upstream and load generator the rest when there are N+1 cores or more."""
+    cores = os.cpu_count() or 1
+    gateway_cpus = set(range(workers)) if pinning() and cores > workers else set(range(cores))
+    load_cpus = set(range(cores)) - gateway_cpus or gateway_cpus
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, load_cpus)
+    port = free_port()
+    upstream_proc = spawn([sys.executable, __file__, "--serve", "upstream", str(port)], load_cpus)
+    upstream = f"http://127.0.0.1:{port}"
+    results: dict[int, dict[str, float]] = {}
+    try:
+        await wait_up(f"{upstream}/")
+        for count in (1, workers):
+            gw_port, workdir = free_port(), tempfile.mkdtemp(prefix=f"oneapi-bench-workers{count}-")
+            proc = spawn([*gateway_command(binary), "--log-dir", f"{workdir}/logs", "--workers", str(count)],
+                         gateway_cpus, env=gateway_env(gw_port, workdir, {}), cwd=workdir)
+            try:
+                base = f"http://127.0.0.1:{gw_port}"
+                await wait_up(base + "/")
+                headers = {"Authorization": f"Bearer {await setup_gateway(base, upstream)}",
+                           "Content-Type": "application/json"}
+                connector = aiohttp.TCPConnector(limit=0)
+                async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
+                    for mode, stream in (("non_stream", False), ("stream", True)):
+                        url = base + "/v1/chat/completions"
+                        await closed_loop(session, url, body(MODEL, stream), min(1.0, seconds / 2), stream)
+                        cpu, started = tree_cpu_seconds(proc.pid), time.monotonic()
+                        done = await closed_loop(session, url, body(MODEL, stream), seconds, stream)
+                        elapsed, used = time.monotonic() - started, tree_cpu_seconds(proc.pid) - cpu
+                        results.setdefault(count, {})[f"{mode}_rps"] = done / elapsed
+                        results[count][f"{mode}_cpu_ms"] = used * 1000 / done
+            finally:
+                proc.terminate()
+                proc.wait(timeout=60)
+    finally:
+        upstream_proc.terminate()
+        upstream_proc.wait(timeout=30)
+    print(f"{cores} CPUs; gateway on cores {sorted(gateway_cpus)}, upstream and load on {sorted(load_cpus)}; "
+          f"SQLite, default settings; {seconds:g} s per cell; c={CONCURRENCY}\n")
+    print(f"{'':<26}{'1 worker':>12}{f'{workers} workers':>12}{'ratio':>8}   target")
+    for mode in ("non_stream", "stream"):
+        one, many = results[1][f"{mode}_rps"], results[workers][f"{mode}_rps"]
+        target = ">= 1.8 (2 workers, 2 free cores)" if workers == 2 else ""
+        print(f"{mode.replace('_', '-') + ' req/s':<26}{one:>12.0f}{many:>12.0f}{many / one:>8.2f}   {target}")
+        print(f"{'  CPU ms per request':<26}{results[1][f'{mode}_cpu_ms']:>12.3f}"
+              f"{results[workers][f'{mode}_cpu_ms']:>12.3f}")
+
+
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--serve":
         if sys.argv[2] == "upstream":
@@ -436,5 +493,9 @@ if __name__ == "__main__":
     parser.add_argument("--quick", action="store_true", help="100 slow streams instead of 1,000 (for the tests)")
     parser.add_argument("--json", help="also write the figures to this file")
     parser.add_argument("--binary", help="measure this executable instead of python -m oneapi")
+    parser.add_argument("--workers", type=int, help="instead: throughput of 1 worker against this many")
     args = parser.parse_args()
-    asyncio.run(main(args.seconds, args.quick, args.binary, args.json))
+    if args.workers:
+        asyncio.run(workers_scaling(args.seconds, args.binary, args.workers))
+    else:
+        asyncio.run(main(args.seconds, args.quick, args.binary, args.json))

@@ -35,3 +35,15 @@ def test_bench_quick_run_reports_ratios_cpu_latency_memory_and_start(tmp_path):
     for label in ("ratio to bare", "CPU ms per request", "added p50 ms", "added p99 ms", "first chunk",
                   "RSS MB idle", "slow streams", "first answered request"):
         assert label in result.stdout
+
+
+def test_bench_workers_run_reports_one_worker_against_two(tmp_path):
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "bench.py"), "--seconds", "0.5", "--workers",
+                             "2"], capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = {line.split("req/s")[0].strip(): line.split("req/s")[1].split()[:3]
+            for line in result.stdout.splitlines() if "req/s" in line}
+    for mode in ("non-stream", "stream"):
+        one, two, ratio = (float(cell) for cell in rows[mode])
+        assert one > 0 and two > 0 and abs(ratio - two / one) < 0.02 + ratio * 0.02
