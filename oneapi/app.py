@@ -99,7 +99,7 @@ async def _startup(app: web.Application) -> None:
         await dbs.release()
         ledger = Ledger(dbs, cache, settings.batch_update_interval if settings.batch_update_enabled else None,
                         settings.sqlite_busy_timeout,
-                        reconcile_interval=RECONCILE_SECONDS if settings.is_master else None)
+                        reconcile_interval=RECONCILE_SECONDS if settings.is_master and role.runs_node_jobs else None)
         await ledger.open()
     except BaseException:
         await dbs.close()  # the pool's threads would keep the process alive

@@ -36,6 +36,7 @@ from oneapi.billing.store import Execute, Operation, OperationFailed, Store, ope
 from oneapi.cache import Cache
 from oneapi.constants import LogType
 from oneapi.db.connect import Databases
+from oneapi.db.migrate import migrate_models
 from oneapi.db.models import Log, User
 
 __all__ = ["Charge", "InsufficientQuota", "Ledger", "LedgerUnavailable", "consume_log"]
@@ -232,7 +233,7 @@ class Ledger:
     async def open(self) -> None:
         """Create the journal, register this process, replay dead processes' spill files, reconcile."""
         main = self.dbs.main
-        await main.run(main.create_tables, journal.JOURNAL_MODELS, safe=True)
+        await main.run(migrate_models, main, journal.JOURNAL_MODELS)  # under the lock: nodes may start at once
         await self.dbs.release()
         self._main.start()
         if self._logs is not self._main:
