@@ -273,3 +273,33 @@ async def test_rows_made_with_the_fewest_fields_read_as_go_zero_values(browser: 
     redemption = await gateway.api("POST", "/api/redemption/", {"name": "bare", "quota": 1})
     assert redemption["success"], redemption
     assert_shape("redemption", (await browser.ok("GET", "/api/redemption/search?keyword=bare"))["data"][0])
+
+
+async def test_a_common_users_pages(browser: Browser, gateway: Gateway):
+    """PersonalSetting, TopUp and the token page as a role-1 user; admin pages answer with a message to show."""
+    await browser.ok("POST", "/api/user/", {"username": "plainuser", "password": "password123"})
+    code = (await browser.ok("POST", "/api/redemption/", {"name": "gift", "quota": 700, "count": 1}))["data"][0]
+    session = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+    try:
+        user = Browser(gateway, session)
+        login = (await user.ok("POST", "/api/user/login?turnstile=", {"username": "plainuser",
+                                                                     "password": "password123"}))["data"]
+        assert (login["username"], login["role"], login["status"]) == ("plainuser", 1, 1)
+        me = (await user.ok("GET", "/api/user/self"))["data"]
+        assert_shape("user", me)
+        assert me["access_token"] == ""
+        token = (await user.ok("GET", "/api/user/token"))["data"]
+        assert isinstance(token, str) and len(token) == 32
+        aff = (await user.ok("GET", "/api/user/aff"))["data"]
+        assert isinstance(aff, str) and aff
+        assert (await user.ok("POST", "/api/user/topup", {"key": code}))["data"] == 700
+        assert (await user.ok("GET", "/api/user/self"))["data"]["quota"] == me["quota"] + 700
+        assert isinstance((await user.ok("GET", "/api/user/dashboard"))["data"], list)
+        for path in ("/api/channel/?p=0", "/api/user/?p=0", "/api/redemption/?p=0", "/api/log/?p=0",
+                     "/api/option/"):
+            refused = await user.call("GET", path)
+            assert refused["success"] is False and isinstance(refused["message"], str), path
+        assert (await user.ok("DELETE", "/api/user/self"))["success"]
+        await user.call("GET", "/api/user/logout")
+    finally:
+        await session.close()
