@@ -25,10 +25,15 @@ def api_version(req: RelayRequest) -> str:
     return req.upstream.config.get("api_version") or DEFAULT_API_VERSION
 
 
+def deployment_name(model: str) -> str:
+    """Azure deployment names cannot hold dots: gpt-3.5-turbo -> gpt-35-turbo."""
+    return model.replace(".", "")
+
+
 def deployment_url(base_url: str, model: str, client_path: str, version: str) -> str:
     """``<base>/openai/deployments/<deployment>/<task>?api-version=<v>``; the Cloudflare AI Gateway drops
     ``/openai/deployments`` because its base URL already ends with the Azure resource."""
-    deployment = model.replace(".", "")  # Azure deployment names cannot hold dots: gpt-3.5-turbo -> gpt-35-turbo
+    deployment = deployment_name(model)
     task = client_path.removeprefix("/v1/")
     prefix = "" if base_url.startswith(CLOUDFLARE_GATEWAY) else "/openai/deployments"
     return f"{base_url}{prefix}/{deployment}/{task}?api-version={version}"
@@ -65,6 +70,8 @@ class AzureAdaptor(OpenAIAdaptor):
         return headers
 
     def body(self, req: RelayRequest) -> bytes:
+        if req.mode == RelayMode.RESPONSES:
+            return orjson.dumps({**req.body, "model": deployment_name(req.model)})
         if not req.stream or accepts_stream_options(api_version(req)):
             return super().body(req)
         if "stream_options" in req.body:

@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+import orjson
 from aiohttp import web
 
+from tests.fakes.openai_upstream import serve_responses
 from tests.fakes.shared import sse_event, structured_reply, token_usage
 
 API_VERSIONS = {"2023-05-15", "2024-02-01", "2024-03-01-preview", "2024-06-01", "2024-08-01-preview",
@@ -48,7 +50,21 @@ class FakeAzure:
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/openai/deployments/{deployment}/{task:.+}", self.dispatch)
+        app.router.add_post("/openai/v1/responses", self.responses)
         return app
+
+    async def responses(self, request: web.Request) -> web.StreamResponse:
+        """The v1 Responses API: no api-version, the deployment named by the body's ``model``."""
+        self.paths.append(request.path_qs)
+        self.headers.append(dict(request.headers))
+        if request.headers.get("api-key") != self.key:
+            return azure_error(401, "401", "Access denied due to invalid subscription key or wrong API endpoint.")
+        body = await request.json()
+        self.requests.append(body)
+        if body.get("model") not in self.deployments:
+            return azure_error(404, "DeploymentNotFound", "The API deployment for this resource does not exist.")
+        tool_uses = [(self.tool_call[0], orjson.loads(self.tool_call[1]))] if self.tool_call else []
+        return await serve_responses(request, body, self.reply, self.usage, tool_uses, 3)
 
     async def dispatch(self, request: web.Request) -> web.StreamResponse:
         self.paths.append(request.path_qs)

@@ -194,8 +194,7 @@ class FakeOpenAI:
         return web.json_response({"text": self.reply})
 
     async def responses(self, request: web.Request) -> web.StreamResponse:
-        """The Responses API: ``reply`` as one message item, or a function_call item per offered ``tool_uses``
-        while no function_call_output came back; a ``previous_response_id`` of another server is unknown here."""
+        """The Responses API (see ``serve_responses``); a ``previous_response_id`` of another server is unknown."""
         body = await request.json()
         refused = self._check(request, body)
         if refused is not None:
@@ -205,59 +204,66 @@ class FakeOpenAI:
                                                 f"'{body['previous_response_id']}' not found.",
                                                 "type": "invalid_request_error", "param": "previous_response_id",
                                                 "code": "previous_response_not_found"}}, status=400)
-        items = [{"type": "message", "role": "user", "content": body["input"]}] if isinstance(body["input"], str) \
-            else body["input"]
-        offered = {tool.get("name") for tool in body.get("tools") or ()}
-        answered = any(item.get("type") == "function_call_output" for item in items)
-        output: list[dict[str, Any]] = [
-            {"type": "function_call", "id": f"fc_fake{i}", "call_id": f"call_fake{i}", "name": name,
-             "arguments": orjson.dumps(args).decode(), "status": "completed"}
-            for i, (name, args) in enumerate(self.tool_uses) if name in offered and not answered]
-        if not output:
-            output = [{"type": "message", "id": "msg_fake", "status": "completed", "role": "assistant",
-                       "content": [{"type": "output_text", "text": self.reply, "annotations": []}]}]
-        prompt, completion = self.usage or (0, 0)
-        answer = {"id": f"resp_{uuid.uuid4().hex}", "object": "response", "created_at": 1700000000,
-                  "status": "completed", "model": body["model"], "output": output, "parallel_tool_calls": True,
-                  "tool_choice": "auto",
-                  "tools": body.get("tools") or [], "error": None, "incomplete_details": None,
-                  "usage": {"input_tokens": prompt, "input_tokens_details": {"cached_tokens": 0},
-                            "output_tokens": completion, "output_tokens_details": {"reasoning_tokens": 0},
-                            "total_tokens": prompt + completion}}
-        if not body.get("stream"):
-            return web.json_response(answer)
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-        await response.prepare(request)
-        sequence = iter(range(1000))
+        return await serve_responses(request, body, self.reply, self.usage or (0, 0), self.tool_uses, self.chunks)
 
-        async def send(kind: str, **fields: Any) -> None:
-            payload = {"type": kind, "sequence_number": next(sequence), **fields}
-            await response.write(f"event: {kind}\n".encode() + b"data: " + orjson.dumps(payload) + b"\n\n")
 
-        shell = {**answer, "status": "in_progress", "output": [], "usage": None}
-        await send("response.created", response=shell)
-        await send("response.in_progress", response=shell)
-        for index, item in enumerate(output):
-            if item["type"] == "message":
-                await send("response.output_item.added", output_index=index, item={**item, "content": [],
-                                                                                    "status": "in_progress"})
-                part = {"type": "output_text", "text": "", "annotations": []}
-                await send("response.content_part.added", item_id=item["id"], output_index=index, content_index=0,
-                           part=part)
-                for piece in split_text(self.reply, self.chunks):
-                    await send("response.output_text.delta", item_id=item["id"], output_index=index,
-                               content_index=0, delta=piece, logprobs=[])
-                await send("response.output_text.done", item_id=item["id"], output_index=index, content_index=0,
-                           text=self.reply, logprobs=[])
-                await send("response.content_part.done", item_id=item["id"], output_index=index, content_index=0,
-                           part=item["content"][0])
-            else:
-                await send("response.output_item.added", output_index=index, item={**item, "arguments": "",
-                                                                                    "status": "in_progress"})
-                await send("response.function_call_arguments.delta", item_id=item["id"], output_index=index,
-                           delta=item["arguments"])
-                await send("response.function_call_arguments.done", item_id=item["id"], output_index=index,
-                           arguments=item["arguments"])
-            await send("response.output_item.done", output_index=index, item=item)
-        await send("response.completed", response=answer)
-        return response
+async def serve_responses(request: web.Request, body: dict[str, Any], reply: str, usage: tuple[int, int],
+                          tool_uses: list[tuple[str, dict[str, Any]]], chunks: int) -> web.StreamResponse:
+    """A Responses API answer: ``reply`` as one message item, or a function_call item per offered tool of
+    ``tool_uses`` while no function_call_output came back; streamed with the real event sequence."""
+    items = [{"type": "message", "role": "user", "content": body["input"]}] if isinstance(body["input"], str) \
+        else body["input"]
+    offered = {tool.get("name") for tool in body.get("tools") or ()}
+    answered = any(item.get("type") == "function_call_output" for item in items)
+    output: list[dict[str, Any]] = [
+        {"type": "function_call", "id": f"fc_fake{i}", "call_id": f"call_fake{i}", "name": name,
+         "arguments": orjson.dumps(args).decode(), "status": "completed"}
+        for i, (name, args) in enumerate(tool_uses) if name in offered and not answered]
+    if not output:
+        output = [{"type": "message", "id": "msg_fake", "status": "completed", "role": "assistant",
+                   "content": [{"type": "output_text", "text": reply, "annotations": []}]}]
+    prompt, completion = usage
+    answer = {"id": f"resp_{uuid.uuid4().hex}", "object": "response", "created_at": 1700000000,
+              "status": "completed", "model": body["model"], "output": output, "parallel_tool_calls": True,
+              "tool_choice": "auto",
+              "tools": body.get("tools") or [], "error": None, "incomplete_details": None,
+              "usage": {"input_tokens": prompt, "input_tokens_details": {"cached_tokens": 0},
+                        "output_tokens": completion, "output_tokens_details": {"reasoning_tokens": 0},
+                        "total_tokens": prompt + completion}}
+    if not body.get("stream"):
+        return web.json_response(answer)
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+    await response.prepare(request)
+    sequence = iter(range(1000))
+
+    async def send(kind: str, **fields: Any) -> None:
+        payload = {"type": kind, "sequence_number": next(sequence), **fields}
+        await response.write(f"event: {kind}\n".encode() + b"data: " + orjson.dumps(payload) + b"\n\n")
+
+    shell = {**answer, "status": "in_progress", "output": [], "usage": None}
+    await send("response.created", response=shell)
+    await send("response.in_progress", response=shell)
+    for index, item in enumerate(output):
+        if item["type"] == "message":
+            await send("response.output_item.added", output_index=index, item={**item, "content": [],
+                                                                                "status": "in_progress"})
+            part = {"type": "output_text", "text": "", "annotations": []}
+            await send("response.content_part.added", item_id=item["id"], output_index=index, content_index=0,
+                       part=part)
+            for piece in split_text(reply, chunks):
+                await send("response.output_text.delta", item_id=item["id"], output_index=index,
+                           content_index=0, delta=piece, logprobs=[])
+            await send("response.output_text.done", item_id=item["id"], output_index=index, content_index=0,
+                       text=reply, logprobs=[])
+            await send("response.content_part.done", item_id=item["id"], output_index=index, content_index=0,
+                       part=item["content"][0])
+        else:
+            await send("response.output_item.added", output_index=index, item={**item, "arguments": "",
+                                                                                "status": "in_progress"})
+            await send("response.function_call_arguments.delta", item_id=item["id"], output_index=index,
+                       delta=item["arguments"])
+            await send("response.function_call_arguments.done", item_id=item["id"], output_index=index,
+                       arguments=item["arguments"])
+        await send("response.output_item.done", output_index=index, item=item)
+    await send("response.completed", response=answer)
+    return response
