@@ -45,6 +45,7 @@ class Node:
 
     cwd: Path
     env: dict[str, str]
+    args: tuple[str, ...] = ()  # more command-line arguments, e.g. ("--workers", "2")
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
     http: aiohttp.ClientSession | None = None
@@ -62,8 +63,8 @@ class Node:
         env.update({"PYTHONPATH": str(REPO), "INITIAL_ROOT_ACCESS_TOKEN": ROOT_ACCESS_TOKEN,
                     "SESSION_SECRET": "chaos", "SQLITE_PATH": str(self.cwd / "one-api.db"), **self.env})
         log = open(self.cwd / f"node-{self.port}.log", "ab")  # noqa: SIM115 - the child keeps it
-        self.proc = subprocess.Popen([sys.executable, "-m", "oneapi", "--port", str(self.port)], cwd=self.cwd,
-                                     env=env, stdout=log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen([sys.executable, "-m", "oneapi", "--port", str(self.port), *self.args],
+                                     cwd=self.cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
         log.close()
         if self.http is None:
             self.http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))

@@ -11,7 +11,7 @@ import urllib.request
 import pytest
 
 from oneapi import __version__
-from tests.gateway_process import free_port
+from tests.chaos import free_port
 
 
 def run(*args: str, env: dict[str, str] | None = None, cwd: str | None = None) -> subprocess.CompletedProcess:

@@ -4,8 +4,6 @@ masters starting at once on an empty database take turns at migrating."""
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
 from typing import Any
 
 import pytest
@@ -16,9 +14,9 @@ from oneapi.config import load_settings
 from oneapi.db.connect import open_database
 from oneapi.db.migrate import index_names
 from oneapi.db.models import MAIN_MODELS, Log
+from tests.chaos import Node
 from tests.conftest import Gateway, fresh_database, gateway_env
 from tests.fakes.openai_upstream import FakeOpenAI
-from tests.gateway_process import GatewayProcess, free_port
 from tests.test_relay_errors import CHAT, post
 
 # The columns SPEC §1 lists as newer than the oldest One API databases (abilities.priority came with
@@ -170,15 +168,11 @@ async def test_an_old_one_api_database_migrates_keeping_every_row(sql_dsn: str, 
 @pytest.mark.parametrize("backend", ["mysql", "postgres"])
 async def test_two_masters_migrate_an_empty_database_at_once(backend: str, tmp_path):
     dsn, drop = await fresh_database(backend)
-    env = {**os.environ, **gateway_env(tmp_path), "SQL_DSN": dsn, "PYTHONPATH": os.pathsep.join(sys.path)}
-    nodes = [GatewayProcess(free_port(), env, tmp_path / f"node{i}") for i in (1, 2)]
+    nodes = [Node(tmp_path / f"node{i}", {"SQL_DSN": dsn}) for i in (1, 2)]
     try:
         for node in nodes:
-            node.start()
-        for node in nodes:
-            await node.wait_ready()
-            status = await node.get("/api/status")
-            assert status["success"], status
+            node.cwd.mkdir()
+        await asyncio.gather(*(node.start() for node in nodes))  # both processes spawned at once
         db = open_database(dsn, load_settings(gateway_env(tmp_path)), 2)
         try:
             assert await db.run(_index_problems, db) == []
