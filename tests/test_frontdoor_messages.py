@@ -15,6 +15,7 @@ from oneapi.constants import ChannelType
 from oneapi.options import Options
 from tests.conftest import Gateway
 from tests.fakes.anthropic import FakeAnthropic
+from tests.fakes.gemini import FakeGemini
 from tests.fakes.openai_upstream import FakeOpenAI
 from tests.providers import RED_PNG_B64, assert_billed, fake_upstream, wire
 
@@ -184,3 +185,22 @@ async def test_claude_code_style_streaming_request_with_tools_and_thinking(gatew
     assert claude.requests[-1] == {k: v for k, v in body.items()}
     assert claude.headers[-1]["anthropic-beta"] == headers["anthropic-beta"]
     await assert_billed(buyer, CLAUDE, ChannelType.ANTHROPIC, *claude.usage)
+
+
+async def test_converted_thinking_comes_back_as_thinking_blocks(gateway: Gateway, serve_fake):
+    """Thinking asked of a Gemini channel: its thought summary is the thinking block (and thinking_delta)."""
+    gemini = await serve_fake(FakeGemini())
+    buyer = await wire(gateway, gemini, ChannelType.GEMINI, "gemini-2.5-flash")
+    client = sdk(gateway, buyer.key)
+    request = {"model": "gemini-2.5-flash", "max_tokens": 4096, "thinking": {"type": "enabled", "budget_tokens": 2048},
+               "messages": [{"role": "user", "content": "Hi"}]}
+    answer = await client.messages.create(**request)
+    assert [block.type for block in answer.content] == ["thinking", "text"]
+    assert answer.content[0].thinking == gemini.thoughts and answer.content[1].text == gemini.reply
+    assert gemini.requests[-1]["generationConfig"]["thinkingConfig"] == {"thinkingBudget": 1024,
+                                                                        "includeThoughts": True}
+    async with client.messages.stream(**request) as stream:
+        deltas = [event.delta.type async for event in stream if event.type == "content_block_delta"]
+        final = await stream.get_final_message()
+    assert deltas[0] == "thinking_delta" and "text_delta" in deltas
+    assert final.content[0].thinking == gemini.thoughts
