@@ -33,6 +33,16 @@ async def _customer(node: Node, token_quota: int = TOKEN_QUOTA) -> tuple[dict, s
     return user, key
 
 
+async def _under_load(node: Node, fake: FakeOpenAI) -> tuple[dict, Load]:
+    """Start the node, give it a channel and a customer, and put 8 concurrent clients on it."""
+    await node.start()
+    await node.gateway().add_channel(fake.url)
+    user, key = await _customer(node)
+    load = Load([node], key, concurrency=8)
+    load.start()
+    return user, load
+
+
 def assert_balanced(book: Books, token_quota: int = TOKEN_QUOTA) -> None:
     assert book.held == 0, "no reservation is left"
     assert USER_QUOTA - book.user_quota == book.logged == book.user_used, book
@@ -50,11 +60,7 @@ async def test_kill_9_under_load_then_restart_loses_nothing(tmp_path, serve_fake
         env.update(BATCH_UPDATE_ENABLED="true", BATCH_UPDATE_INTERVAL="3600")
     node = Node(tmp_path, env)
     try:
-        await node.start()
-        await node.gateway().add_channel(fake.url)
-        user, key = await _customer(node)
-        load = Load([node], key, concurrency=8)
-        load.start()
+        user, load = await _under_load(node, fake)
 
         async def busy() -> bool:
             return load.answered >= 40
@@ -84,11 +90,7 @@ async def test_database_cut_under_load_then_back(tmp_path, serve_fake, backend: 
     fake = await serve_fake(FakeOpenAI(chunks=6, chunk_delay=0.02))
     node = Node(tmp_path, {"SQL_DSN": _through(proxy, dsn, port)})
     try:
-        await node.start()
-        await node.gateway().add_channel(fake.url)
-        user, key = await _customer(node)
-        load = Load([node], key, concurrency=8)
-        load.start()
+        user, load = await _under_load(node, fake)
 
         async def answers(n: int) -> bool:
             return load.answered >= n
@@ -129,11 +131,7 @@ async def test_log_database_cut_never_stops_relaying(tmp_path, serve_fake):
     fake = await serve_fake(FakeOpenAI(chunks=6, chunk_delay=0.02))
     node = Node(tmp_path, {"LOG_SQL_DSN": _through(proxy, log_dsn, 3306)})
     try:
-        await node.start()
-        await node.gateway().add_channel(fake.url)
-        user, key = await _customer(node)
-        load = Load([node], key, concurrency=8)
-        load.start()
+        user, load = await _under_load(node, fake)
 
         async def answers(n: int) -> bool:
             return load.answered >= n
