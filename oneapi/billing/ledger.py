@@ -92,7 +92,7 @@ class _Item:
         return {"log": self.log}
 
 
-Build = Callable[[list[_Item]], tuple[list[Operation], list[asyncio.Future[Any] | None], Callable[[], None]]]
+Build = Callable[[list[_Item], bool], tuple[list[Operation], list[asyncio.Future[Any] | None], Callable[[], None]]]
 
 
 class _Writer:
@@ -163,10 +163,10 @@ class _Writer:
                     self._queue.task_done()
 
     async def _write_until_done(self, batch: list[_Item]) -> None:
-        delay = 0.05
+        delay, retry = 0.05, False
         while True:
             try:
-                await asyncio.wait_for(self._write(batch), _WRITE_TIMEOUT)
+                await asyncio.wait_for(self._write(batch, retry), _WRITE_TIMEOUT)
             except Exception as exc:
                 if not self._retrying:
                     logger.error("the %s database refused a write (%s); retrying until it is back", self.name, exc)
@@ -177,7 +177,7 @@ class _Writer:
                 batch = [item for item in batch if item.durable]
                 if not batch:
                     return
-                self._retrying = True
+                self._retrying = retry = True
                 self._spill(batch)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, _MAX_BACKOFF)
@@ -193,8 +193,8 @@ class _Writer:
                     self.spill.clear()
             return
 
-    async def _write(self, batch: list[_Item]) -> None:
-        operations, futures, after_commit = self._build(batch)
+    async def _write(self, batch: list[_Item], retry: bool) -> None:
+        operations, futures, after_commit = self._build(batch, retry)
         results = await self.store.run(operations) if operations else []
         after_commit()
         for item in batch:
@@ -397,7 +397,7 @@ class Ledger:
         self._logs.put(_Item(log=row))
 
     # -- building transactions -------------------------------------------------------------------
-    def _build_main(self, batch: list[_Item]) -> tuple[list[Operation], list[asyncio.Future[Any] | None],
+    def _build_main(self, batch: list[_Item], _retry: bool) -> tuple[list[Operation], list[asyncio.Future[Any] | None],
                                                       Callable[[], None]]:
         sql, totals = self._sql, Totals()
         operations: list[Operation] = []
@@ -437,11 +437,26 @@ class Ledger:
 
         return operations, futures, after_commit
 
-    def _build_logs(self, batch: list[_Item]) -> tuple[list[Operation], list[asyncio.Future[Any] | None],
-                                                      Callable[[], None]]:
+    def _build_logs(self, batch: list[_Item], retry: bool) -> tuple[list[Operation],
+                                                                   list[asyncio.Future[Any] | None],
+                                                                   Callable[[], None]]:
         rows = [item.log for item in batch if item.log is not None]
         param = self._logs.store.param
-        return [lambda execute: _insert_logs(execute, param, rows)], [None], lambda: None
+
+        def insert(execute: Execute) -> None:
+            # A retry after a commit whose answer was lost must not write the batch twice: it is one
+            # transaction, so its first and last rows tell whether it is already there.
+            if retry and rows and all(_log_exists(execute, param, row) for row in (rows[0], rows[-1])):
+                return
+            _insert_logs(execute, param, rows)
+
+        return [insert], [None], lambda: None
+
+
+def _log_exists(execute: Execute, param: str, row: dict[str, Any]) -> bool:
+    columns = [column for column in LOG_COLUMNS if row.get(column) is not None]
+    where = " AND ".join(f"{column} = {param}" for column in columns)
+    return bool(execute(f"SELECT 1 FROM logs WHERE {where} LIMIT 1", tuple(row[c] for c in columns)).fetchall())
 
 
 def _insert_logs(execute: Execute, param: str, rows: list[dict[str, Any]]) -> None:
