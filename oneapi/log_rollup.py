@@ -27,7 +27,7 @@ HOUR = 3600
 DAY = 86400
 MARK = "log_hourly"
 SETTLE_SECONDS = 10  # a log row this old has been committed, wherever it was written
-CHUNK = 10000  # log rows summed per step
+CHUNK = 2000  # log rows summed per step: a short hold of SQLite's write lock, which reservations wait for
 INTERVAL = 30.0  # seconds between steps of the background loop
 
 
