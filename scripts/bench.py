@@ -312,19 +312,21 @@ async def setup_gateway(base: str, upstream: str) -> str:
     return "sk-" + next(t["key"] for t in tokens if t["name"] == "bench")
 
 
-async def start_time(binary: str | None, env_extra: dict[str, str]) -> float:
-    """Spawn on an empty database and time the first answered request (the best of three)."""
-    best = float("inf")
+async def start_time(binary: str | None, env_extra: dict[str, str]) -> tuple[float, float]:
+    """Spawn on an empty database: seconds to the first answered request, and the CPU seconds the process
+    spent until then (which a loaded machine inflates less), the best of three."""
+    best, best_cpu = float("inf"), float("inf")
     for _ in range(3):
         port, workdir = free_port(), tempfile.mkdtemp(prefix="oneapi-bench-start-")
         proc = spawn([*gateway_command(binary), "--log-dir", f"{workdir}/logs"], PROXY_CPUS,
                      env=gateway_env(port, workdir, env_extra), cwd=workdir)
         try:
             best = min(best, await wait_up(f"http://127.0.0.1:{port}/api/status"))
+            best_cpu = min(best_cpu, cpu_seconds(proc.pid))
         finally:
             proc.terminate()
             proc.wait(timeout=30)
-    return best
+    return best, best_cpu
 
 
 # -- the run ---------------------------------------------------------------------------------------
@@ -366,7 +368,7 @@ async def main(seconds: float, quick: bool, binary: str | None, json_path: str |
             report[config]["streams_open"] = streams
             report[config]["rss_streams_mb"] = await rss_under_streams(
                 f"http://127.0.0.1:{ports[config]}/v1/chat/completions", procs[config].pid, streams)
-        report["start_s"] = await start_time(binary, {})
+        report["start_s"], report["start_cpu_s"] = await start_time(binary, {})
     finally:
         for proc in procs.values():
             proc.terminate()
@@ -419,7 +421,8 @@ def print_report(report: dict[str, Any]) -> None:
             label = f"RSS MB with {report['default']['streams_open']} slow streams"
         cells = [fmt.format(part[key]) if key in part else "" for part in (bare, report["default"], report["tuned"])]
         print(f"{label:<34}{cells[0]:>12}{cells[1]:>12}{cells[2]:>12}   {target}")
-    print(f"\nfirst answered request {report['start_s']:.2f} s after start (target <= 1.0 s)")
+    print(f"\nfirst answered request {report['start_s']:.2f} s after start (target <= 1.0 s), "
+          f"{report['start_cpu_s']:.2f} s of CPU")
     print("tuning = MEMORY_CACHE_ENABLED + BATCH_UPDATE_ENABLED; added latency is against the 50 ms upstream "
           "called directly")
 
