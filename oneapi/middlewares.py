@@ -6,6 +6,7 @@ One API's ``{success, message}`` envelope, and anything unexpected is logged wit
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import time
@@ -26,11 +27,17 @@ _CORS = {
 }
 
 
+@functools.lru_cache(maxsize=2)
+def _local_second(second: int) -> str:
+    """YYYYMMDDhhmmss of a unix second, formatted once per second rather than once per request."""
+    return time.strftime("%Y%m%d%H%M%S", time.localtime(second))
+
+
 def new_request_id() -> str:
     """One API's format: YYYYMMDDhhmmss + nanoseconds mod 1e9 + 8 random digits."""
     now = time.time_ns()
-    return time.strftime("%Y%m%d%H%M%S", time.localtime(now / 1e9)) + str(now % 1_000_000_000) + (
-        f"{random.randrange(10**8):08d}")
+    second, nanos = divmod(now, 1_000_000_000)
+    return _local_second(second) + str(nanos) + f"{random.randrange(10**8):08d}"
 
 
 def _is_relay(path: str) -> bool:
