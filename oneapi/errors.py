@@ -35,7 +35,7 @@ class RelayError(Exception):
         self.message = message
         self.status = status
         self.type = type
-        self.code = code
+        self.code = None if code is None else str(code)  # OpenAI's code is a string or null, never a number
         self.param = param
         self.retryable = retryable
         self.upstream = upstream

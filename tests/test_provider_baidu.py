@@ -75,7 +75,7 @@ async def test_errors_inside_http_200_answers_get_a_real_status(gateway: Gateway
     baidu.fail_next(336003, "the max length of current question is 4800")
     with pytest.raises(openai.BadRequestError) as bad:
         await client.chat.completions.create(model="ERNIE-3.5-8K", messages=HI, stream=True)
-    assert bad.value.body["type"] == "baidu_error" and bad.value.body["code"] == 336003
+    assert bad.value.body["type"] == "baidu_error" and bad.value.body["code"] == "336003"
     assert "max length" in bad.value.body["message"]
 
     baidu.fail_next(336000, "Internal error")

@@ -61,7 +61,7 @@ async def test_workers_ai_error_reaches_the_client_in_openai_shape(gateway: Gate
         await cf_user.client.chat.completions.create(model="@cf/nope/missing",
                                                      messages=[{"role": "user", "content": "hi"}])
     assert "AiError: No such model @cf/nope/missing" in caught.value.body["message"]
-    assert caught.value.body["code"] == 5007 and caught.value.body["type"] == "cloudflare_error"
+    assert caught.value.body["code"] == "5007" and caught.value.body["type"] == "cloudflare_error"
 
 
 @pytest.mark.parametrize(("wrong", "error"), [("token", openai.AuthenticationError),

@@ -60,7 +60,8 @@ async def test_embeddings_use_api_embed(llama_user: Customer, ollama: FakeOllama
     result = await llama_user.client.embeddings.create(model="nomic-embed-text", input=["a", "b", "c"])
 
     assert ollama.paths[-1] == "/api/embed" and ollama.requests[-1]["input"] == ["a", "b", "c"]
-    assert [item.index for item in result.data] == [0, 1, 2] and result.data[2].embedding == [0.02, -0.02, 0.03]
+    assert [item.index for item in result.data] == [0, 1, 2]
+    assert result.data[2].embedding == pytest.approx([0.02, -0.02, 0.03], rel=1e-6)
     [log] = await llama_user.logs()
     assert (log["prompt_tokens"], log["completion_tokens"]) == (6, 0)
     assert log["quota"] == expected_quota(6, 0, "nomic-embed-text", OLLAMA)

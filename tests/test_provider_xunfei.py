@@ -103,7 +103,7 @@ async def test_frames_with_an_error_code_are_errors(gateway: Gateway, spark: Fak
     spark.fail_next(11200, "授权错误：该appId没有相关功能的授权 或者 业务量超过限制")
     with pytest.raises(openai.PermissionDeniedError) as denied:
         await client.chat.completions.create(model="SparkDesk-v3.5", messages=HI)
-    assert denied.value.body["type"] == "xunfei_error" and denied.value.body["code"] == 11200
+    assert denied.value.body["type"] == "xunfei_error" and denied.value.body["code"] == "11200"
 
     spark.fail_next(10013, "输入内容审核不通过，涉嫌违规，请重新调整输入内容")
     with pytest.raises(openai.BadRequestError) as bad:

@@ -158,7 +158,7 @@ async def test_upstream_errors_keep_a_sensible_status(gateway: Gateway, zhipu: F
     zhipu.fail_next(200, 1261, "Prompt 超长")  # v3 says it inside an HTTP 200 answer
     with pytest.raises(openai.BadRequestError) as bad:
         await client.chat.completions.create(model="chatglm_turbo", messages=messages)
-    assert bad.value.body["type"] == "zhipu_error" and bad.value.body["code"] == 1261
+    assert bad.value.body["type"] == "zhipu_error" and bad.value.body["code"] == "1261"
     assert "Prompt 超长" in bad.value.body["message"]
 
     zhipu.fail_next(200, 1113, "您的账户已欠费，请充值后重试")

@@ -132,6 +132,8 @@ class AliAdaptor(HttpAdaptor):
             texts = req.body["input"]
             texts = [texts] if isinstance(texts, str) else texts
             body: dict[str, Any] = {"model": req.model, "input": {"texts": texts}, "parameters": {"text_type": "query"}}
+            if req.body.get("dimensions"):  # text-embedding-v3 and later
+                body["parameters"]["dimension"] = req.body["dimensions"]
             return UpstreamRequest(base + _EMBEDDINGS_PATH, headers, orjson.dumps(body))
         if req.mode == RelayMode.IMAGES:
             headers["X-DashScope-Async"] = "enable"

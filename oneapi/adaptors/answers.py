@@ -3,11 +3,16 @@ embeddings, and the legacy ``function_call`` form of tool calls."""
 
 from __future__ import annotations
 
+import base64
+import struct
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import orjson
+
+from oneapi.errors import RelayError
 
 if TYPE_CHECKING:
     from oneapi.adaptors.base import RelayRequest
@@ -52,8 +57,24 @@ def chat_completion(req: RelayRequest, completion_id: str, message: dict[str, An
 
 def embedding_list(req: RelayRequest, vectors: Iterable[tuple[int, Any]]) -> dict[str, Any]:
     """An OpenAI embeddings answer from (index, vector) pairs, with the recorded usage."""
-    return {"object": "list", "model": req.origin_model, "usage": req.usage.as_openai(),
-            "data": [{"object": "embedding", "index": index, "embedding": vector} for index, vector in vectors]}
+    answer = {"object": "list", "model": req.origin_model, "usage": req.usage.as_openai(),
+              "data": [{"object": "embedding", "index": index, "embedding": vector} for index, vector in vectors]}
+    encode_embeddings(req, answer)
+    return answer
+
+
+def encode_embeddings(req: RelayRequest, answer: dict[str, Any]) -> bool:
+    """With ``encoding_format: "base64"`` (the openai SDK's default) each vector still given as floats is packed
+    as OpenAI does, little-endian float32 bytes in base64; True when the answer was changed."""
+    if req.body.get("encoding_format") != "base64":
+        return False
+    changed = False
+    for item in answer.get("data") or ():
+        vector = item.get("embedding") if isinstance(item, dict) else None
+        if isinstance(vector, list):
+            item["embedding"] = base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+            changed = True
+    return changed
 
 
 def function_call_form(answer: dict[str, Any]) -> dict[str, Any] | None:
@@ -76,3 +97,56 @@ def function_call_form(answer: dict[str, Any]) -> dict[str, Any] | None:
     chunk_is_empty = all(not choice.get("delta") and not choice.get("finish_reason")
                          for choice in answer.get("choices") or ())
     return None if emptied and chunk_is_empty else answer
+
+
+def conform(req: RelayRequest, answer: dict[str, Any]) -> bool:
+    """Complete a chat completion (or chunk, when streaming) from an OpenAI-compatible upstream with what OpenAI
+    always sends and some compatible upstreams leave out (``object``, ``created``, a choice's ``index`` and
+    ``finish_reason``, a tool-call delta's ``index``), and move usage off chunks that carry choices (it belongs
+    in the final usage chunk). True when the answer was changed."""
+    before = orjson.dumps(answer)
+    kind = "chat.completion.chunk" if req.stream else "chat.completion"
+    for key, default in (("id", new_id), ("object", lambda: kind), ("created", lambda: req.created),
+                         ("model", lambda: req.origin_model)):
+        if not answer.get(key):
+            answer[key] = default()
+    choices = answer.get("choices")
+    for position, choice in enumerate(choices if isinstance(choices, list) else ()):
+        if not isinstance(choice, dict):
+            continue
+        choice.setdefault("index", position)
+        if req.stream:
+            choice.setdefault("finish_reason", None)
+            delta = choice.setdefault("delta", {})
+            for number, call in enumerate(delta.get("tool_calls") or ()):
+                if isinstance(call, dict):
+                    call.setdefault("index", number)
+        elif choice.get("finish_reason") is None:
+            choice["finish_reason"] = "stop"
+    if req.stream and choices and answer.get("usage") is not None:
+        del answer["usage"]
+    return orjson.dumps(answer) != before
+
+
+@dataclass
+class StreamProgress:
+    """What a chat stream has told the client so far: the chunk id, whether the answer finished, whether the
+    final usage chunk went out."""
+
+    chunk_id: str = field(default_factory=new_id)
+    finished: bool = False
+    usage_sent: bool = False
+
+    def saw(self, chunk: dict[str, Any]) -> None:
+        self.chunk_id = chunk.get("id") or self.chunk_id
+        choices = chunk.get("choices")
+        if choices:
+            self.finished = self.finished or any(isinstance(c, dict) and c.get("finish_reason") for c in choices)
+        elif chunk.get("usage"):
+            self.usage_sent = True
+
+    def check_finished(self) -> None:
+        """A stream that ended without a finish reason was cut off: the client must not take it as whole."""
+        if not self.finished:
+            raise RelayError("the upstream stream ended before the answer was complete", status=502,
+                             type="upstream_error", code="upstream_stream_truncated", retryable=True, upstream=True)

@@ -8,11 +8,8 @@ channel's, and ``stream_options`` is only sent to API versions that know it (old
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import orjson
 
-from oneapi.adaptors.answers import new_id, sse, usage_chunk
 from oneapi.adaptors.base import RelayRequest
 from oneapi.adaptors.openai import CLOUDFLARE_GATEWAY, OpenAIAdaptor
 from oneapi.constants import RelayMode
@@ -77,13 +74,6 @@ class AzureAdaptor(OpenAIAdaptor):
         if "stream_options" in req.body:
             return orjson.dumps({k: v for k, v in req.body.items() if k != "stream_options"})
         return req.body_bytes()
-
-    async def stream(self, req: RelayRequest) -> AsyncIterator[bytes]:
-        async for event in super().stream(req):
-            yield event
-        if req.include_usage and not req.usage.reported:
-            # The API version could not send usage; the client still gets the chunk it asked for.
-            yield sse(usage_chunk(req, new_id()))
 
 
 ADAPTOR = AzureAdaptor()

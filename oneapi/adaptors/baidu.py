@@ -31,7 +31,7 @@ logger = logging.getLogger(__name__)
 
 REFRESH_MARGIN = 3600  # renew a token in the background once less than this many seconds are left
 TOKEN_TIMEOUT = aiohttp.ClientTimeout(total=10)
-TOKEN_REJECTED = frozenset({110, 111})  # access token invalid / expired
+TOKEN_REJECTED = frozenset({"110", "111"})  # access token invalid / expired (error codes are strings)
 
 _ENDPOINTS = {
     "ERNIE-4.0": "completions_pro",

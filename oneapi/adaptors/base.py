@@ -25,7 +25,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from oneapi.adaptors.answers import function_call_form, new_id, sse, usage_chunk
+from oneapi.adaptors.answers import StreamProgress, function_call_form, sse, usage_chunk
 from oneapi.adaptors.streams import iter_sse_data
 from oneapi.adaptors.upstream_errors import generic_error, parse_json, try_json
 from oneapi.adaptors.usage import Usage
@@ -93,6 +93,14 @@ class RelayRequest:
         if not self.usage.reported:
             self.usage.prompt_tokens = self.counted_prompt_tokens()
             self.usage.completion_tokens = self.counter.text(completion_text, self.model)
+
+    def bill_delivered(self) -> None:
+        """After a stream broke off: the provider's counts (if any came) may stop short of the text the client
+        was given, so the completion is at least our count of that text."""
+        delivered = self.counter.text("".join(self.completion_text), self.model)
+        if not self.usage.prompt_tokens:
+            self.usage.prompt_tokens = self.counted_prompt_tokens()
+        self.usage.completion_tokens = max(self.usage.completion_tokens, delivered)
 
     def report_usage(self, prompt_tokens: int | None, completion_tokens: int | None) -> None:
         """Record provider-reported counts; a missing prompt count falls back to our estimate."""
@@ -213,17 +221,18 @@ class HttpAdaptor(Adaptor):
                 data = parse_json(await resp.read())
                 raise self.body_error(data) or generic_error(resp.status if resp.status >= 400 else 500,
                                                              orjson.dumps(data))
-            chunk_id = new_id()
+            progress = StreamProgress()
             legacy = self.answers_legacy_functions and req.legacy_functions
             async for chunk in self.convert_stream(req, resp):
-                chunk_id = chunk.get("id", chunk_id)
+                progress.saw(chunk)
                 said = function_call_form(chunk) if legacy else chunk
                 if said is not None:
                     yield sse(said)
+        progress.check_finished()
         if not req.usage.reported:
             req.estimate_usage("".join(req.completion_text))
         if req.include_usage:
-            yield sse(usage_chunk(req, chunk_id))
+            yield sse(usage_chunk(req, progress.chunk_id))
 
 
 def channel_config(channel_type: int, config: str | None, other: str | None) -> dict[str, str]:

@@ -18,7 +18,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from oneapi.adaptors.answers import chat_chunk, new_id
+from oneapi.adaptors.answers import chat_chunk, embedding_list, new_id
 from oneapi.adaptors.base import RelayRequest, UpstreamRequest
 from oneapi.adaptors.google import body_error, google_error, google_headers, no_candidates
 from oneapi.adaptors.native import PassThroughAdaptor
@@ -203,13 +203,8 @@ class GeminiAdaptor(PassThroughAdaptor):
     def _convert_embeddings(req: RelayRequest, data: dict[str, Any]) -> dict[str, Any]:
         # batchEmbedContents reports no token counts: the prompt is charged by our estimate.
         req.estimate_usage("")
-        return {
-            "object": "list",
-            "data": [{"object": "embedding", "index": i, "embedding": embedding.get("values") or []}
-                     for i, embedding in enumerate(data.get("embeddings") or [])],
-            "model": req.origin_model,
-            "usage": {"prompt_tokens": req.usage.prompt_tokens, "total_tokens": req.usage.prompt_tokens},
-        }
+        return embedding_list(req, ((i, embedding.get("values") or [])
+                                    for i, embedding in enumerate(data.get("embeddings") or [])))
 
     def record_answer(self, req: RelayRequest, data: dict[str, Any]) -> None:
         wire.record_usage(req, data)

@@ -66,6 +66,8 @@ class OllamaAdaptor(HttpAdaptor):
         headers = {"Content-Type": "application/json"}
         if req.mode == RelayMode.EMBEDDINGS:
             payload: dict[str, Any] = {"model": req.model, "input": body["input"]}
+            if body.get("dimensions"):
+                payload["dimensions"] = body["dimensions"]
             if options:
                 payload["options"] = options
             return UpstreamRequest(f"{req.upstream.base_url}/api/embed", headers, orjson.dumps(payload))

@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from oneapi.adaptors.answers import StreamProgress, conform, encode_embeddings, sse, usage_chunk
 from oneapi.adaptors.base import Adaptor, Completion, RelayRequest, refusal
 from oneapi.adaptors.native import forward_sse
 from oneapi.adaptors.streams import iter_sse_batches
@@ -134,6 +135,9 @@ class OpenAIAdaptor(Adaptor):
             responses.record_usage(req, data)
         elif isinstance(data, dict):
             self._record_usage(req, data)
+            changed = conform(req, data) if req.mode == RelayMode.CHAT else False
+            if changed or (req.mode == RelayMode.EMBEDDINGS and encode_embeddings(req, data)):
+                raw = orjson.dumps(data)
         return Completion(raw, resp.status, {"Content-Type": content_type})
 
     def _record_transcript(self, req: RelayRequest, data: Any, raw: bytes) -> None:
@@ -173,22 +177,29 @@ class OpenAIAdaptor(Adaptor):
                 async for data in forward_sse(resp, lambda event: self._watch_response(req, event)):
                     yield data
                 return
+            progress = StreamProgress()
             async for payloads in iter_sse_batches(resp):
                 # Everything that arrived in one read goes to the client in one write.
                 forwarded = bytearray()
                 for payload in payloads:
                     try:
-                        keep = self._forward(req, payload)
+                        said = self._forward(req, payload, progress)
                     except RelayError:
                         if forwarded:  # what came before the error still reaches the client
                             yield bytes(forwarded)
                         raise
-                    if keep:
-                        forwarded += b"data: " + payload + b"\n\n"
+                    if said is not None:
+                        forwarded += b"data: " + said + b"\n\n"
                 if forwarded:
                     yield bytes(forwarded)
+        if req.mode == RelayMode.CHAT:
+            progress.check_finished()
         if not req.usage.reported:
             req.estimate_usage("".join(req.completion_text))
+        if req.include_usage and not progress.usage_sent:
+            # The upstream sent its usage on a chunk with choices, or not at all: the client still gets the
+            # final usage chunk it asked for.
+            yield sse(usage_chunk(req, progress.chunk_id))
 
     @staticmethod
     def _watch_response(req: RelayRequest, event: dict[str, Any]) -> None:
@@ -198,17 +209,20 @@ class OpenAIAdaptor(Adaptor):
         if event.get("type") in ("response.completed", "response.incomplete", "response.failed"):
             responses.record_usage(req, event.get("response"))
 
-    def _forward(self, req: RelayRequest, payload: bytes) -> bool:
-        """Account for one event; False for an event the client must not see. Unparsable ones pass as they are."""
-        try:
-            chunk = orjson.loads(payload)
-        except orjson.JSONDecodeError:
-            return True
+    def _forward(self, req: RelayRequest, payload: bytes, progress: StreamProgress) -> bytes | None:
+        """Account for one event: the payload the client gets (completed where an OpenAI-compatible upstream
+        left out a field OpenAI always sends), None for an event the client must not see."""
+        chunk = parse_json(payload, "upstream stream event")
         if not isinstance(chunk, dict):
-            return False
+            return None
         if isinstance(chunk.get("error"), dict):
             raise generic_error(500, payload)
-        return self._account(req, chunk)
+        if not self._account(req, chunk):
+            return None
+        if req.mode != RelayMode.CHAT:
+            return payload
+        progress.saw(chunk)
+        return orjson.dumps(chunk) if conform(req, chunk) else payload
 
     def _account(self, req: RelayRequest, chunk: dict[str, Any]) -> bool:
         """Record the chunk's text and usage; False for a chunk the client must not see."""

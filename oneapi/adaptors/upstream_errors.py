@@ -43,8 +43,8 @@ def parse_json(raw: bytes, what: str = "upstream response") -> Any:
     except orjson.JSONDecodeError:
         snippet = raw[:200].decode(errors="replace")
         raise RelayError(
-            f"the {what} is not valid JSON: {snippet!r}", status=502, code="unmarshal_response_body_failed",
-            retryable=True, upstream=True,
+            f"the {what} is not valid JSON: {snippet!r}", status=502, type="upstream_error",
+            code="unmarshal_response_body_failed", retryable=True, upstream=True,
         ) from None
 
 

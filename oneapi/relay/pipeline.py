@@ -286,6 +286,7 @@ async def _send_stream(state: AppState, request: web.Request, caller: Caller, do
         error = exc if isinstance(exc, RelayError) else _transport_error(exc)
         logger.warning("upstream failed mid-stream on channel #%s: %s", attempt.channel.id, error.message)
         health.record_failure(state, attempt.channel, error)
+        attempt.request.bill_delivered()
         with contextlib.suppress(ConnectionResetError, aiohttp.ClientConnectionResetError):
             await response.write(door.stream_error(error, request.get("request_id", "")))
     finally:

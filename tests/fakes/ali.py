@@ -15,6 +15,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from tests.fakes.shared import sized
+
 PNG_BYTES = b"\x89PNG\r\n\x1a\nfake-wanx-image"
 _ROLES = {"system", "user", "assistant", "tool"}
 
@@ -144,10 +146,11 @@ class FakeDashScope:
         if refused is not None:
             return refused
         texts = (body.get("input") or {}).get("texts")
+        dimension = (body.get("parameters") or {}).get("dimension")
         if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
             return _error(400, "InvalidParameter", "input.texts should be a list of strings")
         return web.json_response({
-            "output": {"embeddings": [{"text_index": i, "embedding": [0.25, -0.5, float(i)]}
+            "output": {"embeddings": [{"text_index": i, "embedding": sized([0.25, -0.5, float(i)], dimension)}
                                       for i in range(len(texts))]},
             "usage": {"total_tokens": self.embedding_tokens}, "request_id": _request_id()})
 

@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from tests.fakes.shared import schema_example, split_text
+from tests.fakes.shared import schema_example, split_text, stream_fault
 
 _TOP_LEVEL = {"model", "messages", "max_tokens", "system", "stop_sequences", "stream", "temperature", "top_p",
               "top_k", "tools", "tool_choice", "metadata", "thinking", "service_tier"}
@@ -47,6 +47,7 @@ class FakeAnthropic:
     thoughts: str = "The user greets me, so I greet them back."  # the thinking block, when thinking is enabled
     stop_reason: str = "end_turn"
     stream_error: dict[str, Any] | None = None  # an `error` event sent after the first text delta
+    stream_fault: str | None = None  # one of shared.STREAM_FAULTS, after the first text delta
     requests: list[dict[str, Any]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
     failures: list[tuple[int, dict[str, Any], dict[str, str]]] = field(default_factory=list)
@@ -173,6 +174,8 @@ class FakeAnthropic:
                                 "delta": {"type": "text_delta", "text": piece}})
                     if self.stream_error is not None:
                         await send({"type": "error", "error": self.stream_error})
+                        return response
+                    if await stream_fault(response, self.stream_fault):
                         return response
             else:
                 start = {"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}

@@ -17,7 +17,7 @@ import orjson
 from aiohttp import web
 
 from tests.fakes.openai_upstream import serve_responses
-from tests.fakes.shared import sse_event, structured_reply, token_usage
+from tests.fakes.shared import openai_embedding, sized, sse_event, structured_reply, token_usage
 
 API_VERSIONS = {"2023-05-15", "2024-02-01", "2024-03-01-preview", "2024-06-01", "2024-08-01-preview",
                 "2024-09-01-preview", "2024-10-21", "2025-01-01-preview"}
@@ -97,7 +97,8 @@ class FakeAzure:
             inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
             return web.json_response({
                 "object": "list", "model": model,
-                "data": [{"object": "embedding", "index": i, "embedding": [0.25, 0.5]} for i in range(len(inputs))],
+                "data": [openai_embedding(body, i, sized([0.25, 0.5], body.get("dimensions")))
+                         for i in range(len(inputs))],
                 "usage": {"prompt_tokens": self.usage[0], "total_tokens": self.usage[0]}})
         if task == "images/generations":
             return web.json_response({"created": 1700000000, "data": [

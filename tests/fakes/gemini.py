@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from tests.fakes.shared import schema_example, split_text
+from tests.fakes.shared import schema_example, split_text, stream_fault
 
 # A 1x1 PNG, served at /images/dot.png for "the gateway fetches http image URLs".
 PNG_DOT = base64.b64decode(
@@ -135,6 +135,7 @@ class FakeGemini(_Google):
         default_factory=lambda: [("get_weather", {"city": "Paris"})])
     finish_reason: str = "STOP"
     block_prompt: str | None = None  # e.g. "SAFETY": no candidates, promptFeedback.blockReason
+    stream_fault: str | None = None  # one of shared.STREAM_FAULTS, after the first chunk
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -240,6 +241,8 @@ class FakeGemini(_Google):
                                     thinking=thinking) for i, piece in enumerate(pieces)]
         for chunk in chunks:
             await response.write(b"data: " + orjson.dumps(chunk) + b"\r\n\r\n")
+            if await stream_fault(response, self.stream_fault):
+                break
         return response
 
     def _embed(self, model: str, body: dict[str, Any]) -> web.Response:

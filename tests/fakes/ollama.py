@@ -15,6 +15,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from tests.fakes.shared import sized
+
 CREATED_AT = "2024-07-22T20:33:28.123648Z"
 _ROLES = {"system", "user", "assistant", "tool"}
 _OPTIONS = {"num_keep", "seed", "num_predict", "top_k", "top_p", "min_p", "typical_p", "repeat_last_n",
@@ -99,7 +101,8 @@ class FakeOllama:
         if not isinstance(inputs, list) or not inputs or not all(isinstance(text, str) for text in inputs):
             return _error(400, "invalid input type")
         return web.json_response({"model": body["model"],
-                                  "embeddings": [[0.01 * i, -0.02, 0.03] for i in range(len(inputs))],
+                                  "embeddings": [sized([0.01 * i, -0.02, 0.03], body.get("dimensions"))
+                                                 for i in range(len(inputs))],
                                   "total_duration": 14143917, "load_duration": 1019500,
                                   "prompt_eval_count": self.embedding_tokens})
 

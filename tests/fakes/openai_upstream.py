@@ -8,8 +8,6 @@ Failures are scripted per request with ``fail_next``.
 from __future__ import annotations
 
 import asyncio
-import base64
-import struct
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,7 +15,15 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from tests.fakes.shared import split_text, sse_event, structured_reply, token_usage
+from tests.fakes.shared import (
+    openai_embedding,
+    sized,
+    split_text,
+    sse_event,
+    stream_fault,
+    structured_reply,
+    token_usage,
+)
 
 
 @dataclass
@@ -29,6 +35,8 @@ class FakeOpenAI:
     chunk_delay: float = 0.0
     gate: asyncio.Event | None = None  # when set, chat answers wait until the test opens it
     name: str = "fake"
+    stream_fault: str | None = None  # one of shared.STREAM_FAULTS, after the first piece of text
+    base64_embeddings: bool = True  # honours encoding_format "base64" (OpenAI does; some compatible vendors not)
     tool_uses: list[tuple[str, dict[str, Any]]] = field(default_factory=lambda: [("get_weather", {"city": "Paris"})])
     requests: list[dict[str, Any]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
@@ -112,6 +120,8 @@ class FakeOpenAI:
                 await asyncio.sleep(self.chunk_delay)
             await sse_event(response, {**base, "choices": [{"index": 0, "delta": {"content": piece},
                                                          "finish_reason": None}]})
+            if await stream_fault(response, self.stream_fault):
+                return response
         for index, call in enumerate(calls):  # each call's name first, then its arguments in two pieces
             arguments = call["function"]["arguments"]
             head = {**call, "index": index, "function": {"name": call["function"]["name"], "arguments": ""}}
@@ -146,12 +156,11 @@ class FakeOpenAI:
             return refused
         inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
         prompt = self.usage[0] if self.usage else 0
-        vector: Any = [0.1, 0.2, 0.3]
-        if body.get("encoding_format") == "base64":  # as OpenAI does: little-endian float32, base64-encoded
-            vector = base64.b64encode(struct.pack("<3f", *vector)).decode()
         return web.json_response({
             "object": "list", "model": body.get("model"),
-            "data": [{"object": "embedding", "index": i, "embedding": vector} for i in range(len(inputs))],
+            "data": [openai_embedding(body if self.base64_embeddings else {}, i,
+                                      sized([0.1, 0.2, 0.3], body.get("dimensions")))
+                     for i in range(len(inputs))],
             "usage": {"prompt_tokens": prompt, "total_tokens": prompt},
         })
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import struct
 from typing import Any
 
 import orjson
@@ -16,6 +18,18 @@ def token_usage(prompt: int, completion: int) -> dict[str, int]:
 async def sse_event(response: web.StreamResponse, payload: dict[str, Any]) -> None:
     """One ``data: <json>`` event of an event stream."""
     await response.write(b"data: " + orjson.dumps(payload) + b"\n\n")
+
+
+# What a broken upstream does to a stream after its first piece of text: "malformed" sends an event that is
+# not JSON, "truncated" ends the body there (no finish, no [DONE]).
+STREAM_FAULTS = ("malformed", "truncated")
+
+
+async def stream_fault(response: web.StreamResponse, fault: str | None) -> bool:
+    """Break the stream as ``fault`` says; True when the fake must stop writing."""
+    if fault == "malformed":
+        await response.write(b'data: {"choices": [{"delta": {"content": "oops\n\n')
+    return fault is not None
 
 
 def split_text(text: str, parts: int) -> list[str]:
@@ -60,3 +74,20 @@ def structured_reply(body: dict[str, Any], reply: str) -> str:
     if response_format.get("type") == "json_object":
         return orjson.dumps({"answer": reply}).decode()
     return reply
+
+
+def openai_embedding(body: dict[str, Any], index: int, vector: list[float]) -> dict[str, Any]:
+    """One item of OpenAI's embeddings answer, packed as OpenAI does when the request says
+    ``encoding_format: "base64"`` (little-endian float32)."""
+    if body.get("encoding_format") == "base64":
+        packed = base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+        return {"object": "embedding", "index": index, "embedding": packed}
+    return {"object": "embedding", "index": index, "embedding": vector}
+
+
+def sized(vector: list[float], dimensions: Any) -> list[float]:
+    """``vector`` cut or padded to the ``dimensions`` a request asked for (as models with shortened embeddings
+    answer); as it is when none were asked for."""
+    if not isinstance(dimensions, int) or dimensions <= 0:
+        return vector
+    return (vector + [0.5] * dimensions)[:dimensions]

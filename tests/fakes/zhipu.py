@@ -21,7 +21,7 @@ import orjson
 from aiohttp import web
 from jwt.warnings import InsecureKeyLengthWarning
 
-from tests.fakes.shared import sse_event, token_usage
+from tests.fakes.shared import sized, sse_event, token_usage
 
 
 @dataclass
@@ -163,7 +163,8 @@ class FakeZhipu:
             return _v4_error(400, 1214, "input 参数非法")
         return web.json_response({
             "model": body.get("model"), "object": "list",
-            "data": [{"embedding": [0.25, -0.5, 0.75], "index": i, "object": "embedding"} for i in range(len(inputs))],
+            "data": [{"embedding": sized([0.25, -0.5, 0.75], body.get("dimensions")), "index": i, "object": "embedding"}
+                     for i in range(len(inputs))],
             "usage": {"completion_tokens": 0, "prompt_tokens": self.embedding_tokens,
                       "total_tokens": self.embedding_tokens},
         })
