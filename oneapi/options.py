@@ -118,6 +118,11 @@ class Options:
         return self._json[key]
 
     @property
+    def server_address(self) -> str:
+        """ServerAddress without a trailing slash, or One API's internal default; for links in mail and redirects."""
+        return (self.get("ServerAddress") or "http://localhost:3000").rstrip("/")
+
+    @property
     def quota_per_unit(self) -> float:
         return self.float("QuotaPerUnit", 500000.0) or 500000.0
 

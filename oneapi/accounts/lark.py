@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from oneapi.accounts.oauth import Identity, fetch_json, text_field
+from oneapi.accounts.oauth import Identity, exchange_code, fetch_json, text_field
 from oneapi.errors import ApiError
 from oneapi.state import AppState
 
@@ -13,17 +13,8 @@ async def lark_identity(state: AppState, code: str) -> Identity:
     if not code:
         raise ApiError("无效的参数")
     options, base = state.options, state.settings.lark_base_url.rstrip("/")
-    server = options.get("ServerAddress") or "http://localhost:3000"
-    grant = await fetch_json(state, SERVICE, "POST", f"{base}/suite/passport/oauth/token",
-                             json={"client_id": options.get("LarkClientId"),
-                                   "client_secret": options.get("LarkClientSecret"), "code": code,
-                                   "grant_type": "authorization_code",
-                                   "redirect_uri": f"{server.rstrip('/')}/oauth/lark"},
-                             headers={"Accept": "application/json"})
-    token = text_field(grant, "access_token")
-    if not token:
-        raise ApiError(text_field(grant, "error_description") or text_field(grant, "message")
-                       or "飞书未返回 access_token，请稍后重试！")
+    client = options.get("LarkClientId"), options.get("LarkClientSecret")
+    token = await exchange_code(state, SERVICE, f"{base}/suite/passport/oauth/token", client, code, "lark", form=False)
     user = await fetch_json(state, SERVICE, "GET", f"{base}/suite/passport/oauth/userinfo",
                             headers={"Authorization": f"Bearer {token}"})
     open_id = text_field(user, "open_id")

@@ -49,7 +49,7 @@ def quota_charged(state: AppState, user: User, before: int, after: int) -> None:
 
 async def _quota_mail(state: AppState, email: str, quota: int, used_up: bool) -> None:
     state_text = "您的额度已用尽" if used_up else "您的额度即将用尽"
-    link = f"{(state.options.get('ServerAddress') or 'http://localhost:3000').rstrip('/')}/topup"
+    link = f"{state.options.server_address}/topup"
     await send_logged(state, email, "额度提醒",
                       f"<p>您好！</p><p>{state_text}，当前剩余额度为 <strong>{format_quota(state.options, quota)}"
                       f"</strong>。</p><p>为了不影响您的使用，请及时充值。</p>"

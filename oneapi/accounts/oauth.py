@@ -66,6 +66,21 @@ async def fetch_json(state: AppState, service: str, method: str, url: str, **kwa
     return data
 
 
+async def exchange_code(state: AppState, service: str, url: str, client: tuple[str, str], code: str,
+                        callback: str, *, form: bool) -> str:
+    """RFC 6749's authorization-code grant (as a form, or as JSON for Lark): the access token, or the
+    provider's refusal as the message."""
+    body = {"client_id": client[0], "client_secret": client[1], "code": code, "grant_type": "authorization_code",
+            "redirect_uri": f"{state.options.server_address}/oauth/{callback}"}
+    payload: dict[str, Any] = {"data": body} if form else {"json": body}
+    grant = await fetch_json(state, service, "POST", url, headers={"Accept": "application/json"}, **payload)
+    token = text_field(grant, "access_token")
+    if not token:
+        raise ApiError(text_field(grant, "error_description") or text_field(grant, "error")
+                       or text_field(grant, "message") or f"{service} 服务器未返回 access_token，请稍后重试！")
+    return token
+
+
 def text_field(data: dict[str, Any], name: str) -> str:
     value = data.get(name)
     return value if isinstance(value, str) else str(value) if isinstance(value, int) else ""

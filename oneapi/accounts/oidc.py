@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from oneapi.accounts.oauth import Identity, fetch_json, text_field
+from oneapi.accounts.oauth import Identity, exchange_code, fetch_json, text_field
 from oneapi.errors import ApiError
 from oneapi.state import AppState
 
@@ -42,17 +42,8 @@ async def oidc_identity(state: AppState, code: str) -> Identity:
     if not code:
         raise ApiError("无效的参数")
     options = state.options
-    server = options.get("ServerAddress") or "http://localhost:3000"
-    grant = await fetch_json(state, SERVICE, "POST", await endpoint(state, "token"),
-                             data={"client_id": options.get("OidcClientId"),
-                                   "client_secret": options.get("OidcClientSecret"), "code": code,
-                                   "grant_type": "authorization_code",
-                                   "redirect_uri": f"{server.rstrip('/')}/oauth/oidc"},
-                             headers={"Accept": "application/json"})
-    token = text_field(grant, "access_token")
-    if not token:
-        raise ApiError(text_field(grant, "error_description") or text_field(grant, "error")
-                       or "OIDC 服务器未返回 access_token，请稍后重试！")
+    client = options.get("OidcClientId"), options.get("OidcClientSecret")
+    token = await exchange_code(state, SERVICE, await endpoint(state, "token"), client, code, "oidc", form=True)
     user = await fetch_json(state, SERVICE, "GET", await endpoint(state, "userinfo"),
                             headers={"Authorization": f"Bearer {token}", "Accept": "application/json"})
     subject = text_field(user, "sub")

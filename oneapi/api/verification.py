@@ -81,8 +81,7 @@ async def send_reset_mail(request: web.Request) -> web.Response:
         raise ApiError("该邮箱地址未注册")
     token = await codes.issue(state, codes.PASSWORD_RESET, email)
     name = state.options.get("SystemName")
-    server = state.options.get("ServerAddress") or "http://localhost:3000"
-    link = f"{server.rstrip('/')}/user/reset?email={quote(email, safe='@')}&token={token}"
+    link = f"{state.options.server_address}/user/reset?email={quote(email, safe='@')}&token={token}"
     await _mail_code(state, codes.PASSWORD_RESET, email, f"{name}密码重置",
                 f"<p>您好，你正在进行{name}密码重置。</p><p>点击 <a href='{link}'>此处</a> 进行密码重置。</p>"
                 f"<p>如果链接无法点击，请尝试点击下面的链接或将其复制到浏览器中打开：<br> {link} </p>"
