@@ -5,9 +5,14 @@ Also the OpenAI-compatible Spark HTTP API (type 48), which goes through the Open
 
 from __future__ import annotations
 
+import time
+
+import aiohttp
 import openai
+import orjson
 import pytest
 
+from oneapi.adaptors.xunfei import signed_url
 from oneapi.constants import ChannelType
 from tests.conftest import Gateway
 from tests.fakes.openai_upstream import FakeOpenAI
@@ -55,14 +60,40 @@ async def test_stream_sends_one_chunk_per_frame_and_is_billed(gateway: Gateway, 
     await assert_billed(wired, "SparkDesk-v3.5", ChannelType.XUNFEI, *spark.usage)
 
 
-async def test_the_model_name_picks_the_version_path_and_domain(gateway: Gateway, spark: FakeXunfei):
+# Every Spark version, by One API's model names and by Xunfei's product names: (model, path, domain).
+VERSIONS = [
+    ("SparkDesk-v1.1", "/v1.1/chat", "lite"), ("Spark-Lite", "/v1.1/chat", "lite"),
+    ("SparkDesk-v2.1", "/v2.1/chat", "generalv2"),
+    ("SparkDesk-v3.1", "/v3.1/chat", "generalv3"), ("Spark-Pro", "/v3.1/chat", "generalv3"),
+    ("Spark-Pro-128K", "/chat/pro-128k", "pro-128k"),
+    ("SparkDesk-v3.5", "/v3.5/chat", "generalv3.5"), ("Spark-Max", "/v3.5/chat", "generalv3.5"),
+    ("Spark-Max-32K", "/chat/max-32k", "max-32k"),
+    ("SparkDesk-v4.0", "/v4.0/chat", "4.0Ultra"), ("Spark-4.0-Ultra", "/v4.0/chat", "4.0Ultra"),
+]
+
+
+@pytest.mark.parametrize(("model", "path", "spark_domain"), VERSIONS, ids=[v[0] for v in VERSIONS])
+async def test_the_model_name_picks_the_version_path_and_domain(gateway: Gateway, spark: FakeXunfei, model: str,
+                                                                path: str, spark_domain: str):
+    client = (await wire(gateway, spark, ChannelType.XUNFEI, model)).client
+
+    answer = await client.chat.completions.create(model=model, messages=HI)
+
+    assert answer.choices[0].message.content == spark.reply
+    assert spark.paths == [path] and spark.frames[0]["parameter"]["chat"]["domain"] == spark_domain
+
+
+async def test_the_request_goes_as_a_text_frame_which_is_all_spark_accepts(gateway: Gateway, spark: FakeXunfei):
     client = (await wire_xunfei(gateway, spark)).client
+    await client.chat.completions.create(model="SparkDesk-v3.5", messages=HI)
+    url, host = signed_url(spark.url, "/v3.5/chat", spark.api_key, spark.api_secret, time.time())
 
-    for model in ("Spark-Max-32K", "Spark-Lite"):
-        await client.chat.completions.create(model=model, messages=HI)
+    async with aiohttp.ClientSession() as session, session.ws_connect(url, headers={"Host": host}) as ws:
+        await ws.send_bytes(orjson.dumps(spark.frames[0]))  # the same frame, sent binary
+        closed = await ws.receive()
 
-    assert spark.paths == ["/chat/max-32k", "/v1.1/chat"]
-    assert [f["parameter"]["chat"]["domain"] for f in spark.frames] == ["max-32k", "lite"]
+    assert closed.type == aiohttp.WSMsgType.CLOSE and ws.close_code == aiohttp.WSCloseCode.UNSUPPORTED_DATA
+    assert spark.refused_frames == ["BINARY"] and len(spark.frames) == 1
 
 
 async def test_function_call_round_trip(gateway: Gateway, spark: FakeXunfei):

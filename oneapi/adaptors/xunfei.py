@@ -1,4 +1,6 @@
-"""Xunfei Spark over WebSocket (SPEC §4.9): a signed URL, one request frame, answer frames until status 2.
+"""Xunfei Spark over WebSocket (SPEC §4.9): a signed URL, one request frame (text, JSON), answer frames until
+status 2. Every version from v1.1 (Lite) to v4.0 (4.0 Ultra) is reached by its model name; Spark's HTTP
+OpenAI-compatible endpoint is the separate channel type XUNFEI_V2, relayed by the OpenAI adaptor.
 
 The URL is signed (HMAC-SHA256 over ``host``, ``date`` and the request line) for the host and path actually
 dialled: the channel's base URL replaces ``wss://spark-api.xf-yun.com``. The API version and its ``domain``
@@ -204,7 +206,8 @@ class XunfeiAdaptor(Adaptor):
             raise handshake_error(exc.status) from None
         deadline = time.monotonic() + req.timeout.total if req.timeout.total else None
         async with ws:
-            await ws.send_bytes(orjson.dumps(request_frame(req, app_id, domain(version))))
+            # Spark reads the request only from a TEXT frame of JSON; a binary frame closes the connection.
+            await ws.send_str(orjson.dumps(request_frame(req, app_id, domain(version))).decode())
             while True:
                 message = await ws.receive(timeout=max(deadline - time.monotonic(), 0) if deadline else None)
                 if message.type not in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):

@@ -6,7 +6,9 @@ and ``host``. The fake recomputes the signature over ``host: <Host header>\\ndat
 with the APISecret of that APIKey and refuses the upgrade with HTTP 401 on a mismatch, an unknown key or a date
 more than 300 s away. After the upgrade it reads one request frame, checks it (``header.app_id`` must be the
 key's APPID, ``domain`` must match the path's version) and answers with frames ``header.status`` 0/1/2, usage in
-the last one; problems are frames with a non-zero ``header.code``. Usage numbers are the fake's own.
+the last one; problems are frames with a non-zero ``header.code``. Frames are TEXT frames of JSON both ways, as
+Spark's: a binary request frame gets the connection closed (1003, unsupported data) unanswered. Usage numbers
+are the fake's own.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import orjson
-from aiohttp import web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 DOMAINS = {"/v1.1/chat": "lite", "/v2.1/chat": "generalv2", "/v3.1/chat": "generalv3", "/chat/pro-128k": "pro-128k",
            "/v3.5/chat": "generalv3.5", "/chat/max-32k": "max-32k", "/v4.0/chat": "4.0Ultra"}
@@ -42,6 +44,7 @@ class FakeXunfei:
     paths: list[str] = field(default_factory=list)
     handshake_failures: list[str] = field(default_factory=list)
     failures: list[tuple[int, str]] = field(default_factory=list)
+    refused_frames: list[str] = field(default_factory=list)  # types of request frames refused (not TEXT)
     url: str = ""
 
     @property
@@ -90,6 +93,10 @@ class FakeXunfei:
         ws = web.WebSocketResponse()
         await ws.prepare(request)
         message = await ws.receive()
+        if message.type != WSMsgType.TEXT:
+            self.refused_frames.append(message.type.name)
+            await ws.close(code=WSCloseCode.UNSUPPORTED_DATA, message=b"text frames only")
+            return ws
         frame = orjson.loads(message.data)
         self.frames.append(frame)
         sid = f"cht000{uuid.uuid4().hex[:12]}@dx"
@@ -97,12 +104,12 @@ class FakeXunfei:
         if problem is None and self.failures:
             problem = self.failures.pop(0)
         if problem is not None:
-            await ws.send_bytes(orjson.dumps({"header": {"code": problem[0], "message": problem[1], "sid": sid,
-                                                         "status": 2}}))
+            await ws.send_str(orjson.dumps({"header": {"code": problem[0], "message": problem[1], "sid": sid,
+                                                       "status": 2}}).decode())
             await ws.close()
             return ws
         for answer in self._answer(frame, sid):
-            await ws.send_bytes(orjson.dumps(answer))
+            await ws.send_str(orjson.dumps(answer).decode())
         await ws.close()
         return ws
 
