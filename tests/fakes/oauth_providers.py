@@ -53,11 +53,23 @@ class _CodeGrant:
 
 
 class FakeGitHub(_CodeGrant):
+    """``callback`` and ``consenting`` make the authorize page act as a user who agrees at once."""
+
+    callback: str = ""  # the OAuth app's registered callback URL
+    consenting: dict[str, Any] | None = None
+
     def app(self) -> web.Application:
         app = web.Application()
+        app.router.add_get("/login/oauth/authorize", self.authorize)
         app.router.add_post("/login/oauth/access_token", self.access_token)
         app.router.add_get("/user", self.user)
         return app
+
+    async def authorize(self, request: web.Request) -> web.Response:
+        if request.query.get("client_id") != CLIENT_ID or self.consenting is None:
+            return web.Response(status=404, text="Not Found")
+        code = self.issue_code(self.consenting)
+        raise web.HTTPFound(f"{self.callback}?code={code}&state={request.query.get('state', '')}")
 
     async def access_token(self, request: web.Request) -> web.Response:
         token, error = self.exchange(await request.json())
