@@ -27,7 +27,9 @@ from oneapi.logs import retention_loop
 from oneapi.middlewares import frontend_redirect, request_context
 from oneapi.options import Options
 from oneapi.relay import routes as relay_routes
+from oneapi.security.body_limits import body_limits
 from oneapi.security.fetcher import SafeFetcher
+from oneapi.security.request_headers import reject_undecodable_headers
 from oneapi.state import STATE, AppState
 from oneapi.users import hash_password
 from oneapi.web import routes as web_routes
@@ -168,11 +170,11 @@ BACKGROUND: web.AppKey[list[asyncio.Task[None]]] = web.AppKey("background", list
 
 
 def make_app(settings: Settings, role: WorkerRole | None = None) -> web.Application:
-    middlewares = [request_context]
+    middlewares = [request_context, reject_undecodable_headers, body_limits]
     if settings.frontend_base_url and not settings.is_master:
         middlewares.append(frontend_redirect(settings.frontend_base_url))
     app = web.Application(middlewares=middlewares, client_max_size=settings.max_body_mb * 1024 * 1024,
-                          handler_args={"max_field_size": 65536})
+                          handler_args={"max_field_size": 65536, "auto_decompress": False})
     app[SETTINGS] = settings
     app[ROLE] = role or WorkerRole()
     app.on_startup.append(_startup)

@@ -51,7 +51,7 @@ def _openai_error(message: str, status: int, type_: str = "invalid_request_error
 
 @web.middleware
 async def request_context(request: web.Request, handler):
-    """Request id, CORS, gzip request bodies and the error shapes."""
+    """Request id, CORS and the error shapes."""
     request_id = new_request_id()
     request["request_id"] = request_id
     relay = _is_relay(request.path)
@@ -64,7 +64,7 @@ async def request_context(request: web.Request, handler):
         response = error.response(request_id)
     except ApiError as error:
         response = api_fail(error.message, error.status)
-    except RequestPayloadError as exc:  # aiohttp decodes gzip/deflate bodies itself; this one was corrupt
+    except RequestPayloadError as exc:  # a body that broke off mid-way
         message = f"the request body cannot be decoded: {exc}"
         if request.path.startswith("/api/"):
             response = api_fail(message, 400)
