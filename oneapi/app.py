@@ -28,6 +28,7 @@ from oneapi.middlewares import frontend_redirect, request_context
 from oneapi.options import Options
 from oneapi.relay import routes as relay_routes
 from oneapi.security.body_limits import body_limits
+from oneapi.security.csrf import refuse_cross_site_writes
 from oneapi.security.fetcher import SafeFetcher
 from oneapi.security.request_headers import reject_undecodable_headers
 from oneapi.state import STATE, AppState
@@ -170,7 +171,7 @@ BACKGROUND: web.AppKey[list[asyncio.Task[None]]] = web.AppKey("background", list
 
 
 def make_app(settings: Settings, role: WorkerRole | None = None) -> web.Application:
-    middlewares = [request_context, reject_undecodable_headers, body_limits]
+    middlewares = [request_context, reject_undecodable_headers, refuse_cross_site_writes, body_limits]
     if settings.frontend_base_url and not settings.is_master:
         middlewares.append(frontend_redirect(settings.frontend_base_url))
     app = web.Application(middlewares=middlewares, client_max_size=settings.max_body_mb * 1024 * 1024,

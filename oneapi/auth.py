@@ -1,98 +1,101 @@
 """Who is calling the admin API and the pages: a signed session cookie, or a system access token.
 
-The cookie holds ``{id, username, role, status}`` signed with SESSION_SECRET (like One API's), but role
-and status are re-read from the user cache on every request, so a demotion or a ban applies at once.
-Cookie-authenticated writes must come from our own origin (Origin/Referer check): cross-site request
-forgery cannot change anything, while scripts sending no such header keep working.
+The cookie is signed and timestamped by itsdangerous with SESSION_SECRET and names the user and the
+session generation it was issued under (oneapi/security/sessions.py); role and status are re-read from
+the user cache on every request, so a demotion or a ban applies at once, and a bumped generation ends
+the cookie on every node. ``session_user`` is the one way both web/ and api/ read the signed-in user.
+Cross-site writes are refused by oneapi/security/csrf.py before any handler runs.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import time
 from collections.abc import Awaitable, Callable
+from functools import lru_cache
 from typing import Any
-from urllib.parse import urlsplit
 
-import orjson
 from aiohttp import web
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from oneapi.constants import Role, UserStatus
 from oneapi.db.models import User
 from oneapi.errors import ApiError
+from oneapi.security.client_ip import is_https
+from oneapi.security.csrf import SESSION_COOKIE
+from oneapi.security.sessions import current_generation, end_sessions
 from oneapi.state import STATE
 
-COOKIE_NAME = "session"
-COOKIE_MAX_AGE = 30 * 24 * 3600
+COOKIE_NAME = SESSION_COOKIE
 USER_KEY = web.RequestKey("user", User)  # type: ignore[attr-defined]
+_SESSION_KEY = "oneapi.session_user"  # the cookie's user, looked up once per request
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def _sign(secret: str, payload: bytes) -> str:
-    mac = hmac.new(secret.encode(), payload, hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(mac).decode().rstrip("=")
+@lru_cache(maxsize=4)
+def _serializer(secret: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(secret, salt="oneapi.session")
 
 
 def encode_session(secret: str, data: dict[str, Any]) -> str:
-    payload = base64.urlsafe_b64encode(orjson.dumps({**data, "iat": int(time.time())})).decode().rstrip("=")
-    return f"{payload}.{_sign(secret, payload.encode())}"
+    return _serializer(secret).dumps(data)
 
 
-def decode_session(secret: str, value: str) -> dict[str, Any] | None:
-    payload, _, mac = value.partition(".")
-    if not payload or not hmac.compare_digest(mac, _sign(secret, payload.encode())):
-        return None
+def decode_session(secret: str, value: str, max_age: int) -> dict[str, Any] | None:
+    """The cookie's data if its signature holds and it is younger than ``max_age`` seconds."""
     try:
-        data = orjson.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    except (ValueError, orjson.JSONDecodeError):
+        data = _serializer(secret).loads(value, max_age=max_age)
+    except (BadSignature, ValueError, TypeError):
         return None
-    if not isinstance(data, dict) or time.time() - data.get("iat", 0) > COOKIE_MAX_AGE:
-        return None
-    return data
+    return data if isinstance(data, dict) else None
 
 
-def login(response: web.StreamResponse, request: web.Request, user: User) -> None:
-    secret = request.app[STATE].settings.session_secret
-    value = encode_session(secret, {"id": user.id, "username": user.username, "role": user.role,
-                                    "status": user.status})
-    response.set_cookie(COOKIE_NAME, value, max_age=COOKIE_MAX_AGE, path="/", httponly=True, samesite="Lax",
-                        secure=request.secure)
+async def login(response: web.StreamResponse, request: web.Request, user: User) -> None:
+    """Give this browser a cookie for ``user``'s current session generation."""
+    settings = request.app[STATE].settings
+    value = encode_session(settings.session_secret, {"id": user.id, "username": user.username,
+                                                     "gen": await current_generation(user.id)})
+    response.set_cookie(COOKIE_NAME, value, max_age=settings.session_max_age, path="/", httponly=True,
+                        samesite="Lax", secure=is_https(request))
 
 
-def logout(response: web.StreamResponse) -> None:
+async def logout(request: web.Request, response: web.StreamResponse) -> None:
+    """Sign out: this cookie goes, and so does every other session of the same user (on every node)."""
+    user = await session_user(request)
+    if user is not None:
+        async with request.app[STATE].dbs.write_transaction():
+            await end_sessions(request.app[STATE].dbs, user.id)
     response.del_cookie(COOKIE_NAME, path="/")
 
 
-def session_user(request: web.Request) -> User | None:
-    """The user of a valid session cookie, as cached now (None when absent, invalid or deleted)."""
-    value = request.cookies.get(COOKIE_NAME)
-    if not value:
-        return None
-    data = decode_session(request.app[STATE].settings.session_secret, value)
-    if data is None:
-        return None
-    user = request.app[STATE].cache.user(int(data.get("id", 0)))
-    if user is None or user.username != data.get("username"):
-        return None
+async def session_user(request: web.Request) -> User | None:
+    """The user of a valid, unrevoked session cookie, as cached now (None when absent, invalid, ended or
+    deleted). Pages and the admin API both call this; the answer is kept for the rest of the request."""
+    if _SESSION_KEY in request:
+        return request[_SESSION_KEY]
+    user = await _cookie_user(request)
+    request[_SESSION_KEY] = user
     return user
 
 
-def same_origin(request: web.Request) -> bool:
-    """False when the browser tells us the request was sent by a page of another site."""
-    source = request.headers.get("Origin") or request.headers.get("Referer")
-    if not source or source == "null":
-        return source is None
-    host = request.headers.get("X-Forwarded-Host") or request.host
-    return urlsplit(source).netloc == host
+async def _cookie_user(request: web.Request) -> User | None:
+    value = request.cookies.get(COOKIE_NAME)
+    if not value:
+        return None
+    settings = request.app[STATE].settings
+    data = decode_session(settings.session_secret, value, settings.session_max_age)
+    if data is None or not isinstance(data.get("id"), int):
+        return None
+    user = request.app[STATE].cache.user(data["id"])
+    if user is None or user.username != data.get("username"):
+        return None
+    if data.get("gen") != await current_generation(user.id):
+        return None
+    return user
 
 
 async def authenticate(request: web.Request, min_role: Role) -> User:
     """One API's authHelper: session first, then the access token; raises ApiError with its messages."""
     state = request.app[STATE]
-    user = session_user(request)
-    via_cookie = user is not None
+    user = await session_user(request)
     if user is None:
         raw = request.headers.get("Authorization", "").strip()
         if raw.startswith("Bearer "):
@@ -110,8 +113,6 @@ async def authenticate(request: web.Request, min_role: Role) -> User:
         raise ApiError("用户已被封禁")
     if user.role < min_role:
         raise ApiError("无权进行此操作，权限不足")
-    if via_cookie and request.method not in ("GET", "HEAD", "OPTIONS") and not same_origin(request):
-        raise ApiError("cross-site request refused", status=403)
     request[USER_KEY] = user
     return user
 

@@ -19,6 +19,7 @@ from oneapi.constants import LogType, Role, UserStatus
 from oneapi.db.models import User
 from oneapi.errors import ApiError
 from oneapi.logs import format_quota, record_log
+from oneapi.security.sessions import REVOKING_FIELDS, end_sessions
 from oneapi.state import AppState
 from oneapi.tokens import create_token
 
@@ -144,7 +145,8 @@ async def get_user(user_id: int) -> User:
 
 
 async def update_user(state: AppState, user_id: int, fields: dict[str, Any]) -> User:
-    """Write the given columns (a ``password`` is hashed here), then refresh the cached user.
+    """Write the given columns (a ``password`` is hashed here), then refresh the cached user. A new
+    password, role or status ends the user's sessions in the same transaction.
 
     Queued settlements are written first: the row read back replaces the cached user, so it must
     already hold every charge the cache has seen.
@@ -159,6 +161,8 @@ async def update_user(state: AppState, user_id: int, fields: dict[str, Any]) -> 
         async with state.dbs.write_transaction():
             if fields:
                 await state.dbs.main.aexecute(User.update(**fields).where(User.id == user_id))
+            if REVOKING_FIELDS & fields.keys():
+                await end_sessions(state.dbs, user_id)
             user = await get_user(user_id)
     except IntegrityError:
         raise ApiError("用户名已被占用") from None

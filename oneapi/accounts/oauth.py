@@ -92,10 +92,10 @@ async def _next_username(state: AppState, prefix: str) -> str:
     return f"{prefix}_{(top or 0) + 1}"
 
 
-def login_response(request: web.Request, user: User) -> web.Response:
+async def login_response(request: web.Request, user: User) -> web.Response:
     """What a password login answers (One API's SetupLogin), with the session cookie."""
     response = api_ok(login_summary(user))
-    auth.login(response, request, user)
+    await auth.login(response, request, user)
     return response
 
 
@@ -124,4 +124,4 @@ async def sign_in(request: web.Request, identity: Identity, prefix: str, default
         state.cache.put_user(user)
     if user.status != UserStatus.ENABLED:
         raise ApiError("用户已被封禁")
-    return login_response(request, user)
+    return await login_response(request, user)

@@ -38,7 +38,7 @@ def _redirect_flow(resolve: Resolver, enabled: Callable[[AppState], bool], disab
         if not enabled(state):
             raise ApiError(disabled)
         identity = await resolve(state, request.query.get("code", ""))
-        user = auth.session_user(request)
+        user = await auth.session_user(request)
         if user is not None and user.status == UserStatus.ENABLED:
             return await bind(request, user, identity, taken)
         return await sign_in(request, identity, prefix, default_name)

@@ -87,13 +87,13 @@ async def login(request: web.Request) -> web.Response:
     if state.cache.user(user.id) is None:  # created by another node since the last sync
         state.cache.put_user(user)
     response = api_ok(login_summary(user))
-    auth.login(response, request, user)
+    await auth.login(response, request, user)
     return response
 
 
 async def logout(request: web.Request) -> web.Response:
     response = api_ok()
-    auth.logout(response)
+    await auth.logout(request, response)
     return response
 
 
@@ -149,11 +149,11 @@ async def update_self(request: web.Request) -> web.Response:
     validate_profile(username=username or None, password=password or None, display_name=display_name)
     fields = {name: value for name, value in
               (("username", username), ("password", password), ("display_name", display_name)) if value}
-    via_cookie = auth.session_user(request) is not None
+    via_cookie = await auth.session_user(request) is not None
     user = await update_user(state, caller.id, fields)
     response = api_ok()
-    if via_cookie and user.username != caller.username:
-        auth.login(response, request, user)  # the cookie names the old username: keep the browser signed in
+    if via_cookie and (user.username != caller.username or "password" in fields):
+        await auth.login(response, request, user)  # the old cookie names the old username or session: renew it
     return response
 
 
@@ -164,7 +164,7 @@ async def delete_self(request: web.Request) -> web.Response:
         raise ApiError("不能删除超级管理员账户")
     await soft_delete_user(request.app[STATE], caller.id)
     response = api_ok()
-    auth.logout(response)
+    response.del_cookie(auth.COOKIE_NAME, path="/")
     return response
 
 

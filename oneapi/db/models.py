@@ -145,6 +145,17 @@ class StoredResponse(BaseModel):
         table_name = "responses"
 
 
+class SessionGeneration(BaseModel):
+    """Ours, not One API's: a user's session generation. Every cookie names the generation it was issued
+    under; logout, a password, role or status change bumps it, which ends every older cookie on every node."""
+
+    user_id = IntegerField(primary_key=True)
+    generation = BigIntegerField(default=0)
+
+    class Meta:
+        table_name = "session_generations"
+
+
 class Redemption(BaseModel):
     id = AutoField()
     user_id = IntegerField(default=0)
@@ -250,5 +261,5 @@ for _model, _name, _cols, _unique in (
     _index(_model, _name, *_cols, unique=_unique)
 
 MAIN_MODELS: tuple[type[AsyncModel], ...] = (User, Token, Channel, Ability, Option, Redemption, OneTimeSecret,
-                                             StoredResponse)
+                                             StoredResponse, SessionGeneration)
 LOG_MODELS: tuple[type[AsyncModel], ...] = (Log, LogHourly, LogRollupMark)

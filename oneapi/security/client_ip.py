@@ -82,3 +82,11 @@ def client_ip(request: web.Request) -> str:
 def is_trusted_proxy(request: web.Request) -> bool:
     """Whether the socket peer is one of ``TRUSTED_PROXIES`` (so its X-Forwarded-* headers count)."""
     return _trusted(_address(request.remote or ""), parse_networks(request.app[STATE].settings.trusted_proxies))
+
+
+def is_https(request: web.Request) -> bool:
+    """The browser used HTTPS: directly, or to a trusted proxy that says so in X-Forwarded-Proto."""
+    if request.secure:
+        return True
+    proto = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
+    return proto == "https" and is_trusted_proxy(request)

@@ -18,10 +18,11 @@ from oneapi.accounts.oidc import endpoint as oidc_endpoint
 from oneapi.constants import CHANNEL_TYPE_INFO, ChannelType, LogType, Role
 from oneapi.errors import ApiError
 from oneapi.options import Options
+from oneapi.security.redirects import safe_redirect
 from oneapi.state import STATE
 from oneapi.web import i18n
 from oneapi.web.markdown import is_frame_url
-from oneapi.web.render import PAGE_USER, language, local_path, render
+from oneapi.web.render import PAGE_USER, language, render
 
 Context = Callable[[web.Request], Awaitable[dict[str, Any]]]
 
@@ -134,7 +135,8 @@ async def authorize_urls(request: web.Request) -> dict[str, str]:
 
 
 async def login_context(request: web.Request) -> dict[str, Any]:
-    return {"next_path": local_path(request.query.get("next"), "/dashboard"), "login_required": "next" in request.query,
+    return {"next_path": safe_redirect(request.query.get("next"), "/dashboard"),
+            "login_required": "next" in request.query,
             "authorize": await authorize_urls(request)}
 
 

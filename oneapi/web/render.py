@@ -22,6 +22,7 @@ from oneapi.constants import Role, UserStatus
 from oneapi.db.models import User
 from oneapi.options import Options
 from oneapi.resources import static_dir, templates_dir
+from oneapi.security.redirects import safe_redirect
 from oneapi.state import STATE
 from oneapi.users import check_password
 from oneapi.web import i18n
@@ -117,17 +118,10 @@ def language(request: web.Request) -> str:
     return i18n.negotiate(request.cookies.get(i18n.COOKIE), request.headers.get("Accept-Language"))
 
 
-def page_user(request: web.Request) -> User | None:
+async def page_user(request: web.Request) -> User | None:
     """The enabled user of the session cookie; a disabled one counts as signed out."""
-    user = session_user(request)
+    user = await session_user(request)
     return user if user is not None and user.status == UserStatus.ENABLED else None
-
-
-def local_path(value: str | None, default: str = "/") -> str:
-    """``value`` if it is a path on this site, else ``default`` (no open redirect through ?next=)."""
-    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
-        return value
-    return default
 
 
 def login_url(request: web.Request) -> str:
@@ -199,10 +193,10 @@ def guard(min_role: Role | None, handler: Handler, *, guest_only: bool = False) 
     """Wrap a page handler: sign-in and role checks; signed-in users skip guest pages (login, register)."""
 
     async def wrapped(request: web.Request) -> web.StreamResponse:
-        user = page_user(request)
+        user = await page_user(request)
         request[PAGE_USER] = user
         if guest_only and user is not None:
-            raise web.HTTPFound(local_path(request.query.get("next"), "/dashboard"))
+            raise web.HTTPFound(safe_redirect(request.query.get("next"), "/dashboard"))
         if min_role is not None:
             if user is None:
                 raise web.HTTPFound(login_url(request))

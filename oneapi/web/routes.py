@@ -5,12 +5,15 @@ from __future__ import annotations
 from aiohttp import web
 
 from oneapi.api.ratelimit import RATE_LIMITS, Handler
-from oneapi.auth import logout, same_origin
+from oneapi.auth import logout
 from oneapi.resources import static_dir
+from oneapi.security.client_ip import is_https
+from oneapi.security.csrf import cross_site
+from oneapi.security.redirects import safe_redirect
 from oneapi.state import STATE
 from oneapi.web import i18n
 from oneapi.web.pages import PAGES, handler_for
-from oneapi.web.render import JINJA, PAGE_USER, guard, local_path, make_env, page_user, render
+from oneapi.web.render import JINJA, PAGE_USER, guard, make_env, page_user, render
 
 STATIC_MAX_AGE = 604800  # a week, as One API; URLs carry a content hash (render.static_url)
 GLOBAL_WEB_WINDOW = 180.0
@@ -21,27 +24,27 @@ _FALLBACK = r"/{tail:(?!api/|api$|v1/|v1$|dashboard/|static/).*}"
 async def switch_language(request: web.Request) -> web.StreamResponse:
     """Remember the chosen language in a cookie and go back to the page the switch was clicked on."""
     lang = request.match_info["lang"]
-    response = web.HTTPFound(local_path(request.query.get("next")))
+    response = web.HTTPFound(safe_redirect(request.query.get("next")))
     response.set_cookie(i18n.COOKIE, lang, max_age=365 * 24 * 3600, path="/", samesite="Lax", httponly=True,
-                        secure=request.secure)
+                        secure=is_https(request))
     raise response
 
 
 async def sign_out(request: web.Request) -> web.StreamResponse:
     """POST-only, from our own pages: another site cannot sign the user out."""
-    if not same_origin(request):
-        request[PAGE_USER] = page_user(request)
+    if cross_site(request):
+        request[PAGE_USER] = await page_user(request)
         return await render(request, "error.html", status=403, title="error.forbidden_title",
                             message="error.cross_site", status_code=403)
     response = web.HTTPFound("/login")
-    logout(response)
+    await logout(request, response)
     raise response
 
 
 async def not_found(request: web.Request) -> web.StreamResponse:
     if request.method not in ("GET", "HEAD"):
         raise web.HTTPNotFound()
-    request[PAGE_USER] = page_user(request)
+    request[PAGE_USER] = await page_user(request)
     return await render(request, "error.html", status=404, title="error.not_found_title",
                         message="error.not_found", status_code=404)
 
