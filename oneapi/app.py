@@ -30,6 +30,7 @@ from oneapi.relay import routes as relay_routes
 from oneapi.security.body_limits import body_limits
 from oneapi.security.csrf import refuse_cross_site_writes
 from oneapi.security.fetcher import SafeFetcher
+from oneapi.security.login_limits import LOGIN_LIMITS, LoginLimits
 from oneapi.security.request_headers import reject_undecodable_headers
 from oneapi.state import STATE, AppState
 from oneapi.users import hash_password
@@ -178,6 +179,7 @@ def make_app(settings: Settings, role: WorkerRole | None = None) -> web.Applicat
                           handler_args={"max_field_size": 65536, "auto_decompress": False})
     app[SETTINGS] = settings
     app[ROLE] = role or WorkerRole()
+    app[LOGIN_LIMITS] = LoginLimits()
     app.on_startup.append(_startup)
     app.on_cleanup.append(_cleanup)
     relay_routes.setup_routes(app)

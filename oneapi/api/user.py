@@ -34,6 +34,7 @@ from oneapi.errors import ApiError, api_ok
 from oneapi.log_rollup import daily_usage
 from oneapi.logs import format_quota, record_log
 from oneapi.redemptions import redeem
+from oneapi.security.login_limits import LOGIN_LIMITS, TOO_MANY
 from oneapi.state import STATE
 from oneapi.users import (
     add_quota,
@@ -81,8 +82,12 @@ async def login(request: web.Request) -> web.Response:
     username, password = body_str(body, "username"), body_str(body, "password")
     if not username or not password:
         raise ApiError(INVALID_PARAMS)
+    limits = request.app[LOGIN_LIMITS]
+    if await limits.blocked(request, username):
+        raise ApiError(TOO_MANY, status=429)
     user = await authenticate_password(state, username, password)
     if user is None:
+        await limits.failed(request, username)
         raise ApiError("用户名或密码错误，或用户已被封禁")
     if state.cache.user(user.id) is None:  # created by another node since the last sync
         state.cache.put_user(user)
