@@ -4,6 +4,10 @@
 it runs. The database is touched once on the way in (the reservation, a conditional UPDATE) and never
 on the way out: settlement and the log row are queued to the ledger, which writes them after the
 response has gone.
+
+The wire format the client speaks is its front door (``oneapi.relay.doors``): the door reads the request
+as chat (keeping the client's own body for channels that speak the same format), and says the answer,
+the stream and the errors back in its format. The OpenAI API is the door with nothing to convert.
 """
 
 from __future__ import annotations

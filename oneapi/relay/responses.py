@@ -88,11 +88,16 @@ class ResponsesDoor(FrontDoor):
         state = request.app[STATE]
         async with aclosing(events):
             if not self.converts(req):
+                tail = bytearray()  # from the read holding response.completed (the last event) to the end
                 async for data in events:
-                    if b"response.completed" in data:
-                        exchange.final = _completed(data)
-                        await _store(state, exchange)
-                    yield data
+                    if tail or b"response.completed" in data:
+                        tail += data
+                    else:
+                        yield data
+                exchange.final = _completed(bytes(tail))
+                await _store(state, exchange)
+                if tail:
+                    yield bytes(tail)
                 return
             translator = wire.EventsFromChat(exchange.body, exchange.id, req.origin_model)
             async for data in events:
