@@ -83,3 +83,25 @@ async def test_every_door_to_every_channel_type(gateway: Gateway, serve_fake, pr
     logs = (await gateway.api("GET", "/api/log/?p=0&type=2"))["data"]
     billed = sorted((log["prompt_tokens"], log["completion_tokens"]) for log in logs)
     assert billed == sorted(told) and all(log["quota"] > 0 for log in logs)
+
+
+NATIVE_SYSTEM = [  # (door, channel type, the system field its native upstream gets)
+    ("messages", "ANTHROPIC", lambda sent: sent["system"]),
+    ("responses", "OPENAI", lambda sent: sent["instructions"]),
+    ("gemini", "GEMINI", lambda sent: sent["systemInstruction"]["parts"][0]["text"]),
+]
+
+
+@pytest.mark.parametrize(("door", "channel_type", "system_of"), NATIVE_SYSTEM, ids=[d for d, _, _ in NATIVE_SYSTEM])
+async def test_a_channels_system_prompt_replaces_the_natives_own(gateway: Gateway, serve_fake, door: str,
+                                                                 channel_type: str, system_of: Any):
+    probe = next(p for p in PROBES if p.type.name == channel_type)
+    fake, channel = await add_probed_channel(gateway, serve_fake, probe)
+    updated = await gateway.api("PUT", "/api/channel/", {**channel, "system_prompt": "You are the house bot."})
+    assert updated["success"], updated
+    key = await gateway.add_token()
+    await DOORS[door](gateway, key, probe.model, False)
+    assert system_of(fake.requests[-1]) == "You are the house bot."
+    await gateway.drain()
+    log = (await gateway.api("GET", "/api/log/?p=0&type=2"))["data"][0]
+    assert log["system_prompt_reset"] is True

@@ -130,6 +130,14 @@ def mapped_model(channel: Channel, model: str) -> str:
     return target if isinstance(target, str) and target else model
 
 
+# A channel's forced system prompt in the front doors' native bodies: (field, value).
+_SYSTEM_FIELDS = {
+    RelayMode.MESSAGES: lambda prompt: ("system", prompt),
+    RelayMode.RESPONSES: lambda prompt: ("instructions", prompt),
+    RelayMode.GEMINI: lambda prompt: ("systemInstruction", {"parts": [{"text": prompt}]}),
+}
+
+
 def with_system_prompt(body: dict[str, Any], prompt: str) -> dict[str, Any]:
     messages = list(body["messages"])
     if messages and isinstance(messages[0], dict) and messages[0].get("role") == "system":
@@ -159,9 +167,12 @@ async def pre_consume(state: AppState, request: web.Request, caller: Caller, par
     mode, body, raw, path, query = door.outgoing(request, parsed, channel.type)
     if model != parsed.model:
         body, raw = {**body, "model": model}, None
-    reset = bool(channel.system_prompt) and mode == RelayMode.CHAT and isinstance(body.get("messages"), list)
-    if reset:
-        body, raw = with_system_prompt(body, channel.system_prompt), None
+    reset = False
+    if channel.system_prompt and mode == RelayMode.CHAT and isinstance(body.get("messages"), list):
+        body, raw, reset = with_system_prompt(body, channel.system_prompt), None, True
+    elif channel.system_prompt and mode in _SYSTEM_FIELDS:  # a front door's own body: its own system field
+        key, value = _SYSTEM_FIELDS[mode](channel.system_prompt)
+        body, raw, reset = {**body, key: value}, None, True
     if state.settings.enforce_include_usage and parsed.stream:
         raw = None
     if parsed.mode not in _TEXT_MODES and parsed.mode != RelayMode.IMAGES:
