@@ -184,6 +184,7 @@ class EventsFromChat:
     started: bool = False
     output: list[dict[str, Any]] = field(default_factory=list)
     open_key: str = ""  # "text" or "call:<chat index>" of the item being streamed
+    pieces: list[str] = field(default_factory=list)  # its text or arguments so far (joined when it closes)
     final: dict[str, Any] | None = None  # the completed Response, once the stream ended
 
     def _event(self, kind: str, **fields: Any) -> bytes:
@@ -203,7 +204,7 @@ class EventsFromChat:
             if delta.get("content"):
                 out += self._open("text", message_item("", status="in_progress"))
                 item = self.output[-1]
-                item["content"][0]["text"] += delta["content"]
+                self.pieces.append(delta["content"])
                 out += self._event("response.output_text.delta", item_id=item["id"], output_index=len(self.output) - 1,
                                    content_index=0, delta=delta["content"], logprobs=[])
             for call in delta.get("tool_calls") or ():
@@ -214,7 +215,7 @@ class EventsFromChat:
                         "name": function.get("name"), "arguments": ""}}, status="in_progress"))
                 if function.get("arguments"):
                     item = self.output[-1]
-                    item["arguments"] += function["arguments"]
+                    self.pieces.append(function["arguments"])
                     out += self._event("response.function_call_arguments.delta", item_id=item["id"],
                                        output_index=len(self.output) - 1, delta=function["arguments"])
         return out
@@ -241,13 +242,16 @@ class EventsFromChat:
         item = self.output[-1]
         index = len(self.output) - 1
         item["status"] = "completed"
+        said, self.pieces = "".join(self.pieces), []
         if item["type"] == "message":
             part = item["content"][0]
+            part["text"] = said
             out = self._event("response.output_text.done", item_id=item["id"], output_index=index, content_index=0,
                               text=part["text"], logprobs=[])
             out += self._event("response.content_part.done", item_id=item["id"], output_index=index,
                                content_index=0, part=part)
         else:
+            item["arguments"] = said
             out = self._event("response.function_call_arguments.done", item_id=item["id"], output_index=index,
                               arguments=item["arguments"])
         return out + self._event("response.output_item.done", output_index=index, item=item)
