@@ -11,6 +11,8 @@ import time
 from collections import defaultdict
 from typing import Any
 
+import pytest
+
 from oneapi.db.models import Log, LogHourly
 from oneapi.log_rollup import CHUNK
 from tests.conftest import Gateway
@@ -20,6 +22,13 @@ COLUMNS = ("user_id", "created_at", "type", "content", "username", "token_name",
            "system_prompt_reset")
 MODELS = ("gpt-3.5-turbo", "gpt-4o", "claude-3-haiku")
 NOW = int(time.time())
+
+
+@pytest.fixture(autouse=True)
+def _clock() -> None:
+    """Each test's rows are placed relative to its own start."""
+    global NOW
+    NOW = int(time.time())
 
 
 def log_rows(user_ids: list[int], count: int, newest: int, oldest: int, seed: int = 0) -> list[tuple[Any, ...]]:
@@ -34,15 +43,15 @@ def log_rows(user_ids: list[int], count: int, newest: int, oldest: int, seed: in
 
 
 async def age_setup_logs(gateway: Gateway) -> None:
+    """Make the setup's rows (sign-up and admin logs) two days old, as in a database that has been running, so
+    that ids keep growing with time once the generated rows follow them."""
     await gateway.state.dbs.logs.aexecute_sql(
         f"UPDATE logs SET created_at = created_at - {2 * 86400} WHERE created_at > {NOW - 600}")
 
 
 async def insert_logs(gateway: Gateway, rows: list[tuple[Any, ...]]) -> None:
-    """Bulk INSERTs; the rows already there (sign-up and admin logs of the setup) are first made two days old,
-    as they would be in a database that has been running, so that ids keep growing with time."""
+    """Bulk INSERTs of generated rows."""
     db = gateway.state.dbs.logs
-    await age_setup_logs(gateway)
     param = "?" if type(db).__name__ == "AsyncSqliteDatabase" else "%s"
     placeholders = "(" + ", ".join([param] * len(COLUMNS)) + ")"
     async with gateway.state.dbs.write_transaction(db):
@@ -91,6 +100,7 @@ def direct_quota(logs: list[tuple[int, ...]], user_id: int | None = None, model:
 async def test_dashboard_and_stats_equal_a_direct_aggregate_over_the_logs(make_gateway, sql_dsn):
     gateway = await make_gateway(SQL_DSN=sql_dsn)
     alice, bob = await gateway.add_user(), await gateway.add_user()
+    await age_setup_logs(gateway)
     # older than the settling delay: summed into log_hourly; rows stamped ahead of this clock (another node's)
     # have not settled and stay past the mark, read from the logs
     await insert_logs(gateway, log_rows([alice["id"], bob["id"]], 400, newest=60, oldest=9 * 86400))
@@ -132,6 +142,7 @@ async def test_dashboard_and_stats_equal_a_direct_aggregate_over_the_logs(make_g
 async def test_deleting_history_in_batches_keeps_the_sums_equal_to_the_logs(make_gateway, sql_dsn):
     gateway = await make_gateway(SQL_DSN=sql_dsn)
     user = await gateway.add_user()
+    await age_setup_logs(gateway)
     await insert_logs(gateway, log_rows([user["id"]], 2600, newest=60, oldest=6 * 86400))
     await gateway.api("GET", "/api/user/dashboard", token=user["access_token"])  # sums the settled rows
     cutoff = NOW - 3 * 86400 - 17
@@ -148,6 +159,7 @@ async def test_deleting_history_in_batches_keeps_the_sums_equal_to_the_logs(make
 async def test_log_retention_deletes_old_logs_at_start_and_keeps_recent_ones(make_gateway, sql_dsn):
     first = await make_gateway(SQL_DSN=sql_dsn)
     user = await first.add_user()
+    await age_setup_logs(first)
     await insert_logs(first, log_rows([user["id"]], 1500, newest=4 * 86400, oldest=20 * 86400))  # none near the cutoff
     await insert_logs(first, log_rows([user["id"]], 40, newest=60, oldest=86400, seed=3))
     kept = [row for row in await all_logs(first) if row[2] >= NOW - 3 * 86400]
@@ -164,6 +176,7 @@ async def test_log_retention_deletes_old_logs_at_start_and_keeps_recent_ones(mak
 async def test_next_page_continues_after_the_last_row_shown_even_as_new_logs_arrive(make_gateway, sql_dsn):
     gateway = await make_gateway(SQL_DSN=sql_dsn)
     user = await gateway.add_user()
+    await age_setup_logs(gateway)
     await insert_logs(gateway, log_rows([user["id"]], 45, newest=60, oldest=3600))
     ids = [row[0] for row in await all_logs(gateway) if row[3] == 2][::-1]
     first = await gateway.api("GET", "/api/log/?p=0&type=2")
