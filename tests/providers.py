@@ -18,11 +18,14 @@ import pytest
 
 from oneapi.adaptors.base import RelayRequest
 from oneapi.billing import ratios
-from oneapi.constants import RelayMode
+from oneapi.constants import ChannelType, RelayMode
 from oneapi.db.models import Channel
 from oneapi.options import Options
 from oneapi.relay.pipeline import upstream_for
 from tests.conftest import Gateway
+from tests.fakes.anthropic import FakeAnthropic
+from tests.fakes.gemini import FakeGemini
+from tests.fakes.openai_upstream import FakeOpenAI
 
 HI = [{"role": "user", "content": "hi"}]
 # An 8x8 red PNG, small enough to inline in a data URL.
@@ -32,6 +35,14 @@ WEATHER_TOOL = {"type": "function", "function": {
     "name": "get_weather", "description": "The weather in a city",
     "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"],
                    "additionalProperties": False}}}
+
+
+# Channel types the client suites run against: fake, channel type, chat model, the fake's reply, embedding model.
+CLIENT_UPSTREAMS: dict[str, tuple[type, int, str, str, str | None]] = {
+    "openai": (FakeOpenAI, ChannelType.OPENAI, "gpt-4o-mini", "Hello from fake", "text-embedding-3-small"),
+    "claude": (FakeAnthropic, ChannelType.ANTHROPIC, "claude-3-haiku-20240307", "Hello from Claude", None),
+    "gemini": (FakeGemini, ChannelType.GEMINI, "gemini-1.5-flash", "Hello from Gemini", "text-embedding-004"),
+}
 
 
 def fake_upstream(make_fake: Callable[[], Any]) -> Any:

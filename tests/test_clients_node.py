@@ -12,18 +12,10 @@ from typing import Any
 import orjson
 import pytest
 
-from oneapi.constants import ChannelType
 from tests.conftest import Gateway
-from tests.fakes.anthropic import FakeAnthropic
-from tests.fakes.gemini import FakeGemini
-from tests.fakes.openai_upstream import FakeOpenAI
+from tests.providers import CLIENT_UPSTREAMS
 
 NODE_DIR = Path(__file__).parent / "node"
-UPSTREAMS = {
-    "openai": (FakeOpenAI, ChannelType.OPENAI, "gpt-4o-mini", "Hello from fake", "text-embedding-3-small"),
-    "claude": (FakeAnthropic, ChannelType.ANTHROPIC, "claude-3-haiku-20240307", "Hello from Claude", ""),
-    "gemini": (FakeGemini, ChannelType.GEMINI, "gemini-1.5-flash", "Hello from Gemini", "text-embedding-004"),
-}
 
 
 def _node() -> str:
@@ -44,16 +36,16 @@ async def run_node(env: dict[str, str]) -> dict[str, Any]:
     return orjson.loads(out.splitlines()[-1])
 
 
-@pytest.mark.parametrize("name", list(UPSTREAMS))
+@pytest.mark.parametrize("name", list(CLIENT_UPSTREAMS))
 async def test_node_sdk(gateway: Gateway, serve_fake, name: str):
-    make_fake, channel_type, chat_model, reply, embedding_model = UPSTREAMS[name]
+    make_fake, channel_type, chat_model, reply, embedding_model = CLIENT_UPSTREAMS[name]
     fake = await serve_fake(make_fake())
     models = ",".join(m for m in (chat_model, embedding_model) if m)
     await gateway.add_channel(fake.url, key=fake.key, models=models, type=channel_type)
     user = await gateway.add_user()
     key = await gateway.add_token(user["access_token"])
     result = await run_node({"ONEAPI_BASE_URL": gateway.url + "/v1", "ONEAPI_KEY": key, "CHAT_MODEL": chat_model,
-                             "EMBEDDING_MODEL": embedding_model})
+                             "EMBEDDING_MODEL": embedding_model or ""})
     assert result["chat"]["content"] == reply and result["chat"]["finish"] == "stop"
     assert result["chat"]["object"] == "chat.completion" and result["chat"]["totalTokens"] > 0
     assert result["stream"] == {"text": reply, "usageChunks": 1, "usageWithChoices": 0}

@@ -16,13 +16,9 @@ from langchain_core.tools import tool
 from langchain_openai import ChatOpenAI, OpenAIEmbeddings
 from pydantic import BaseModel
 
-from oneapi.constants import ChannelType
 from oneapi.errors import REQUEST_ID_HEADER
 from tests.conftest import Gateway
-from tests.fakes.anthropic import FakeAnthropic
-from tests.fakes.gemini import FakeGemini
-from tests.fakes.openai_upstream import FakeOpenAI
-from tests.providers import WEATHER_TOOL
+from tests.providers import CLIENT_UPSTREAMS, WEATHER_TOOL
 
 QUESTION = {"role": "user", "content": "What is the weather in Paris?"}
 
@@ -38,11 +34,6 @@ class Upstream:
     embedding_model: str | None = None
 
 
-UPSTREAMS = {
-    "openai": (FakeOpenAI, ChannelType.OPENAI, "gpt-4o-mini", "Hello from fake", "text-embedding-3-small"),
-    "claude": (FakeAnthropic, ChannelType.ANTHROPIC, "claude-3-haiku-20240307", "Hello from Claude", None),
-    "gemini": (FakeGemini, ChannelType.GEMINI, "gemini-1.5-flash", "Hello from Gemini", "text-embedding-004"),
-}
 
 
 class Weather(BaseModel):
@@ -50,9 +41,9 @@ class Weather(BaseModel):
     celsius: int
 
 
-@pytest.fixture(params=list(UPSTREAMS))
+@pytest.fixture(params=list(CLIENT_UPSTREAMS))
 async def upstream(request, serve_fake) -> Upstream:
-    make_fake, channel_type, chat_model, reply, embedding_model = UPSTREAMS[request.param]
+    make_fake, channel_type, chat_model, reply, embedding_model = CLIENT_UPSTREAMS[request.param]
     return Upstream(await serve_fake(make_fake()), channel_type, chat_model, reply, embedding_model)
 
 
