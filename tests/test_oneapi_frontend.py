@@ -243,10 +243,17 @@ async def test_settings_pages(browser: Browser):
     assert isinstance(options, list) and options
     assert all(set(o) == {"key", "value"} and isinstance(o["value"], str) for o in options)
     # SystemSetting / OperationSetting send every value as a string, booleans as "true" / "false"
-    await browser.ok("PUT", "/api/option/", {"key": "QuotaRemindThreshold", "value": "1000"})
-    await browser.ok("PUT", "/api/option/", {"key": "LogConsumeEnabled", "value": "true"})
+    sent = {"QuotaRemindThreshold": "1000", "LogConsumeEnabled": "true", "AutomaticDisableChannelEnabled": "false",
+            "ChannelDisableThreshold": "5.5", "RetryTimes": "2", "QuotaForNewUser": "100",
+            "GroupRatio": '{\n  "default": 1,\n  "vip": 1\n}', "ModelRatio": '{"gpt-4o": 2.5}',
+            "TopUpLink": "https://shop.example", "Notice": "# hello"}
+    for key, value in sent.items():
+        await browser.ok("PUT", "/api/option/", {"key": key, "value": value})
     stored = {o["key"]: o["value"] for o in (await browser.ok("GET", "/api/option/"))["data"]}
-    assert stored["QuotaRemindThreshold"] == "1000" and stored["LogConsumeEnabled"] == "true"
+    assert {key: stored[key] for key in sent} == sent
+    assert sorted((await browser.ok("GET", "/api/group/"))["data"]) == ["default", "vip"]
+    assert (await browser.ok("GET", "/api/status"))["data"]["top_up_link"] == "https://shop.example"
+    assert (await browser.ok("GET", "/api/notice"))["data"] == "# hello"
     await browser.ok("DELETE", "/api/log/?target_timestamp=1")
 
 
