@@ -109,9 +109,9 @@ async def test_stored_responses_on_every_backend(make_gateway, sql_dsn: str, ser
     gateway = await make_gateway(SQL_DSN=sql_dsn)
     fake = await serve_fake(FakeOpenAI())
     buyer = await wire(gateway, fake, ChannelType.OPENAI, GPT)
-    answer = await buyer.client.responses.create(model=GPT, input="x" * 20000)
+    answer = await buyer.client.responses.create(model=GPT, input="x" * 100_000)  # more than MySQL's TEXT holds
     kept = await buyer.client.responses.retrieve(answer.id)
     assert kept.output_text == fake.reply
     follow = await buyer.client.responses.create(model=GPT, input="more", previous_response_id=answer.id)
-    assert fake.requests[-1]["input"][0]["content"] == "x" * 20000
+    assert fake.requests[-1]["input"][0]["content"] == "x" * 100_000
     await buyer.client.responses.delete(follow.id)

@@ -6,7 +6,10 @@ Foreign keys are plain integer columns, as in One API: no lazy loads can sneak i
 
 from __future__ import annotations
 
+from typing import Any
+
 from peewee import (
+    SQL,
     AutoField,
     BigIntegerField,
     BooleanField,
@@ -131,6 +134,15 @@ class OneTimeSecret(BaseModel):
         table_name = "one_time_secrets"
 
 
+class LongTextField(TextField):
+    """TEXT, except on MySQL/MariaDB, whose TEXT holds only 64 KB: LONGTEXT there (as GORM's strings are)."""
+
+    def ddl_datatype(self, ctx: Any) -> SQL:
+        field_types = ctx.state.field_types if ctx else None
+        mysql = bool(field_types) and "AUTO_INCREMENT" in field_types.get("AUTO", "")
+        return SQL("LONGTEXT") if mysql else super().ddl_datatype(ctx)
+
+
 class StoredResponse(BaseModel):
     """Ours, not One API's: a /v1/responses answer kept for ``previous_response_id`` and GET, per token, for
     RESPONSE_STORE_DAYS. ``items`` is the whole conversation as Responses items (input, then output)."""
@@ -138,8 +150,8 @@ class StoredResponse(BaseModel):
     id = CharField(max_length=64, primary_key=True)
     token_id = IntegerField(index=True)
     created_at = BigIntegerField(index=True)
-    response = TextField()
-    items = TextField()
+    response = LongTextField()
+    items = LongTextField()
 
     class Meta:
         table_name = "responses"

@@ -9,6 +9,7 @@ carried over, as OpenAI documents).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from peewee import PeeweeException
 
 from oneapi.adaptors.answers import new_id
 from oneapi.adaptors.base import Completion, RelayRequest
@@ -29,6 +31,7 @@ from oneapi.relay.request import Parsed, read_json
 from oneapi.state import STATE
 from oneapi.wire import responses as wire
 
+logger = logging.getLogger(__name__)
 _EXCHANGE = "responses.exchange"
 
 
@@ -119,9 +122,13 @@ def _completed(data: bytes) -> dict[str, Any] | None:
 
 
 async def _store(state: Any, exchange: _Exchange) -> None:
+    """Keep the answer; a database failure costs the client only the stored copy, never the answer it paid for."""
     if exchange.stored and exchange.final is not None and exchange.final.get("id"):
-        await stored_responses.save(state, exchange.token_id, exchange.final,
-                                    exchange.items + list(exchange.final.get("output") or ()))
+        try:
+            await stored_responses.save(state, exchange.token_id, exchange.final,
+                                        exchange.items + list(exchange.final.get("output") or ()))
+        except PeeweeException as exc:
+            logger.error("response %s could not be stored: %s", exchange.final["id"], exc)
 
 
 RESPONSES = ResponsesDoor()
