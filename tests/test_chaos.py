@@ -124,6 +124,42 @@ async def test_database_cut_under_load_then_back(tmp_path, serve_fake, backend: 
         await drop()
 
 
+async def test_kill_9_while_the_database_is_away_replays_the_spill_file(tmp_path, serve_fake):
+    dsn, drop = await fresh_database("postgres")
+    proxy = Proxy(5432)
+    await proxy.start()
+    fake = await serve_fake(FakeOpenAI(chunks=6, chunk_delay=0.05))
+    node = Node(tmp_path, {"SQL_DSN": _through(proxy, dsn, 5432)})
+    try:
+        user, load = await _under_load(node, fake)
+
+        async def answers(n: int) -> bool:
+            return load.answered >= n
+
+        await eventually(lambda: answers(20), what="20 answers")
+        proxy.cut()
+        at_cut = load.answered
+
+        async def answered_while_away() -> bool:
+            return load.answered > at_cut and load.statuses[503] > 0
+
+        await eventually(answered_while_away, what="answers settled while the database is away")
+        node.kill()
+        await load.stop()
+        [spill] = list(tmp_path.glob("oneapi-ledger-*-main.jsonl"))
+        assert spill.read_bytes(), "the settlements the database could not take are in the spill file"
+        proxy.restore()
+        await node.start()  # replays the dead process's spill file, then refunds what it held
+        assert not spill.exists()
+        book = await books(dsn, tmp_path / "one-api.db", user["id"], "chaos")
+        assert_balanced(book)
+        assert book.logs >= load.answered, "every answered request is billed and logged"
+    finally:
+        await node.stop()
+        await proxy.close()
+        await drop()
+
+
 async def test_log_database_cut_never_stops_relaying(tmp_path, serve_fake):
     log_dsn, drop = await fresh_database("mysql")
     proxy = Proxy(3306)

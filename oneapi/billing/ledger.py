@@ -113,10 +113,16 @@ class _Writer:
         self._task = asyncio.create_task(self._loop(), name=f"ledger-{self.name}")
 
     async def stop(self) -> None:
+        """Stop the writer; what it could not write is left in the spill file for the next start."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        left: list[_Item] = []
+        while not self._queue.empty():
+            left.append(self._queue.get_nowait())
+            self._queue.task_done()
+        self._spill([item for item in left if item.durable])
 
     def available(self) -> bool:
         if self._retrying:
@@ -158,6 +164,9 @@ class _Writer:
                 batch.append(self._queue.get_nowait())
             try:
                 await self._write_until_done(batch)
+            except asyncio.CancelledError:
+                self._spill([item for item in batch if item.durable])  # replaying a written one is harmless
+                raise
             finally:
                 for _ in batch:
                     self._queue.task_done()
