@@ -27,6 +27,7 @@ from oneapi.logs import retention_loop
 from oneapi.middlewares import frontend_redirect, request_context
 from oneapi.options import Options
 from oneapi.relay import routes as relay_routes
+from oneapi.security import redact
 from oneapi.security.body_limits import body_limits
 from oneapi.security.csrf import refuse_cross_site_writes
 from oneapi.security.fetcher import SafeFetcher
@@ -116,6 +117,9 @@ async def _startup(app: web.Application) -> None:
     state = AppState(settings=settings, dbs=dbs, options=options, cache=cache, ledger=ledger, http=http,
                      fetcher=SafeFetcher(settings), started_at=int(time.time()), role=role)
     app[STATE] = state
+    app[SECRETS] = redact.cache_secrets(cache)
+    redact.add_source(app[SECRETS])
+    redact.install_on_handlers()
     app[BACKGROUND] = [asyncio.create_task(_sync_loop(state), name="sync")]
     if role.runs_node_jobs:  # any number of workers may run these safely; one per node is enough
         app[BACKGROUND] += [asyncio.create_task(roll_up_loop(state), name="log rollup"),
@@ -152,6 +156,8 @@ async def prepare_database(dbs: Databases, settings: Settings) -> None:
 
 async def _cleanup(app: web.Application) -> None:
     state = app.get(STATE)
+    if SECRETS in app:
+        redact.remove_source(app[SECRETS])
     for task in app.get(BACKGROUND, []):
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -168,6 +174,7 @@ async def _cleanup(app: web.Application) -> None:
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings", Settings)
 ROLE: web.AppKey[WorkerRole] = web.AppKey("worker_role", WorkerRole)
+SECRETS: web.AppKey[redact.SecretSource] = web.AppKey("secrets")
 BACKGROUND: web.AppKey[list[asyncio.Task[None]]] = web.AppKey("background", list)
 
 

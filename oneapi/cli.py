@@ -19,6 +19,7 @@ from aiohttp import web
 
 from oneapi import __version__
 from oneapi.config import ConfigError, Settings, load_settings
+from oneapi.security.redact import install_on_handlers
 from oneapi.workers import Supervisor, WorkerRole
 
 
@@ -47,6 +48,7 @@ def setup_logging(log_dir: str, debug: bool, only_one_file: bool) -> Path:
     for handler in (logging.StreamHandler(sys.stdout), logging.FileHandler(log_file, encoding="utf-8")):
         handler.setFormatter(formatter)
         root.addHandler(handler)
+    install_on_handlers(root)  # every line, DEBUG included, goes through the one redactor
     root.setLevel(logging.DEBUG if debug else logging.INFO)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     return log_file

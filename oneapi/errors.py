@@ -8,6 +8,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from oneapi.security.redact import redact
+
 REQUEST_ID_HEADER = "X-Oneapi-Request-Id"
 
 
@@ -42,7 +44,7 @@ class RelayError(Exception):
         self.headers = headers or {}
 
     def to_dict(self, request_id: str = "") -> dict[str, Any]:
-        message = self.message
+        message = redact(self.message)
         if request_id:
             message = f"{message} (request id: {request_id})"
         return {"error": {"message": message, "type": self.type, "param": self.param, "code": self.code}}
@@ -84,7 +86,7 @@ def json_response(data: Any, status: int = 200) -> web.Response:
 
 def api_ok(data: Any = None, message: str = "", **extra: Any) -> web.Response:
     """The admin API's success envelope."""
-    body: dict[str, Any] = {"success": True, "message": message}
+    body: dict[str, Any] = {"success": True, "message": redact(message)}
     if data is not None:
         body["data"] = data
     body.update(extra)
@@ -93,7 +95,7 @@ def api_ok(data: Any = None, message: str = "", **extra: Any) -> web.Response:
 
 def api_fail(message: str, status: int = 200) -> web.Response:
     """The admin API's failure envelope; One API answers most failures with HTTP 200."""
-    return json_response({"success": False, "message": message}, status=status)
+    return json_response({"success": False, "message": redact(message)}, status=status)
 
 
 class ApiError(Exception):

@@ -29,6 +29,7 @@ from oneapi.errors import RelayError
 from oneapi.logs import record_log
 from oneapi.relay.health import should_disable
 from oneapi.relay.pipeline import mapped_model, upstream_for
+from oneapi.security.redact import redact
 from oneapi.state import STATE, AppState
 
 logger = logging.getLogger(__name__)
@@ -71,10 +72,11 @@ def build_test_request(state: AppState, channel: Channel, model: str) -> RelayRe
 
 
 def _error_text(error: RelayError) -> str:
+    """The failure as One API words it, without any secret the upstream may have quoted."""
     if error.upstream and error.status >= 400:
         suffix = f", error message: {error.message}" if error.message else ""
-        return f"http status code: {error.status}{suffix}"
-    return error.message
+        return redact(f"http status code: {error.status}{suffix}")
+    return redact(error.message)
 
 
 async def _ask(state: AppState, channel: Channel, model: str) -> str:
