@@ -153,6 +153,7 @@ def statements(p: str) -> dict[str, str]:
         ),
         "forget_refunded": f"DELETE FROM {r} WHERE state = {int(State.REFUNDED)} AND created_at < {p}",
         "instances": "SELECT instance, host, pid, heartbeat_at FROM ledger_instances",
+        "instance": f"SELECT 1 FROM ledger_instances WHERE instance = {p}",
         "beat": f"UPDATE ledger_instances SET heartbeat_at = {p} WHERE instance = {p}",
         "register": f"INSERT INTO ledger_instances (instance, host, pid, heartbeat_at) VALUES ({p}, {p}, {p}, {p})",
         "forget_instance": f"DELETE FROM ledger_instances WHERE instance = {p}",

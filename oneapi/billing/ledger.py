@@ -308,7 +308,9 @@ class Ledger:
 
     def _register(self, execute: Execute, _: Totals) -> None:
         now = int(time.time())
-        if execute(self._sql["beat"], (now, self.instance)).rowcount != 1:
+        # MySQL counts an UPDATE that changes nothing (a beat in the same second) as 0 rows: look before inserting
+        if (execute(self._sql["beat"], (now, self.instance)).rowcount != 1
+                and not execute(self._sql["instance"], (self.instance,)).fetchall()):
             execute(self._sql["register"], (self.instance, journal.HOST[:191], os.getpid(), now))
 
     async def _heartbeat_loop(self) -> None:
