@@ -186,3 +186,21 @@ async def test_wechat_sign_in_and_bind(make_gateway, serve_fake):
     await set_options(gateway, WeChatServerToken="wrong")
     refused = await gateway.api("GET", f"/api/oauth/wechat?code={server.issue_code('wx-3')}", token="")
     assert refused == {"success": False, "message": "无权进行此操作，Token 无效"}
+
+
+async def test_unbinding_keeps_a_way_back_in(make_gateway, github: FakeGitHub):
+    gateway = await github_gateway(make_gateway, github)
+    async with browser() as session:
+        assert (await callback(session, gateway, "github", github.issue_code({"login": "solo"})))["success"]
+        alone = await call(session, gateway, "POST", "/api/user/unbind", json={"kind": "github"})
+        assert alone == {"success": False, "message": "解绑后将无法找回账号：请先绑定邮箱或其他登录方式"}
+        me = (await call(session, gateway, "GET", "/api/user/self"))["data"]
+        assert (await gateway.api("PUT", "/api/user/", {**me, "email": "solo@example.com", "password": ""}))["success"]
+        page = await session.get(f"{gateway.url}/setting")
+        assert 'data-unbind="github"' in await page.text() and 'data-unbind="lark"' not in await page.text()
+        assert (await call(session, gateway, "POST", "/api/user/unbind", json={"kind": "github"}))["success"]
+        assert (await call(session, gateway, "GET", "/api/user/self"))["data"]["github_id"] == ""
+        again = await call(session, gateway, "POST", "/api/user/unbind", json={"kind": "github"})
+        assert again == {"success": False, "message": "尚未绑定"}
+        bad = await call(session, gateway, "POST", "/api/user/unbind", json={"kind": "password"})
+        assert bad["success"] is False

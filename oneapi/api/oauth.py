@@ -16,10 +16,12 @@ from oneapi.accounts.lark import lark_identity
 from oneapi.accounts.oauth import Identity, bind, check_state, new_state, sign_in
 from oneapi.accounts.oidc import oidc_identity
 from oneapi.accounts.wechat import wechat_identity
+from oneapi.api.common import INVALID_PARAMS, body_str, read_json
 from oneapi.auth import current_user, require
 from oneapi.constants import Role, UserStatus
 from oneapi.errors import ApiError, api_ok
 from oneapi.state import STATE, AppState
+from oneapi.users import update_user
 
 Resolver = Callable[[AppState, str], Awaitable[Identity]]
 
@@ -75,3 +77,23 @@ async def wechat_bind(request: web.Request) -> web.Response:
         raise ApiError(_WECHAT_OFF)
     identity = await wechat_identity(state, request.query.get("code", ""))
     return await bind(request, current_user(request), identity, "该微信账号已被绑定", message="")
+
+
+_UNBINDABLE = {"email": "email", "github": "github_id", "wechat": "wechat_id", "lark": "lark_id", "oidc": "oidc_id"}
+
+
+@require(Role.COMMON)
+async def unbind(request: web.Request) -> web.Response:
+    """``POST /api/user/unbind {kind}`` (ours; One API cannot unbind): detach an email or identity, as long as
+    another one stays to sign in or reset the password with."""
+    body = await read_json(request)
+    column = _UNBINDABLE.get(body_str(body, "kind") or "")
+    if column is None:
+        raise ApiError(f"{INVALID_PARAMS}：kind 只能是 {'、'.join(_UNBINDABLE)}")
+    user = current_user(request)
+    if not getattr(user, column):
+        raise ApiError("尚未绑定")
+    if not any(getattr(user, other) for other in _UNBINDABLE.values() if other != column):
+        raise ApiError("解绑后将无法找回账号：请先绑定邮箱或其他登录方式")
+    await update_user(request.app[STATE], user.id, {column: ""})
+    return api_ok()

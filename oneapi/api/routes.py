@@ -60,6 +60,7 @@ def setup_routes(app: web.Application) -> None:
         ("GET", "/api/oauth/oidc", critical(oauth.oidc)),
         ("GET", "/api/oauth/wechat", critical(oauth.wechat)),
         ("GET", "/api/oauth/wechat/bind", critical(oauth.wechat_bind)),
+        ("POST", "/api/user/unbind", oauth.unbind),  # ours
         # users: static paths before /api/user/{id}
         ("POST", "/api/user/register", critical(user.register)),
         ("POST", "/api/user/login", critical(user.login)),

@@ -97,6 +97,14 @@
     });
   }
 
+  document.querySelectorAll('[data-unbind]').forEach((button) => {
+    button.addEventListener('click', () => busy(button, async () => {
+      if (!await run('POST', '/api/user/unbind', { kind: button.dataset.unbind })) return;
+      flashNext('success', t('setting.unbound'));
+      location.reload();
+    }));
+  });
+
   const deleteAccount = document.getElementById('delete-account');
   if (deleteAccount) {
     deleteAccount.addEventListener('click', async () => {
