@@ -104,28 +104,33 @@ def conform(req: RelayRequest, answer: dict[str, Any]) -> bool:
     always sends and some compatible upstreams leave out (``object``, ``created``, a choice's ``index`` and
     ``finish_reason``, a tool-call delta's ``index``), and move usage off chunks that carry choices (it belongs
     in the final usage chunk). True when the answer was changed."""
-    before = orjson.dumps(answer)
+    changed = False
     kind = "chat.completion.chunk" if req.stream else "chat.completion"
     for key, default in (("id", new_id), ("object", lambda: kind), ("created", lambda: req.created),
                          ("model", lambda: req.origin_model)):
         if not answer.get(key):
-            answer[key] = default()
+            answer[key], changed = default(), True
     choices = answer.get("choices")
     for position, choice in enumerate(choices if isinstance(choices, list) else ()):
         if not isinstance(choice, dict):
             continue
-        choice.setdefault("index", position)
+        if "index" not in choice:
+            choice["index"], changed = position, True
         if req.stream:
-            choice.setdefault("finish_reason", None)
-            delta = choice.setdefault("delta", {})
+            if "finish_reason" not in choice or "delta" not in choice:
+                choice.setdefault("finish_reason", None)
+                choice.setdefault("delta", {})
+                changed = True
+            delta = choice["delta"] if isinstance(choice["delta"], dict) else {}
             for number, call in enumerate(delta.get("tool_calls") or ()):
-                if isinstance(call, dict):
-                    call.setdefault("index", number)
+                if isinstance(call, dict) and "index" not in call:
+                    call["index"], changed = number, True
         elif choice.get("finish_reason") is None:
-            choice["finish_reason"] = "stop"
+            choice["finish_reason"], changed = "stop", True
     if req.stream and choices and answer.get("usage") is not None:
         del answer["usage"]
-    return orjson.dumps(answer) != before
+        changed = True
+    return changed
 
 
 @dataclass

@@ -32,7 +32,7 @@ async def iter_lines(resp: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
 async def iter_sse_batches(resp: aiohttp.ClientResponse) -> AsyncIterator[list[bytes]]:
     """The payloads of the ``data:`` lines (with or without the space) of each network read; stops at [DONE]."""
     async for lines in iter_line_batches(resp):
-        payloads = []
+        payloads: list[bytes] = []
         for line in lines:
             if not line.startswith(b"data:"):
                 continue
