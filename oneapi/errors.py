@@ -33,6 +33,7 @@ class RelayError(Exception):
         upstream: bool = False,
         headers: dict[str, str] | None = None,
     ) -> None:
+        message = redact(message)  # every door (OpenAI, Anthropic, Gemini shapes) reads the redacted text
         super().__init__(message)
         self.message = message
         self.status = status
@@ -44,7 +45,7 @@ class RelayError(Exception):
         self.headers = headers or {}
 
     def to_dict(self, request_id: str = "") -> dict[str, Any]:
-        message = redact(self.message)
+        message = self.message
         if request_id:
             message = f"{message} (request id: {request_id})"
         return {"error": {"message": message, "type": self.type, "param": self.param, "code": self.code}}

@@ -3,6 +3,8 @@ and ?next= never leaves the site."""
 
 from __future__ import annotations
 
+import re
+
 import aiohttp
 import pytest
 from yarl import URL
@@ -168,3 +170,18 @@ async def test_next_never_leaves_the_site(gateway: Gateway, target: str):
 async def test_next_keeps_a_local_path(gateway: Gateway):
     async with gateway.http.get(gateway.url + "/lang/en", params={"next": "/log?p=2"}, allow_redirects=False) as r:
         assert r.headers["Location"] == "/log?p=2"
+
+
+async def test_pages_forbid_inline_script_and_framing_by_other_sites(gateway: Gateway):
+    async with gateway.http.get(gateway.url + "/login") as resp:
+        csp = resp.headers["Content-Security-Policy"]
+        html = await resp.text()
+    directives = dict(part.strip().split(" ", 1) for part in csp.split(";"))
+    assert directives["script-src"] == "'self'" and directives["frame-ancestors"] == "'self'"
+    assert resp.headers["X-Frame-Options"] == "SAMEORIGIN" and resp.headers["X-Content-Type-Options"] == "nosniff"
+    assert resp.headers["Referrer-Policy"] == "same-origin"
+    # Only data blocks may sit inline; every executable script comes from static/.
+
+
+    inline = [m for m in re.findall(r"<script([^>]*)>", html) if "src=" not in m and "application/json" not in m]
+    assert inline == []

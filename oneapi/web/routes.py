@@ -17,6 +17,11 @@ from oneapi.web.render import JINJA, PAGE_USER, guard, make_env, page_user, rend
 
 STATIC_MAX_AGE = 604800  # a week, as One API; URLs carry a content hash (render.static_url)
 GLOBAL_WEB_WINDOW = 180.0
+# Scripts only from our static files (templates hold none inline); the admin's own content may embed an
+# https page (One API's iframe rule) and images from anywhere over https.
+CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; object-src 'none'; base-uri 'self'; "
+                           "form-action 'self'; frame-ancestors 'self'; frame-src 'self' https:; "
+                           "img-src 'self' data: https:; style-src 'self' 'unsafe-inline'; connect-src 'self'")
 # Every path that is not the API's, the relay's or a static file: an unknown one gets the 404 page.
 _FALLBACK = r"/{tail:(?!api/|api$|v1/|v1$|dashboard/|static/).*}"
 
@@ -69,6 +74,7 @@ async def _static_headers(request: web.Request, response: web.StreamResponse) ->
     if request.path.startswith("/static/") and response.status == 200:
         response.headers["Cache-Control"] = f"public, max-age={STATIC_MAX_AGE}"
     elif response.content_type == "text/html":
+        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
