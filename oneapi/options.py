@@ -19,6 +19,7 @@ from oneapi.db.models import Option
 logger = logging.getLogger(__name__)
 
 JSON_OPTIONS = ("ModelRatio", "CompletionRatio", "GroupRatio")
+MAX_RATIO = 1_000_000  # far above any real price (the dearest default is 4750), far below an int64 overflow
 
 
 def default_options(theme: str = "default") -> dict[str, str]:
@@ -139,6 +140,9 @@ class Options:
                 isinstance(v, int | float) and not isinstance(v, bool) for v in parsed.values()
             ):
                 return f"{key} must be a JSON object of numbers"
+            for name, ratio in parsed.items():
+                if not 0 <= ratio <= MAX_RATIO:  # a negative ratio would pay the caller; a huge one overflows
+                    return f"{key}: {name} must be between 0 and {MAX_RATIO}"
         if key == "Theme" and value not in ("default", "berry", "air"):
             return "无效的主题"
         return None

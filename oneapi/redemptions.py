@@ -24,6 +24,8 @@ async def create_redemptions(state: AppState, user_id: int, name: str, quota: in
     """Insert ``count`` codes in one INSERT and return their keys."""
     if not 0 < len(name) <= NAME_MAX:
         raise ApiError(f"兑换码名称长度必须在1-{NAME_MAX}之间")
+    if quota <= 0:
+        raise ApiError("兑换码额度必须大于 0")
     if count <= 0:
         raise ApiError("兑换码个数必须大于0")
     if count > COUNT_MAX:

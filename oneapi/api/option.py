@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from aiohttp import web
 
 from oneapi.api.common import read_json
@@ -46,9 +48,11 @@ def _check_kind(key: str, value: str) -> None:
         raise ApiError(f"{key} 只能是 true 或 false")
     if default is not None and default.lstrip("-").replace(".", "", 1).isdigit():
         try:
-            float(value)
+            number = float(value)
         except ValueError:
             raise ApiError(f"{key} 必须是数字") from None
+        if not math.isfinite(number) or abs(number) >= 2**53:  # NaN or inf would poison every bill
+            raise ApiError(f"{key} 必须是有限的数字")
 
 
 @require(Role.ROOT)
