@@ -17,6 +17,8 @@ from oneapi.paging import PageCursors
 from oneapi.workers import WorkerRole
 
 if TYPE_CHECKING:
+    from redis import asyncio as aioredis
+
     from oneapi.billing.ledger import Ledger
     from oneapi.db.connect import Databases
     from oneapi.security.fetcher import SafeFetcher
@@ -38,6 +40,11 @@ class AppState:
     sync: CacheSync | None = None  # set when Redis is enabled or other workers share the node
     role: WorkerRole = field(default_factory=WorkerRole)
     log_pages: PageCursors = field(default_factory=PageCursors)  # keyset paging of the log pages
+
+    @property
+    def redis(self) -> aioredis.Redis | None:
+        """The shared Redis client, or None: workers of one node may share a bus that is not Redis."""
+        return self.sync.client if self.sync is not None else None
 
 
 STATE: web.AppKey[AppState] = web.AppKey("state", AppState)

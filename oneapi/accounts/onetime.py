@@ -39,8 +39,8 @@ def _key(purpose: str, subject: str) -> str:
 async def put(state: AppState, purpose: str, subject: str, value: str, ttl: int) -> None:
     """Store ``value`` for ``ttl`` seconds, replacing any earlier secret of the same purpose and subject."""
     key, digest = _key(purpose, subject), _digest(value)
-    if state.sync is not None:
-        await state.sync.client.set(_REDIS_PREFIX + key, digest, ex=ttl)
+    if (redis := state.redis) is not None:
+        await redis.set(_REDIS_PREFIX + key, digest, ex=ttl)
         return
     now = int(time.time())
     async with state.dbs.write_transaction():  # expired rows of any key go too: the table stays small
@@ -52,8 +52,8 @@ async def put(state: AppState, purpose: str, subject: str, value: str, ttl: int)
 async def claim(state: AppState, purpose: str, subject: str, ttl: int) -> bool:
     """Mark ``purpose:subject`` as used for ``ttl`` seconds; False when it already is (a rate limit)."""
     key = _key(purpose, subject)
-    if state.sync is not None:
-        return bool(await state.sync.client.set(_REDIS_PREFIX + key, "1", ex=ttl, nx=True))
+    if (redis := state.redis) is not None:
+        return bool(await redis.set(_REDIS_PREFIX + key, "1", ex=ttl, nx=True))
     now = int(time.time())
     try:
         async with state.dbs.write_transaction():
@@ -67,8 +67,8 @@ async def claim(state: AppState, purpose: str, subject: str, ttl: int) -> bool:
 
 async def drop(state: AppState, purpose: str, subject: str) -> None:
     key = _key(purpose, subject)
-    if state.sync is not None:
-        await state.sync.client.delete(_REDIS_PREFIX + key)
+    if (redis := state.redis) is not None:
+        await redis.delete(_REDIS_PREFIX + key)
         return
     async with state.dbs.write_transaction():
         await state.dbs.main.aexecute(OneTimeSecret.delete().where(OneTimeSecret.key == key))
@@ -77,8 +77,8 @@ async def drop(state: AppState, purpose: str, subject: str) -> None:
 async def check(state: AppState, purpose: str, subject: str, value: str) -> bool:
     """Whether ``value`` is the live secret, without using it up."""
     key, digest = _key(purpose, subject), _digest(value)
-    if state.sync is not None:
-        stored = await state.sync.client.get(_REDIS_PREFIX + key)
+    if (redis := state.redis) is not None:
+        stored = await redis.get(_REDIS_PREFIX + key)
         stored = stored.decode() if isinstance(stored, bytes) else stored
         return stored is not None and hmac.compare_digest(stored, digest)
     rows = await state.dbs.main.list(OneTimeSecret.select().where(
@@ -91,8 +91,8 @@ async def take(state: AppState, purpose: str, subject: str, value: str) -> bool:
     if not value:
         return False
     key, digest = _key(purpose, subject), _digest(value)
-    if state.sync is not None:
-        return bool(await state.sync.client.eval(_TAKE_SCRIPT, 1, _REDIS_PREFIX + key, digest))
+    if (redis := state.redis) is not None:
+        return bool(await redis.eval(_TAKE_SCRIPT, 1, _REDIS_PREFIX + key, digest))
     async with state.dbs.write_transaction():
         deleted = await state.dbs.main.aexecute(OneTimeSecret.delete().where(
             (OneTimeSecret.key == key) & (OneTimeSecret.digest == digest)

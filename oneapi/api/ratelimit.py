@@ -91,7 +91,7 @@ class RateLimits:
             state = request.app[STATE]
             limiter: SlidingWindowLimiter | RedisWindowLimiter | None = None
             if state.settings.rate_limit_enabled and limit > 0:
-                redis = state.sync.client if state.sync is not None else None
+                redis = state.redis
                 limiter = RedisWindowLimiter(redis, limit, window) if redis else SlidingWindowLimiter(limit, window)
             self.limiters[mark] = limiter
         limiter = self.limiters[mark]

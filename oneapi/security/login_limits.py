@@ -33,9 +33,9 @@ class LoginLimits:
     _memory: dict[str, tuple[float, int]] = field(default_factory=dict)
 
     async def _count(self, request: web.Request, key: str) -> int:
-        sync = request.app[STATE].sync
-        if sync is not None:
-            return int(await sync.client.get(key) or 0)
+        redis = request.app[STATE].redis
+        if redis is not None:
+            return int(await redis.get(key) or 0)
         started, count = self._memory.get(key, (0.0, 0))
         return count if time.monotonic() - started < WINDOW else 0
 
@@ -46,11 +46,11 @@ class LoginLimits:
         return False
 
     async def failed(self, request: web.Request, username: str) -> None:
-        sync = request.app[STATE].sync
+        redis = request.app[STATE].redis
         now = time.monotonic()
         for key, _ in _keys(request, username):
-            if sync is not None:
-                async with sync.client.pipeline(transaction=True) as pipe:
+            if redis is not None:
+                async with redis.pipeline(transaction=True) as pipe:
                     await pipe.incr(key).expire(key, WINDOW, nx=True).execute()
                 continue
             if len(self._memory) > 100_000:  # a flood of distinct names: forget finished windows
