@@ -141,7 +141,10 @@ class Options:
             ):
                 return f"{key} must be a JSON object of numbers"
             for name, ratio in parsed.items():
-                if not 0 <= ratio <= MAX_RATIO:  # a negative ratio would pay the caller; a huge one overflows
+                # A negative ratio would pay the caller and a huge one overflows; One API's own defaults
+                # hold one negative marker (openrouter/auto), which stays accepted as it is.
+                shipped = key == "ModelRatio" and DEFAULT_MODEL_RATIO.get(name) == ratio
+                if not (0 <= ratio <= MAX_RATIO or shipped):
                     return f"{key}: {name} must be between 0 and {MAX_RATIO}"
         if key == "Theme" and value not in ("default", "berry", "air"):
             return "无效的主题"
