@@ -82,9 +82,9 @@ async def test_critical_rate_limit_on_login_and_debug_switches_limits_off(make_g
     gateway = await make_gateway(DEBUG="false", GLOBAL_API_RATE_LIMIT="1000")
     statuses = []
     async with aiohttp.ClientSession() as session:
-        for _ in range(21):
+        for attempt in range(21):  # a new name each time: the per-username failure limit stays out of this
             async with session.post(gateway.url + "/api/user/login",
-                                    json={"username": "root", "password": "wrong-password"}) as resp:
+                                    json={"username": f"nobody{attempt}", "password": "wrong-password"}) as resp:
                 statuses.append(resp.status)
     assert statuses == [200] * 20 + [429]
     async with gateway.http.get(gateway.url + "/api/status") as resp:  # only the critical routes are blocked
