@@ -15,9 +15,10 @@ import math
 import time
 from typing import Any
 
-from peewee import EXCLUDED, SQL, Database, Expression, Field, MySQLDatabase, fn
+from peewee import EXCLUDED, SQL, Expression, Field, MySQLDatabase, fn
 
 from oneapi.constants import LogType
+from oneapi.db.connect import AsyncDatabase
 from oneapi.db.models import Log, LogHourly, LogRollupMark
 from oneapi.state import AppState
 
@@ -31,13 +32,13 @@ CHUNK = 2000  # log rows summed per step: a short hold of SQLite's write lock, w
 INTERVAL = 30.0  # seconds between steps of the background loop
 
 
-def time_bucket(db: Database, column: Field | Expression, seconds: int) -> Expression:
+def time_bucket(db: AsyncDatabase, column: Field | Expression, seconds: int) -> Expression:
     """``column`` divided by ``seconds``, an integer (MySQL's ``/`` gives decimals). The divisor is a literal, not
     a parameter, so that PostgreSQL sees the same expression in SELECT and GROUP BY."""
     return Expression(column, "DIV" if isinstance(db, MySQLDatabase) else "/", SQL(str(seconds)))
 
 
-async def rolled_up_to(db: Database) -> int:
+async def rolled_up_to(db: AsyncDatabase) -> int:
     """The id of the last log row in log_hourly (0 before the first step)."""
     mark = await db.scalar(LogRollupMark.select(LogRollupMark.last_log_id).where(LogRollupMark.name == MARK))
     return int(mark or 0)
@@ -68,7 +69,7 @@ async def roll_up(state: AppState) -> int:
     return upto - mark
 
 
-async def hourly_sums(db: Database, where: Expression) -> list[dict[str, Any]]:
+async def hourly_sums(db: AsyncDatabase, where: Expression) -> list[dict[str, Any]]:
     """log_hourly rows for the consume logs matching ``where``."""
     hour = Expression(time_bucket(db, Log.created_at, HOUR), "*", SQL(str(HOUR)))
     rows = await db.list(
@@ -81,7 +82,7 @@ async def hourly_sums(db: Database, where: Expression) -> list[dict[str, Any]]:
     return [{key: value if key == "model_name" else int(value or 0) for key, value in row.items()} for row in rows]
 
 
-async def add_to_hourly(db: Database, rows: list[dict[str, Any]], sign: int = 1) -> None:
+async def add_to_hourly(db: AsyncDatabase, rows: list[dict[str, Any]], sign: int = 1) -> None:
     """Add (sign 1) or take away (sign -1) hourly sums, inside the caller's transaction."""
     figures = (LogHourly.requests, LogHourly.quota, LogHourly.prompt_tokens, LogHourly.completion_tokens)
     if sign < 0:
@@ -102,7 +103,7 @@ async def drop_empty_hours(state: AppState) -> None:
         await state.dbs.logs.aexecute(LogHourly.delete().where(LogHourly.requests <= 0))
 
 
-async def lock_mark(db: Database) -> int:
+async def lock_mark(db: AsyncDatabase) -> int:
     """Inside a transaction: take the mark's row lock (rollup steps wait for it) and return the mark."""
     await db.aexecute(LogRollupMark.insert(name=MARK, last_log_id=0).on_conflict_ignore())
     await db.aexecute(LogRollupMark.update(last_log_id=LogRollupMark.last_log_id).where(LogRollupMark.name == MARK))

@@ -169,7 +169,7 @@ def statements(p: str) -> dict[str, str]:
     }
 
 
-def _row_charge(row: tuple) -> tuple[Charge, int, int]:
+def _row_charge(row: tuple[Any, ...]) -> tuple[Charge, int, int]:
     """(charge, held, state) of a journal row."""
     rid, user_id, token_id, limited, channel_id, amount, charge, counted, state, _ = row
     return (Charge(rid, user_id, token_id, bool(limited), channel_id, amount, charge, None, bool(counted)),
@@ -204,11 +204,11 @@ def settle_now(execute: Any, sql: dict[str, str], charge: Charge, totals: Totals
 def record_settlement(execute: Any, sql: dict[str, str], charge: Charge) -> bool:
     """Batch mode: make the charge durable on its row now; the balance follows at the next flush."""
     params = (charge.quota, charge.channel_id, int(charge.counted), charge.reservation)
-    return (execute(sql["mark"], params).rowcount == 1
-            or execute(sql["mark_refunded"], params).rowcount == 1)
+    return bool(execute(sql["mark"], params).rowcount == 1
+                or execute(sql["mark_refunded"], params).rowcount == 1)
 
 
-def apply_settled(execute: Any, sql: dict[str, str], rows: list[tuple], totals: Totals) -> None:
+def apply_settled(execute: Any, sql: dict[str, str], rows: list[tuple[Any, ...]], totals: Totals) -> None:
     """Correct the balances for SETTLED rows and close them (each exactly once, whoever gets there first)."""
     for row in rows:
         charge, held, _ = _row_charge(row)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 import os
 import time
@@ -303,8 +304,8 @@ class Ledger:
     async def reconcile(self) -> int:
         """Refund the reservations of dead processes (and this process's strays); returns how many."""
         in_flight = set(self._in_flight)
-        return await self._main.submit(
-            lambda execute, totals: journal.reconcile(execute, self._sql, self.instance, in_flight, totals))
+        return int(await self._main.submit(
+            lambda execute, totals: journal.reconcile(execute, self._sql, self.instance, in_flight, totals)))
 
     def _register(self, execute: Execute, _: Totals) -> None:
         now = int(time.time())
@@ -421,15 +422,21 @@ class Ledger:
             if written and charge.log is not None:
                 totals.logs.append(charge.log)
 
+        def run_operation(execute: Execute, operation: LedgerOperation) -> Any:
+            return operation(execute, totals)
+
+        def keep_log(_: Execute, row: dict[str, Any]) -> None:
+            totals.logs.append(row)
+
         for item in batch:
             if item.operation is not None:
-                operations.append(lambda execute, op=item.operation: op(execute, totals))
+                operations.append(functools.partial(run_operation, operation=item.operation))
                 futures.append(item.future)
             elif item.charge is not None:
-                operations.append(lambda execute, charge=item.charge: settle(execute, charge))
+                operations.append(functools.partial(settle, charge=item.charge))
                 futures.append(None)
             elif item.log is not None:
-                operations.append(lambda execute, row=item.log: totals.logs.append(row))
+                operations.append(functools.partial(keep_log, row=item.log))
                 futures.append(None)
         separate_logs = self._logs is not self._main
 

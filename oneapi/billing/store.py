@@ -14,12 +14,11 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from peewee import Database
 from playhouse.pwasyncio import AsyncSqliteDatabase
 
-from oneapi.db.connect import Databases
+from oneapi.db.connect import AsyncDatabase, Databases
 
-Execute = Callable[[str, tuple], Any]
+Execute = Callable[[str, tuple[Any, ...]], Any]
 Operation = Callable[[Execute], Any]
 
 
@@ -100,7 +99,7 @@ class SqliteStore(Store):
 class AsyncStore(Store):
     """PostgreSQL / MySQL through the pooled async driver."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: AsyncDatabase) -> None:
         self._db = db
         self.param = db.param
 
@@ -116,7 +115,7 @@ class AsyncStore(Store):
                 await self._db.aclose()
 
 
-def open_store(dbs: Databases, db: Database, busy_timeout_ms: int) -> Store:
+def open_store(dbs: Databases, db: AsyncDatabase, busy_timeout_ms: int) -> Store:
     if isinstance(db, AsyncSqliteDatabase) and db.database != ":memory:":
         return SqliteStore(dbs, db, busy_timeout_ms)
     return AsyncStore(db)

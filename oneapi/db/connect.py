@@ -17,7 +17,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from peewee import Database
 from playhouse.pwasyncio import AsyncMySQLDatabase, AsyncPostgresqlDatabase, AsyncSqliteDatabase
 
 from oneapi.config import Settings
@@ -26,8 +25,11 @@ from oneapi.db.models import log_db, main_db
 
 logger = logging.getLogger(__name__)
 
+# What open_database returns: a pwasyncio database (peewee's Database plus aexecute/list/scalar/run/close_pool).
+AsyncDatabase = AsyncSqliteDatabase | AsyncPostgresqlDatabase | AsyncMySQLDatabase
 
-def open_database(dsn: str, settings: Settings, pool_size: int) -> Database:
+
+def open_database(dsn: str, settings: Settings, pool_size: int) -> AsyncDatabase:
     """One pwasyncio database for an SQL_DSN value ('' means SQLite at SQLITE_PATH)."""
     if not dsn:
         path = settings.sqlite_path
@@ -72,14 +74,14 @@ class ProcessWriteLock:
 class Databases:
     """The main database, the log database (the same object unless LOG_SQL_DSN is set) and their write locks."""
 
-    main: Database
-    logs: Database
+    main: AsyncDatabase
+    logs: AsyncDatabase
     _locks: dict[int, asyncio.Lock] = field(default_factory=dict)
     # Set when several workers share an SQLite file: held, inside the in-process lock, by every writer.
     process_lock: ProcessWriteLock | None = None
 
     @contextlib.asynccontextmanager
-    async def write_transaction(self, db: Database | None = None) -> AsyncIterator[None]:
+    async def write_transaction(self, db: AsyncDatabase | None = None) -> AsyncIterator[None]:
         """A write transaction: BEGIN IMMEDIATE under one lock on SQLite, a plain transaction elsewhere."""
         db = db or self.main
         if isinstance(db, AsyncSqliteDatabase):
@@ -90,7 +92,7 @@ class Databases:
                 yield
 
     @contextlib.asynccontextmanager
-    async def write_lock(self, db: Database | None = None) -> AsyncIterator[None]:
+    async def write_lock(self, db: AsyncDatabase | None = None) -> AsyncIterator[None]:
         """Serialise a single autocommit write against the other SQLite writers (no-op elsewhere)."""
         db = db or self.main
         if isinstance(db, AsyncSqliteDatabase):
