@@ -95,7 +95,7 @@ def _openai_message(message: dict[str, Any], delta: bool = False) -> dict[str, A
 
 def _openai_tool_call(call: dict[str, Any], index: int, delta: bool) -> dict[str, Any]:
     """A whole answer's calls all get ids; stream deltas keep DashScope's (only the first piece has one)."""
-    function = call.get("function") if isinstance(call.get("function"), dict) else {}
+    function: dict[str, Any] = call["function"] if isinstance(call.get("function"), dict) else {}
     arguments = function.get("arguments") or ""
     out: dict[str, Any] = {"index": call.get("index", index), "type": "function",
                            "function": {"name": function.get("name") or "",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -260,7 +260,7 @@ class BaiduAdaptor(HttpAdaptor):
         self.tokens.forget(req.upstream, started)
         return await super().complete(req)
 
-    async def stream(self, req: RelayRequest) -> AsyncIterator[bytes]:
+    async def stream(self, req: RelayRequest) -> AsyncGenerator[bytes, None]:
         started = time.monotonic()
         events = super().stream(req)
         try:

@@ -18,7 +18,7 @@ What adaptors share lives beside this module, one concern each: ``shaping`` (req
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -146,7 +146,7 @@ class Adaptor:
     async def complete(self, req: RelayRequest) -> Completion:
         raise NotImplementedError
 
-    def stream(self, req: RelayRequest) -> AsyncIterator[bytes]:
+    def stream(self, req: RelayRequest) -> AsyncGenerator[bytes, None]:
         """SSE events (``data: …\\n\\n``) in OpenAI's chunk shape; the pipeline adds ``data: [DONE]``."""
         raise NotImplementedError
 
@@ -213,7 +213,7 @@ class HttpAdaptor(Adaptor):
             answer = function_call_form(answer) or answer
         return Completion(orjson.dumps(answer))
 
-    async def stream(self, req: RelayRequest) -> AsyncIterator[bytes]:
+    async def stream(self, req: RelayRequest) -> AsyncGenerator[bytes, None]:
         resp = await self.send(req, await self.prepare(req))
         async with resp:
             if resp.content_type == "application/json":

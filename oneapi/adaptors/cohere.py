@@ -36,8 +36,8 @@ _JSON_TYPES = {"string": "str", "integer": "int", "number": "float", "boolean": 
 
 def _tool(tool: dict[str, Any]) -> dict[str, Any]:
     """An OpenAI function tool -> a v1 tool: JSON-schema properties become ``parameter_definitions``."""
-    function = tool.get("function") if isinstance(tool.get("function"), dict) else {}
-    schema = function.get("parameters") if isinstance(function.get("parameters"), dict) else {}
+    function: dict[str, Any] = tool["function"] if isinstance(tool.get("function"), dict) else {}
+    schema: dict[str, Any] = function["parameters"] if isinstance(function.get("parameters"), dict) else {}
     required = set(schema.get("required") or ())
     definitions = {}
     for name, spec in (schema.get("properties") or {}).items():
@@ -92,7 +92,7 @@ class _Conversation:
         return entry
 
     def _call(self, call: dict[str, Any]) -> dict[str, Any]:
-        function = call.get("function") if isinstance(call.get("function"), dict) else {}
+        function: dict[str, Any] = call["function"] if isinstance(call.get("function"), dict) else {}
         converted = {"name": function.get("name") or "",
                      "parameters": tool_arguments(function.get("arguments"), "assistant tool call")}
         self.calls[str(call.get("id"))] = converted

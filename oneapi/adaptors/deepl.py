@@ -8,7 +8,7 @@ is counted as the number of characters sent (One API counted UTF-8 bytes) and th
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import orjson
@@ -64,7 +64,7 @@ class DeepLAdaptor(HttpAdaptor):
         answer = chat_completion(req, new_id(), {"role": "assistant", "content": text}, "stop")
         return Completion(orjson.dumps(answer))
 
-    async def stream(self, req: RelayRequest) -> AsyncIterator[bytes]:
+    async def stream(self, req: RelayRequest) -> AsyncGenerator[bytes, None]:
         text = await self._translate(req)
         chunk_id = new_id()
         req.completion_text.append(text)

@@ -108,7 +108,7 @@ async def _parts(req: RelayRequest, content: Any, index: int) -> list[dict[str, 
         return [{"text": content}] if content else []
     if not isinstance(content, list):
         raise conversion_error(f"messages[{index}].content must be a string or an array of parts")
-    parts = []
+    parts: list[dict[str, Any]] = []
     for part in content:
         kind = part.get("type") if isinstance(part, dict) else None
         if kind == "text":
@@ -183,7 +183,7 @@ class GeminiAdaptor(PassThroughAdaptor):
         if not candidates:
             raise _no_candidates(data)
         choices = []
-        texts = []
+        texts: list[str] = []
         for i, candidate in enumerate(candidates):
             text, thoughts, calls = wire.candidate_parts(candidate)
             texts += (thoughts, text)

@@ -5,7 +5,7 @@ The adaptor only watches what passes (usage, streamed text) so billing is the pr
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
 from typing import Any
 
 import aiohttp
@@ -62,7 +62,7 @@ class PassThroughAdaptor(HttpAdaptor):
         self.record_answer(req, data)
         return Completion(orjson.dumps(data))
 
-    async def stream(self, req: RelayRequest) -> AsyncIterator[bytes]:
+    async def stream(self, req: RelayRequest) -> AsyncGenerator[bytes, None]:
         if req.mode != self.native_mode:
             async for event in super().stream(req):
                 yield event

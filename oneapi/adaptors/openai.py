@@ -7,9 +7,10 @@ it with ``stream_options.include_usage`` and drop that extra chunk when the clie
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
+import aiohttp
 import orjson
 
 from oneapi.adaptors.answers import StreamProgress, conform, encode_embeddings, sse, usage_chunk
@@ -109,7 +110,7 @@ class OpenAIAdaptor(Adaptor):
             return orjson.dumps({**req.body, "stream_options": options})
         return req.body_bytes()
 
-    async def _send(self, req: RelayRequest):
+    async def _send(self, req: RelayRequest) -> aiohttp.ClientResponse:
         resp = await req.http.post(self.url(req), data=self.body(req), headers=self.headers(req), timeout=req.timeout)
         if resp.status not in (200, 201):
             raise await refusal(resp, self.parse_error)
@@ -167,7 +168,7 @@ class OpenAIAdaptor(Adaptor):
                     texts.append(choice["text"])
         req.estimate_usage("".join(texts))
 
-    async def stream(self, req: RelayRequest) -> AsyncIterator[bytes]:
+    async def stream(self, req: RelayRequest) -> AsyncGenerator[bytes, None]:
         resp = await self._send(req)
         async with resp:
             if resp.content_type == "application/json":

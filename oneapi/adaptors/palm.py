@@ -8,7 +8,7 @@ requested model goes into the URL (``PaLM-2``, One API's catalogue name, means `
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import orjson
@@ -74,7 +74,7 @@ class PalmAdaptor(HttpAdaptor):
             "usage": req.usage.as_openai(),
         }
 
-    async def stream(self, req: RelayRequest) -> AsyncIterator[bytes]:
+    async def stream(self, req: RelayRequest) -> AsyncGenerator[bytes, None]:
         answer = orjson.loads((await self.complete(req)).body)  # PaLM has no stream: one whole answer
         for choice in answer["choices"]:
             chunk = chat_chunk(req, answer["id"], {"role": "assistant", "content": choice["message"]["content"]},

@@ -15,7 +15,7 @@ import base64
 import hashlib
 import hmac
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from email.utils import formatdate
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -193,7 +193,7 @@ class _Turn:
 class XunfeiAdaptor(Adaptor):
     modes = frozenset({RelayMode.CHAT})
 
-    async def frames(self, req: RelayRequest) -> AsyncIterator[dict[str, Any]]:
+    async def frames(self, req: RelayRequest) -> AsyncGenerator[dict[str, Any], None]:
         """The answer frames, from the first to the one with ``choices.status == 2``."""
         app_id, api_secret, api_key = credentials(req.upstream.key)
         version = api_version(req)
@@ -239,7 +239,7 @@ class XunfeiAdaptor(Adaptor):
             req.estimate_usage("".join(turn.text))
         return Completion(orjson.dumps(chat_completion(req, turn.id, message, turn.finish_reason)))
 
-    async def stream(self, req: RelayRequest) -> AsyncIterator[bytes]:
+    async def stream(self, req: RelayRequest) -> AsyncGenerator[bytes, None]:
         turn = _Turn(req)
         frames = self.frames(req)
         try:

@@ -12,7 +12,7 @@ import base64
 import hashlib
 import hmac
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -217,7 +217,7 @@ class ZhipuAdaptor(OpenAIAdaptor):
             return await self.v3.complete(req)
         return await super().complete(req)
 
-    def stream(self, req: RelayRequest) -> AsyncIterator[bytes]:
+    def stream(self, req: RelayRequest) -> AsyncGenerator[bytes, None]:
         return self.v3.stream(req) if is_v3(req) else super().stream(req)
 
 

@@ -7,7 +7,7 @@ that speak its format natively), and says the answer, the stream and the errors 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from typing import Any, NamedTuple
 
@@ -81,7 +81,7 @@ class FrontDoor:
         return answer
 
     async def stream(self, request: web.Request, req: RelayRequest,
-                     events: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+                     events: AsyncGenerator[bytes, None]) -> AsyncGenerator[bytes, None]:
         """The stream as the client gets it: a chat stream said in the door's format."""
         async with aclosing(events):
             if not self.converts(req):

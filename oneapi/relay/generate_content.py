@@ -29,7 +29,7 @@ class GenerateContentDoor(FrontDoor):
 
     def credential(self, request: web.Request) -> str:
         return (request.headers.get("x-goog-api-key") or request.query.get("key")
-                or request.headers.get("Authorization", ""))
+                or request.headers.get("Authorization") or "")
 
     async def parse(self, request: web.Request, mode: RelayMode, caller: Caller) -> Parsed:
         body, raw = await read_json(request)

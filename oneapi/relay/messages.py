@@ -32,7 +32,7 @@ class MessagesDoor(FrontDoor):
     done = b""
 
     def credential(self, request: web.Request) -> str:
-        return request.headers.get("x-api-key") or request.headers.get("Authorization", "")
+        return request.headers.get("x-api-key") or request.headers.get("Authorization") or ""
 
     async def parse(self, request: web.Request, mode: RelayMode, caller: Caller) -> Parsed:
         body, raw = await read_json(request)

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -131,7 +132,7 @@ def mapped_model(channel: Channel, model: str) -> str:
 
 
 # A channel's forced system prompt in the front doors' native bodies: (field, value).
-_SYSTEM_FIELDS = {
+_SYSTEM_FIELDS: dict[RelayMode, Callable[[str], tuple[str, Any]]] = {
     RelayMode.MESSAGES: lambda prompt: ("system", prompt),
     RelayMode.RESPONSES: lambda prompt: ("instructions", prompt),
     RelayMode.GEMINI: lambda prompt: ("systemInstruction", {"parts": [{"text": prompt}]}),

@@ -10,7 +10,7 @@ carried over, as OpenAI documents).
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
@@ -85,7 +85,7 @@ class ResponsesDoor(FrontDoor):
         return Completion(orjson.dumps(exchange.final), completion.status, {"Content-Type": "application/json"})
 
     async def stream(self, request: web.Request, req: RelayRequest,
-                     events: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+                     events: AsyncGenerator[bytes, None]) -> AsyncGenerator[bytes, None]:
         """The stream, with the answer stored before the client sees response.completed (so it can go on at once)."""
         exchange: _Exchange = request[_EXCHANGE]
         state = request.app[STATE]
@@ -116,8 +116,9 @@ class ResponsesDoor(FrontDoor):
 def _completed(data: bytes) -> dict[str, Any] | None:
     """The Response in a ``response.completed`` event among these stream bytes."""
     for chunk in chat_chunks(data):
-        if chunk.get("type") == "response.completed" and isinstance(chunk.get("response"), dict):
-            return chunk["response"]
+        response = chunk.get("response")
+        if chunk.get("type") == "response.completed" and isinstance(response, dict):
+            return response
     return None
 
 
