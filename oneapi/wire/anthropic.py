@@ -226,7 +226,7 @@ def _tool(tool: Any, index: int) -> dict[str, Any]:
 def _tool_choice(choice: Any, parallel: Any) -> dict[str, Any] | None:
     if isinstance(choice, dict):
         name = (choice.get("function") or {}).get("name")
-        converted = {"type": "tool", "name": name} if name else {"type": "auto"}
+        converted: dict[str, Any] = {"type": "tool", "name": name} if name else {"type": "auto"}
     elif choice == "required":
         converted = {"type": "any"}
     elif choice == "none":
@@ -502,8 +502,9 @@ def _image_url(source: Any, index: int, block: int) -> str:
     source = source if isinstance(source, dict) else {}
     if source.get("type") == "base64":
         return f"data:{source.get('media_type') or 'image/png'};base64,{source.get('data') or ''}"
-    if source.get("type") == "url" and isinstance(source.get("url"), str):
-        return source["url"]
+    url = source.get("url")
+    if source.get("type") == "url" and isinstance(url, str):
+        return url
     raise invalid(f"messages.{index}.content.{block}.source: a base64 or url image source is required")
 
 
@@ -580,7 +581,7 @@ def usage_of(usage: Any) -> dict[str, int]:
 
 def event(payload: dict[str, Any]) -> bytes:
     """One Anthropic SSE event: its type as the event name, the payload as data."""
-    return b"event: " + payload["type"].encode() + b"\ndata: " + orjson.dumps(payload) + b"\n\n"
+    return b"event: " + str(payload["type"]).encode() + b"\ndata: " + orjson.dumps(payload) + b"\n\n"
 
 
 @dataclass
@@ -597,9 +598,9 @@ class EventsFromChat:
 
     def start(self, chat_id: Any) -> bytes:
         self.id = message_id(chat_id)
-        message = {"id": self.id, "type": "message", "role": "assistant", "model": self.model, "content": [],
-                   "stop_reason": None, "stop_sequence": None,
-                   "usage": {"input_tokens": self.input_tokens, "output_tokens": 0}}
+        message: dict[str, Any] = {"id": self.id, "type": "message", "role": "assistant", "model": self.model,
+                                   "content": [], "stop_reason": None, "stop_sequence": None,
+                                   "usage": {"input_tokens": self.input_tokens, "output_tokens": 0}}
         return event({"type": "message_start", "message": message}) + event({"type": "ping"})
 
     def chunk(self, chunk: dict[str, Any]) -> bytes:

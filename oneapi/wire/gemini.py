@@ -300,7 +300,7 @@ def json_schema(schema: Any) -> Any:
         return [json_schema(item) for item in schema]
     if not isinstance(schema, dict):
         return schema
-    converted = {}
+    converted: dict[str, Any] = {}
     for key, value in schema.items():
         if key == "type" and isinstance(value, str):
             converted[key] = value.lower()

@@ -97,7 +97,7 @@ def _content(content: Any, index: int) -> Any:
         return content
     if not isinstance(content, list):
         raise invalid(f"Invalid 'input[{index}].content': a string or a list of parts is required.")
-    parts = []
+    parts: list[dict[str, Any]] = []
     for part in content:
         kind = part.get("type") if isinstance(part, dict) else None
         if kind in ("input_text", "output_text", "text"):
@@ -168,7 +168,7 @@ def response(body: dict[str, Any], response_id: str, model: str, output: list[di
 
 
 def event(payload: dict[str, Any]) -> bytes:
-    return b"event: " + payload["type"].encode() + b"\ndata: " + orjson.dumps(payload) + b"\n\n"
+    return b"event: " + str(payload["type"]).encode() + b"\ndata: " + orjson.dumps(payload) + b"\n\n"
 
 
 @dataclass
