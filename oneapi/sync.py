@@ -47,7 +47,8 @@ def connect_redis(url: str, password: str = "") -> aioredis.Redis:
 class Bus(Protocol):
     """Carries change messages to the other processes; ``client`` is the Redis client, if the bus is Redis."""
 
-    client: aioredis.Redis | None
+    @property
+    def client(self) -> aioredis.Redis | None: ...
 
     async def publish(self, message: bytes) -> None: ...
 

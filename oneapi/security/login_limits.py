@@ -51,7 +51,9 @@ class LoginLimits:
         for key, _ in _keys(request, username):
             if redis is not None:
                 async with redis.pipeline(transaction=True) as pipe:
-                    await pipe.incr(key).expire(key, WINDOW, nx=True).execute()
+                    pipe.incr(key)  # a pipeline queues commands; execute() sends them in one MULTI
+                    pipe.expire(key, WINDOW, nx=True)
+                    await pipe.execute()
                 continue
             if len(self._memory) > 100_000:  # a flood of distinct names: forget finished windows
                 self._memory = {k: v for k, v in self._memory.items() if now - v[0] < WINDOW}
