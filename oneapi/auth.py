@@ -25,7 +25,7 @@ from oneapi.security.sessions import current_generation, end_sessions
 from oneapi.state import STATE
 
 COOKIE_NAME = SESSION_COOKIE
-USER_KEY = web.RequestKey("user", User)  # type: ignore[attr-defined]
+USER_KEY = web.RequestKey("user", User)
 _SESSION_KEY = "oneapi.session_user"  # the cookie's user, looked up once per request
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

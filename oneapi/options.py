@@ -6,6 +6,7 @@ first and then to memory, so a failed write changes nothing.
 
 from __future__ import annotations
 
+import builtins
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -124,7 +125,7 @@ class Options:
         return (self.get("ServerAddress") or "http://localhost:3000").rstrip("/")
 
     @property
-    def quota_per_unit(self) -> float:
+    def quota_per_unit(self) -> builtins.float:  # `float` here is the method above
         return self.float("QuotaPerUnit", 500000.0) or 500000.0
 
     # -- writing ---------------------------------------------------------------------------------

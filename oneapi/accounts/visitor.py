@@ -33,7 +33,8 @@ async def set_visitor_cookie(request: web.Request, response: web.StreamResponse)
         cookie = SimpleCookie()
         cookie[VISITOR_COOKIE] = new
         morsel = cookie[VISITOR_COOKIE]
-        morsel.update({"max-age": str(VISITOR_MAX_AGE), "path": "/", "httponly": True, "samesite": "Lax"})
+        morsel.update({"max-age": str(VISITOR_MAX_AGE), "path": "/", "samesite": "Lax"})
+        morsel["httponly"] = True
         if request.secure:
             morsel["secure"] = True
         response.headers.add(hdrs.SET_COOKIE, morsel.OutputString())

@@ -17,6 +17,7 @@ from peewee import BigIntegerField, CharField, Field, IntegerField, Model, Model
 
 from oneapi.auth import Handler, require
 from oneapi.constants import Role
+from oneapi.db.models import Channel, Redemption, User
 from oneapi.errors import ApiError, api_ok
 from oneapi.state import STATE
 
@@ -54,12 +55,12 @@ def page_offset(request: web.Request) -> int:
     return max(query_int(request, "p", limit=INT32), 0) * ITEMS_PER_PAGE
 
 
-async def page_of(request: web.Request, query: ModelSelect) -> list[Any]:
+async def page_of(request: web.Request, query: ModelSelect[Any]) -> list[Any]:
     """The rows of ``query`` on the page ``?p=`` asks for."""
     return await request.app[STATE].dbs.main.list(query.offset(page_offset(request)).limit(ITEMS_PER_PAGE))
 
 
-async def search_rows(request: web.Request, model: type[Model], *fields: Field) -> list[Any]:
+async def search_rows(request: web.Request, model: type[User | Channel | Redemption], *fields: Field) -> list[Any]:
     """Rows where one of ``fields`` starts with ``?keyword=``, or whose id it is, newest first (unpaged)."""
     keyword = request.query.get("keyword", "")
     where = reduce(operator.or_, (field.startswith(keyword) for field in fields))
@@ -68,7 +69,8 @@ async def search_rows(request: web.Request, model: type[Model], *fields: Field) 
     return await request.app[STATE].dbs.main.list(model.select().where(where).order_by(model.id.desc()))
 
 
-def admin_listing(model: type[Model], to_dict: Callable[[Any], dict[str, Any]]) -> tuple[Handler, Handler]:
+def admin_listing(model: type[Channel | Redemption],
+                  to_dict: Callable[[Any], dict[str, Any]]) -> tuple[Handler, Handler]:
     """The two read endpoints of an admin table with a ``name``: a page of rows, newest first, and the
     ``?keyword=`` search (name prefix or id)."""
 

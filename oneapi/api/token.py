@@ -57,9 +57,9 @@ def _editable_fields(body: dict[str, Any]) -> dict[str, Any]:
         if value is not None:
             fields[name] = value
     for name in ("expired_time", "remain_quota"):
-        value = body_int(body, name)
-        if value is not None:
-            fields[name] = value
+        number = body_int(body, name)
+        if number is not None:
+            fields[name] = number
     unlimited = _body_bool(body, "unlimited_quota")
     if unlimited is not None:
         fields["unlimited_quota"] = unlimited

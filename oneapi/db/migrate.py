@@ -71,7 +71,8 @@ def _create_or_complete_table(db: Database, migrator: SchemaMigrator, model: typ
     table = model._meta.table_name
     if not db.table_exists(table):
         logger.info("creating table %s", table)
-        model._schema.create_table(safe=True)  # the table only: its indexes come after every column exists
+        # peewee's stubs omit Model._schema (ModelBase sets it) and Index._name.
+        model._schema.create_table(safe=True)  # type: ignore[attr-defined]  # the table only: indexes come last
         return
     existing = {column.name for column in db.get_columns(table)}
     missing = [f for f in model._meta.sorted_fields if f.column_name not in existing]
@@ -94,11 +95,13 @@ def _create_missing_indexes(db: Database, model: type[AsyncModel]) -> None:
     """Create the model's indexes that are absent by name (MySQL has no CREATE INDEX IF NOT EXISTS)."""
     table = model._meta.table_name
     existing = index_names(db, table)
-    missing = [i for i in model._meta.fields_to_index() if isinstance(i, Index) and i._name not in existing]
+    # peewee's stubs omit Index._name and Model._schema (ModelBase sets it).
+    missing = [i for i in model._meta.fields_to_index()
+               if isinstance(i, Index) and i._name not in existing]  # type: ignore[attr-defined]
     if missing:
-        logger.info("creating indexes on %s: %s", table, [index._name for index in missing])
+        logger.info("creating indexes on %s: %s", table, [index._name for index in missing])  # type: ignore[attr-defined]
     for index in missing:
-        db.execute(model._schema._create_index(index, safe=False))
+        db.execute(model._schema._create_index(index, safe=False))  # type: ignore[attr-defined]
 
 
 def migrate_models(db: Database, models: Sequence[type[AsyncModel]]) -> None:

@@ -139,7 +139,7 @@ class LongTextField(TextField):
 
     def ddl_datatype(self, ctx: Any) -> SQL:
         field_types = ctx.state.field_types if ctx else None
-        mysql = bool(field_types) and "AUTO_INCREMENT" in field_types.get("AUTO", "")
+        mysql = "AUTO_INCREMENT" in (field_types or {}).get("AUTO", "")
         return SQL("LONGTEXT") if mysql else super().ddl_datatype(ctx)
 
 

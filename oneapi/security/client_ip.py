@@ -16,7 +16,7 @@ from oneapi.config import ConfigError
 from oneapi.state import STATE
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-CLIENT_IP_KEY = web.RequestKey("client_ip", str)  # type: ignore[attr-defined]
+CLIENT_IP_KEY = web.RequestKey("client_ip", str)
 
 
 @lru_cache(maxsize=8)
