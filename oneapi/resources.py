@@ -23,3 +23,8 @@ def static_dir() -> Path:
 
 def tokenizer_dir() -> Path:
     return PACKAGE_DIR / "data" / "tokenizers"
+
+
+def locales_dir() -> Path:
+    """gettext catalogues: ``<lang>/LC_MESSAGES/messages.po`` (and the compiled ``.mo`` in the build)."""
+    return PACKAGE_DIR / "locales"

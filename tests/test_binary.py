@@ -116,6 +116,9 @@ def test_bundle_carries_code_pages_tokenizers_and_drivers(built: Build) -> None:
         drivers.add("uvloop")
     assert drivers <= modules, f"drivers not in the binary: {sorted(drivers - modules)}"
     assert any(name.startswith("oneapi/data/tokenizers/") for name in built.data_files)
+    catalogues = {name for name in package.toc if name.startswith("oneapi/locales/") and name.endswith(".mo")}
+    assert {"oneapi/locales/en/LC_MESSAGES/messages.mo", "oneapi/locales/zh_CN/LC_MESSAGES/messages.mo"} <= catalogues
+    assert not {m for m in modules if m.split(".")[0] == "babel"}, "the .mo files make Babel unnecessary at run time"
     missing_data = built.data_files - set(package.toc)
     assert not missing_data, f"files not in the binary: {sorted(missing_data)}"
     assert not {m for m in modules if m.split(".")[0] in ("pytest", "_pytest", "IPython", "numpy")}
@@ -276,6 +279,8 @@ async def test_empty_directory_start_pages_and_logs(built: Build, launch: Callab
                 for asset in sorted(assets):
                     async with browser.get(server.url + asset) as response:
                         assert response.status == 200, asset
+            async with browser.get(server.url + "/channel", headers={"Accept-Language": "zh-CN"}) as response:
+                assert "渠道" in await response.text()  # the compiled zh_CN catalogue
 
     assert await server.stop() == 0
     assert "SIGTERM" in log_files[0].read_text(encoding="utf-8")

@@ -9,6 +9,8 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
+from babel.messages.catalog import Catalog
+from babel.messages.pofile import read_po
 
 from oneapi.web import i18n
 from oneapi.web.markdown import render_markdown, render_rich
@@ -281,19 +283,39 @@ def _computed_keys() -> set[str]:
     return keys
 
 
-def test_every_key_the_pages_use_is_in_both_languages() -> None:
+def test_every_key_the_pages_use_is_in_every_language() -> None:
     used = {key for key in _used_keys() if not key.endswith((".", "_"))} | _computed_keys()
     missing = sorted(key for key in used if not i18n.has(key))
     assert missing == []
-    assert set(i18n.CATALOGUE["zh-CN"]) == set(i18n.CATALOGUE["en"])
+
+
+def _po_catalogues() -> dict[str, Catalog]:
+    found = {}
+    for path in sorted(ROOT.joinpath("oneapi", "locales").glob("*/LC_MESSAGES/messages.po")):
+        with path.open("rb") as source:
+            found[path.parent.parent.name] = read_po(source)
+    return found
+
+
+def test_every_msgid_is_translated_in_every_shipped_language() -> None:
+    """A .po file that lacks an entry, or leaves one empty or fuzzy, fails here: add the text, not a gap."""
+    catalogues = _po_catalogues()
+    assert {"en", "zh_CN"} <= set(catalogues)
+    every_id = {(m.context, m.id) for c in catalogues.values() for m in c if m.id}
+    for lang, catalogue in catalogues.items():
+        translated = {(m.context, m.id) for m in catalogue if m.id and m.string and not m.fuzzy}
+        assert sorted(every_id - translated, key=str) == [], lang
+    assert set(i18n.LANGUAGES) == {lang.replace("_", "-") for lang in catalogues}
 
 
 def test_translations_keep_their_placeholders() -> None:
+    """Page texts keep English's ``{name}`` slots; server messages keep the ``{0}`` slots of the text sent."""
     slots = re.compile(r"\{(\w*)\}")
-    for key, zh in i18n.CATALOGUE["zh-CN"].items():
-        assert sorted(slots.findall(zh)) == sorted(slots.findall(i18n.CATALOGUE["en"][key])), key
-    for zh, en in i18n.SERVER_MESSAGES:
-        assert sorted(slots.findall(zh)) == sorted(slots.findall(en)), zh
+    english = {m.id: m.string for m in _po_catalogues()["en"] if m.id and not m.context}
+    for catalogue in _po_catalogues().values():
+        for message in (m for m in catalogue if m.id):
+            reference = message.id if message.context else english[message.id]
+            assert sorted(slots.findall(message.string)) == sorted(slots.findall(reference)), message.id
 
 
 def test_server_messages_of_the_api_are_translated() -> None:
@@ -308,7 +330,8 @@ def test_server_messages_of_the_api_are_translated() -> None:
             text = re.sub(r"\{[^}]*\}", "X", text)
             literals.add(text + "X" if text.endswith(" ") else text)  # "prefix " + details
     # the same matching as app.js: a {n} slot takes any text
-    patterns = [re.compile(re.sub(r"\\\{\d+\\\}", ".*?", re.escape(zh)) + "$", re.S) for zh, _ in i18n.SERVER_MESSAGES]
+    sent = i18n.SERVER_MESSAGES["zh-CN"]
+    patterns = [re.compile(re.sub(r"\\\{\d+\\\}", ".*?", re.escape(zh)) + "$", re.S) for zh in sent]
     assert sorted(text for text in literals if not any(p.match(text) for p in patterns)) == []
 
 

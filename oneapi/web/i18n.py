@@ -1,793 +1,76 @@
-"""The pages' message catalogue (zh-CN and en), language choice, and translations of server messages.
+"""The pages' languages: gettext catalogues under ``oneapi/locales/<lang>/LC_MESSAGES/messages.po``.
 
-Every entry is written as a (zh-CN, en) pair, so no string can exist in one language only. The API
-answers in One API's Chinese (clients match on those texts); the pages show those messages in the
-reader's language through ``SERVER_MESSAGES``, patterns with ``{0}``-style slots included.
+Adding a language is adding one ``.po`` file: its folder name is the language (``zh_CN`` -> ``zh-CN``) and
+its ``language.name`` entry is what the switcher shows. Three kinds of entry live in each catalogue:
+
+- page texts, keyed by a symbolic msgid (``nav.home``) and filled with ``{name}`` slots by ``translate``;
+- server messages (msgctxt ``server``): the API answers in One API's Chinese (clients match on those texts)
+  or in this server's English, and the pages show the reader's language; ``{0}`` slots match any text;
+- channel type names (msgctxt ``channel_type``), keyed by One API's Chinese names.
+
+The one-file build ships ``.mo`` files compiled by Babel (oneapi.spec); a checkout compiles the ``.po``
+sources in memory at start, so editing a ``.po`` file needs no build step.
 """
 
 from __future__ import annotations
 
+import gettext
+import io
 from functools import cache
+from pathlib import Path
 
 from oneapi.constants import CHANNEL_TYPE_INFO, ChannelType
+from oneapi.resources import locales_dir
 
-LANGUAGES = ("zh-CN", "en")
-LANGUAGE_NAMES = {"zh-CN": "中文", "en": "English"}
 COOKIE = "lang"
 DEFAULT_LANGUAGE = "en"
+DOMAIN = "messages"
+_CONTEXT = "\x04"  # how gettext joins msgctxt and msgid in a compiled catalogue
 
-_TABLE: dict[str, tuple[str, str]] = {
-    # -- chrome ------------------------------------------------------------------------------------
-    "a11y.skip": ("跳到主要内容", "Skip to main content"),
-    "a11y.menu": ("菜单", "Menu"),
-    "a11y.main_nav": ("主导航", "Main navigation"),
-    "a11y.language": ("语言", "Language"),
-    "nav.home": ("首页", "Home"),
-    "nav.dashboard": ("数据看板", "Dashboard"),
-    "nav.channels": ("渠道", "Channels"),
-    "nav.tokens": ("令牌", "Tokens"),
-    "nav.logs": ("日志", "Logs"),
-    "nav.users": ("用户", "Users"),
-    "nav.redemptions": ("兑换码", "Redemptions"),
-    "nav.topup": ("充值", "Top up"),
-    "nav.chat": ("聊天", "Chat"),
-    "nav.settings": ("设置", "Settings"),
-    "nav.about": ("关于", "About"),
-    "nav.login": ("登录", "Sign in"),
-    "nav.logout": ("退出", "Sign out"),
-    "nav.register": ("注册", "Sign up"),
-    "footer.default": ("开源 LLM API 网关", "open-source LLM API gateway"),
-    "banner.default_password_title": ("安全提醒：", "Security notice:"),
-    "banner.default_password": ("你仍在使用默认密码 123456，请立即修改。",
-                                "You are still using the default password 123456. Please change it."),
-    "banner.change_now": ("立即修改", "Change it now"),
-    "confirm.title": ("请确认", "Please confirm"),
-    "pager.label": ("分页", "Pagination"),
-    "pager.previous": ("上一页", "Previous"),
-    "pager.next": ("下一页", "Next"),
-    "pager.page": ("第 {page} 页", "Page {page}"),
-    "quota.equals": ("约合 {amount}", "≈ {amount}"),
-    "json.invalid": ("JSON 格式错误：{error}", "invalid JSON: {error}"),
-    "json.not_object": ("必须是 JSON 对象", "must be a JSON object"),
-    "json.bad_value": ("键 {key} 的值类型不正确", "the value of {key} has the wrong type"),
-    # -- common words ------------------------------------------------------------------------------
-    "common.loading": ("加载中…", "Loading…"),
-    "common.load_failed": ("加载失败", "Could not load the data"),
-    "common.empty": ("暂无数据", "Nothing here yet"),
-    "common.search": ("搜索", "Search"),
-    "common.reset": ("重置", "Reset"),
-    "common.sort": ("排序", "Sort"),
-    "common.all": ("全部", "All"),
-    "common.id": ("ID", "ID"),
-    "common.name": ("名称", "Name"),
-    "common.status": ("状态", "Status"),
-    "common.actions": ("操作", "Actions"),
-    "common.created": ("创建时间", "Created"),
-    "common.save": ("保存", "Save"),
-    "common.cancel": ("取消", "Cancel"),
-    "common.back": ("返回", "Back"),
-    "common.confirm": ("确认", "Confirm"),
-    "common.close": ("关闭", "Close"),
-    "common.edit": ("编辑", "Edit"),
-    "common.delete": ("删除", "Delete"),
-    "common.enable": ("启用", "Enable"),
-    "common.disable": ("禁用", "Disable"),
-    "common.copy": ("复制", "Copy"),
-    "common.copied": ("已复制到剪贴板", "Copied to the clipboard"),
-    "common.copy_manually": ("无法访问剪贴板，请手动复制：", "The clipboard is not available; copy this by hand:"),
-    "common.ms": ("{value} 毫秒", "{value} ms"),
-    "common.yes": ("是", "yes"),
-    "common.no": ("否", "no"),
-    "common.on": ("已启用", "On"),
-    "common.off": ("未启用", "Off"),
-    "status.enabled": ("已启用", "Enabled"),
-    "status.disabled": ("已禁用", "Disabled"),
-    "status.manually_disabled": ("已手动禁用", "Disabled manually"),
-    "status.auto_disabled": ("已自动禁用", "Disabled automatically"),
-    "status.banned": ("已封禁", "Banned"),
-    "status.deleted": ("已注销", "Deleted"),
-    "status.unknown": ("未知状态", "Unknown"),
-    "role.common": ("普通用户", "User"),
-    "role.admin": ("管理员", "Admin"),
-    "role.root": ("超级管理员", "Root"),
-    "sort.default": ("默认（最新优先）", "Default (newest first)"),
-    "sort.quota": ("剩余额度", "Remaining quota"),
-    "sort.remain_quota": ("剩余额度", "Remaining quota"),
-    "sort.used_quota": ("已用额度", "Used quota"),
-    "sort.request_count": ("请求次数", "Request count"),
-    # -- errors ------------------------------------------------------------------------------------
-    "error.network": ("网络错误，请检查连接后重试", "Network error; check the connection and try again"),
-    "error.session_expired": ("登录已过期，请重新登录", "Your session has expired; please sign in again"),
-    "error.rate_limited": ("请求过于频繁，请稍后再试", "Too many requests; please wait a moment"),
-    "error.http": ("服务器返回错误（HTTP {status}）", "The server answered with an error (HTTP {status})"),
-    "error.unknown": ("操作失败", "The operation failed"),
-    "error.forbidden_title": ("无权访问", "Access denied"),
-    "error.forbidden": ("你没有权限访问此页面。", "You do not have permission to open this page."),
-    "error.cross_site": ("请求来自其他站点，已拒绝。", "The request came from another site and was refused."),
-    "error.not_found_title": ("页面不存在", "Page not found"),
-    "error.not_found": ("你访问的页面不存在。", "The page you asked for does not exist."),
-    "error.go_home": ("返回首页", "Back to home"),
-    # -- home and about ----------------------------------------------------------------------------
-    "home.notice": ("公告", "Notice"),
-    "home.welcome": ("欢迎使用 {name}", "Welcome to {name}"),
-    "home.tagline": ("一个 OpenAI 兼容的 API 网关：统一管理各家模型的密钥，分发你自己的令牌，按用量计费。",
-                     "An OpenAI-compatible API gateway: pool your providers' keys, hand out your own tokens, "
-                     "bill every request."),
-    "home.system_info": ("系统信息", "System information"),
-    "home.name": ("名称", "Name"),
-    "home.version": ("版本", "Version"),
-    "home.started": ("启动时间", "Started"),
-    "home.api_base": ("API 地址", "API base URL"),
-    "home.features": ("系统配置", "Configuration"),
-    "home.email_verification": ("邮箱验证", "Email verification"),
-    "home.github_oauth": ("GitHub 身份验证", "GitHub sign-in"),
-    "home.wechat_login": ("微信身份验证", "WeChat sign-in"),
-    "home.turnstile": ("Turnstile 用户校验", "Turnstile check"),
-    "about.default": ("管理员可以在 设置 → 其他 中填写关于页面的内容，支持 Markdown、HTML，"
-                      "或填入一个 https:// 网址以嵌入页面。",
-                      "The administrator can write this page in Settings → Other: Markdown, HTML, "
-                      "or an https:// URL to embed a page."),
-    "chat.not_configured": ("管理员尚未配置聊天页面链接（ChatLink）。",
-                            "The administrator has not configured a chat link (ChatLink)."),
-    # -- sign in, sign up, reset -------------------------------------------------------------------
-    "login.title": ("登录 {name}", "Sign in to {name}"),
-    "login.required": ("请先登录。", "Please sign in to continue."),
-    "login.username": ("用户名或邮箱", "Username or email"),
-    "login.password": ("密码", "Password"),
-    "login.submit": ("登录", "Sign in"),
-    "login.fill_both": ("请输入用户名和密码", "Enter your username and password"),
-    "login.welcome": ("欢迎回来，{name}", "Welcome back, {name}"),
-    "login.password_disabled": ("管理员关闭了密码登录，请使用下方的其他方式登录。",
-                                "Password sign-in is turned off; use one of the options below."),
-    "login.forgot": ("忘记密码？", "Forgot your password?"),
-    "login.no_account": ("没有账号？", "No account yet?"),
-    "login.other_methods": ("其他登录方式", "Other ways to sign in"),
-    "login.lark": ("飞书", "Lark"),
-    "login.wechat": ("微信", "WeChat"),
-    "login.wechat_qr": ("微信公众号二维码", "WeChat official account QR code"),
-    "login.wechat_help": ("扫码关注公众号，输入「验证码」获取验证码（三分钟内有效）。",
-                          "Scan the QR code, follow the account and send \u201cverification code\u201d to get a code "
-                          "(valid for three minutes)."),
-    "login.wechat_code": ("验证码", "Verification code"),
-    "register.title": ("注册新账号", "Create an account"),
-    "register.closed": ("管理员关闭了新用户注册。", "The administrator has closed sign-ups."),
-    "register.username_help": ("最长 12 个字符", "At most 12 characters"),
-    "register.password_help": ("密码长度为 8 到 20 个字符", "The password must be 8 to 20 characters long"),
-    "register.password2": ("确认密码", "Confirm the password"),
-    "register.mismatch": ("两次输入的密码不一致", "The two passwords do not match"),
-    "register.email": ("邮箱", "Email"),
-    "register.email_required": ("请输入邮箱地址", "Enter your email address"),
-    "register.code": ("邮箱验证码", "Email verification code"),
-    "register.send_code": ("发送验证码", "Send code"),
-    "register.code_sent": ("验证码已发送，请检查邮箱", "Code sent; check your mailbox"),
-    "register.submit": ("注册", "Sign up"),
-    "register.done": ("注册成功，请登录", "Account created; please sign in"),
-    "register.have_account": ("已有账号？", "Already have an account?"),
-    "reset.title": ("重置密码", "Reset password"),
-    "reset.send": ("发送重置邮件", "Send the reset link"),
-    "reset.sent": ("重置邮件已发送，请检查邮箱", "Reset link sent; check your mailbox"),
-    "reset.confirm_help": ("将为 {email} 生成一个新密码。", "A new password will be generated for {email}."),
-    "reset.confirm": ("生成新密码", "Generate a new password"),
-    "reset.done": ("密码已重置", "The password was reset"),
-    "reset.new_password": ("新密码（请复制后登录并修改）", "New password (copy it, sign in, then change it)"),
-    "oauth.title": ("正在登录", "Signing in"),
-    "oauth.working": ("正在处理，请稍候…", "Working on it…"),
-    "oauth.bound": ("绑定成功", "Account linked"),
-    "oauth.signed_in": ("登录成功", "Signed in"),
-    # -- dashboard ---------------------------------------------------------------------------------
-    "dashboard.subtitle": ("最近 7 天的使用情况", "Your usage over the last 7 days"),
-    "dashboard.summary": ("账户概览", "Account summary"),
-    "dashboard.quota": ("剩余额度", "Remaining quota"),
-    "dashboard.used_quota": ("已用额度", "Used quota"),
-    "dashboard.request_count": ("请求次数", "Requests"),
-    "dashboard.requests_chart": ("每日请求次数", "Requests per day"),
-    "dashboard.quota_chart": ("每日消耗额度", "Quota used per day"),
-    "dashboard.tokens_chart": ("每日 Token 数", "Tokens per day"),
-    "dashboard.by_model": ("按模型统计", "By model"),
-    "dashboard.requests": ("请求", "Requests"),
-    "dashboard.tokens": ("Token 数", "Tokens"),
-    "dashboard.no_data": ("最近 7 天没有使用记录", "No usage in the last 7 days"),
-    "dashboard.chart_label": ("柱状图，7 天合计 {total}", "Bar chart, 7-day total {total}"),
-    # -- channels ----------------------------------------------------------------------------------
-    "channel.subtitle": ("上游服务商的账号与密钥", "Upstream provider accounts and keys"),
-    "channel.add": ("添加渠道", "Add channel"),
-    "channel.add_title": ("创建新的渠道", "New channel"),
-    "channel.edit_title": ("编辑渠道", "Edit channel"),
-    "channel.search_placeholder": ("渠道 ID 或名称", "Channel ID or name"),
-    "channel.type": ("类型", "Type"),
-    "channel.group": ("分组", "Group"),
-    "channel.groups": ("分组", "Groups"),
-    "channel.groups_help": ("哪些用户分组可以使用该渠道；新分组请先在 设置 → 运营 的分组倍率中添加。",
-                            "Which user groups may use this channel; add new groups to the group ratio in "
-                            "Settings → Operation first."),
-    "channel.response_time": ("响应时间", "Response time"),
-    "channel.balance": ("余额", "Balance"),
-    "channel.priority": ("优先级", "Priority"),
-    "channel.weight": ("权重", "Weight"),
-    "channel.priority_help": ("数值越大越优先", "Higher values are preferred"),
-    "channel.weight_help": ("同一优先级内按权重分配请求", "Share of requests within one priority"),
-    "channel.priority_of": ("渠道 {name} 的优先级", "Priority of channel {name}"),
-    "channel.weight_of": ("渠道 {name} 的权重", "Weight of channel {name}"),
-    "channel.saved_field": ("渠道 {name} 已更新", "Channel {name} updated"),
-    "channel.not_tested": ("未测试", "Not tested"),
-    "channel.test_failed": ("测试失败", "Test failed"),
-    "channel.seconds": ("{value} 秒", "{value} s"),
-    "channel.tested_at": ("测试于 {time}", "Tested at {time}"),
-    "channel.balance_unsupported": ("不支持", "n/a"),
-    "channel.update_balance_of": ("更新渠道 {name} 的余额", "Update the balance of channel {name}"),
-    "channel.balance_updated": ("余额更新于 {time}", "Balance updated at {time}"),
-    "channel.balance_done": ("渠道 {name} 余额：{balance}", "Channel {name} balance: {balance}"),
-    "channel.test": ("测试", "Test"),
-    "channel.test_model_of": ("用于测试渠道 {name} 的模型", "Model to test channel {name} with"),
-    "channel.test_ok": ("渠道 {name} 测试成功，耗时 {time} 秒：{reply}",
-                        "Channel {name} works ({time} s): {reply}"),
-    "channel.test_fail": ("渠道 {name} 测试失败：{error}", "Channel {name} failed the test: {error}"),
-    "channel.test_all": ("测试所有渠道", "Test all channels"),
-    "channel.test_disabled": ("测试禁用渠道", "Test disabled channels"),
-    "channel.test_started": ("已开始测试，请稍后刷新查看结果", "Testing started; refresh later to see the results"),
-    "channel.update_balances": ("更新所有余额", "Update all balances"),
-    "channel.balances_started": ("已开始更新余额", "Updating the balances"),
-    "channel.delete_disabled": ("删除禁用渠道", "Delete disabled channels"),
-    "channel.confirm_delete_disabled": ("确定删除所有已禁用（手动和自动）的渠道吗？此操作不可撤销。",
-                                        "Delete every disabled channel (manually or automatically)? "
-                                        "This cannot be undone."),
-    "channel.deleted_disabled": ("已删除 {count} 个禁用渠道", "Deleted {count} disabled channels"),
-    "channel.confirm_delete": ("确定删除渠道 {name} 吗？此操作不可撤销。",
-                               "Delete channel {name}? This cannot be undone."),
-    "channel.deleted": ("渠道 {name} 已删除", "Channel {name} deleted"),
-    "channel.enabled_done": ("渠道 {name} 已启用", "Channel {name} enabled"),
-    "channel.disabled_done": ("渠道 {name} 已禁用", "Channel {name} disabled"),
-    "channel.created": ("渠道 {name} 创建成功", "Channel {name} created"),
-    "channel.updated": ("渠道 {name} 更新成功", "Channel {name} updated"),
-    "channel.azure_note": ("注意：模型部署名称必须与模型名称一致，One API 会把请求中的 model "
-                           "替换为部署名称（模型名称中的点会被去掉）。",
-                           "Note: the deployment name must equal the model name: the model in each request is "
-                           "used as the deployment name (with dots removed)."),
-    "channel.coze_note": ("对于 Coze，模型名称即 Bot ID，可以加前缀 bot-，例如 bot-123456。",
-                          "For Coze the model name is the bot ID, optionally prefixed bot-, e.g. bot-123456."),
-    "channel.doubao_note": ("对于豆包，需要先在火山引擎控制台创建推理接入点，以接入点名称作为模型名称，"
-                            "例如 ep-20240608051426-tkxvl。",
-                            "For Doubao, create an inference endpoint in the Volcengine console first and use its "
-                            "name as the model name, e.g. ep-20240608051426-tkxvl."),
-    "channel.name_placeholder": ("为渠道起个名字", "A name for this channel"),
-    "channel.name_required": ("请填写渠道名称", "Enter a channel name"),
-    "channel.base_url": ("代理地址（Base URL）", "Base URL (proxy)"),
-    "channel.base_url_help": ("可选：通过代理站调用 API，例如 https://example.com",
-                              "Optional: call the API through a proxy, e.g. https://example.com"),
-    "channel.base_url_default": ("可选，留空使用默认地址 {url}", "Optional; empty uses the default {url}"),
-    "channel.base_url_azure": ("AZURE_OPENAI_ENDPOINT", "AZURE_OPENAI_ENDPOINT"),
-    "channel.base_url_azure_help": ("例如 https://docs-test-001.openai.azure.com",
-                                    "For example https://docs-test-001.openai.azure.com"),
-    "channel.base_url_required": ("该类型的渠道必须填写地址", "This channel type needs a base URL"),
-    "channel.other": ("其他参数", "Extra setting"),
-    "channel.other_azure": ("默认 API 版本", "Default API version"),
-    "channel.other_ali": ("插件参数（X-DashScope-Plugin）", "Plugin (X-DashScope-Plugin)"),
-    "channel.other_xunfei": ("星火大模型版本（接口地址中的版本号）", "Spark version (as in the API URL)"),
-    "channel.other_library": ("知识库 ID", "Knowledge base ID"),
-    "channel.other_gemini": ("API 版本", "API version"),
-    "channel.user_id": ("用户 ID", "User ID"),
-    "channel.user_id_coze": ("User ID（生成该密钥的用户 ID）", "User ID (of the key's owner)"),
-    "channel.user_id_cloudflare": ("Account ID", "Account ID"),
-    "channel.region": ("区域（Region）", "Region"),
-    "channel.vertex_adc": ("Google Cloud 应用默认凭据 JSON", "Google Cloud Application Default Credentials JSON"),
-    "channel.key": ("密钥", "Key"),
-    "channel.keys": ("密钥（每行一个）", "Keys (one per line)"),
-    "channel.keys_help": ("每个密钥会创建一个独立的渠道，其他设置相同。",
-                          "Each key creates its own channel with the same settings."),
-    "channel.key_placeholder": ("请输入渠道对应的鉴权密钥", "The provider's API key"),
-    "channel.key_keep": ("留空则保持原密钥不变", "Leave empty to keep the current key"),
-    "channel.key_format_baidu": ("格式：APIKey|SecretKey", "Format: APIKey|SecretKey"),
-    "channel.key_format_xunfei": ("格式：APPID|APISecret|APIKey", "Format: APPID|APISecret|APIKey"),
-    "channel.key_format_fastgpt": ("格式：APIKey-AppId", "Format: APIKey-AppId"),
-    "channel.key_format_tencent": ("格式：AppId|SecretId|SecretKey", "Format: AppId|SecretId|SecretKey"),
-    "channel.key_required": ("请填写密钥", "Enter a key"),
-    "channel.batch": ("批量创建（每行一个密钥）", "Batch mode (one key per line)"),
-    "channel.models": ("模型", "Models"),
-    "channel.models_empty": ("尚未选择模型", "No model selected yet"),
-    "channel.models_required": ("请至少选择一个模型", "Select at least one model"),
-    "channel.custom_model": ("输入模型名称（可用逗号分隔多个）", "Model name (comma-separate several)"),
-    "channel.add_model": ("添加", "Add"),
-    "channel.remove_model": ("移除模型 {model}", "Remove model {model}"),
-    "channel.fill_type_models": ("填入该类型的模型", "Fill this type's models"),
-    "channel.fill_all_models": ("填入所有模型", "Fill all models"),
-    "channel.clear_models": ("清除所有模型", "Clear all models"),
-    "channel.copy_models": ("复制模型列表", "Copy the model list"),
-    "channel.no_type_models": ("该类型没有内置的模型列表", "This type has no built-in model list"),
-    "channel.groups_required": ("请至少选择一个分组", "Select at least one group"),
-    "channel.model_mapping": ("模型重定向", "Model mapping"),
-    "channel.model_mapping_help": ("可选：JSON 对象，键为请求中的模型名称，值为实际发给上游的模型名称。",
-                                   "Optional: a JSON object mapping the requested model name to the name sent "
-                                   "upstream."),
-    "channel.mapping_invalid": ("模型重定向必须是值为字符串的 JSON 对象：{error}",
-                                "The model mapping must be a JSON object of strings: {error}"),
-    "channel.system_prompt": ("系统提示词", "System prompt"),
-    "channel.system_prompt_help": ("可选：强制使用的系统提示词，会替换或插入请求中的 system 消息。",
-                                   "Optional: a forced system prompt that replaces or precedes the request's "
-                                   "system message."),
-    # -- tokens ------------------------------------------------------------------------------------
-    "token.subtitle": ("调用 API 时使用的密钥", "The keys you call the API with"),
-    "token.add": ("添加令牌", "New token"),
-    "token.add_title": ("创建新的令牌", "New token"),
-    "token.edit_title": ("编辑令牌", "Edit token"),
-    "token.search_placeholder": ("令牌名称", "Token name"),
-    "token.used": ("已用额度", "Used"),
-    "token.remain": ("剩余额度", "Remaining"),
-    "token.expires": ("过期时间", "Expires"),
-    "token.never": ("永不过期", "Never"),
-    "token.unlimited_short": ("无限制", "Unlimited"),
-    "token.status_expired": ("已过期", "Expired"),
-    "token.status_exhausted": ("已耗尽", "Exhausted"),
-    "token.copy": ("复制", "Copy"),
-    "token.copied": ("令牌 {name} 的密钥已复制", "The key of token {name} was copied"),
-    "token.chat": ("聊天", "Chat"),
-    "token.confirm_delete": ("确定删除令牌 {name} 吗？使用它的应用将无法再调用 API。",
-                             "Delete token {name}? Apps using it will stop working."),
-    "token.deleted": ("令牌 {name} 已删除", "Token {name} deleted"),
-    "token.enabled_done": ("令牌 {name} 已启用", "Token {name} enabled"),
-    "token.disabled_done": ("令牌 {name} 已禁用", "Token {name} disabled"),
-    "token.created": ("令牌 {name} 创建成功，可在列表中复制密钥", "Token {name} created; copy its key from the list"),
-    "token.updated": ("令牌 {name} 更新成功", "Token {name} updated"),
-    "token.name_placeholder": ("例如：我的应用", "e.g. my app"),
-    "token.name_required": ("请填写令牌名称", "Enter a token name"),
-    "token.expiry": ("过期时间", "Expiry"),
-    "token.expiry_quick": ("快速设置过期时间", "Quick expiry"),
-    "token.never_expires": ("永不过期", "Never expires"),
-    "token.one_hour": ("一小时后", "In 1 hour"),
-    "token.one_day": ("一天后", "In 1 day"),
-    "token.one_month": ("一个月后", "In 1 month"),
-    "token.expiry_invalid": ("过期时间格式错误", "The expiry date is not valid"),
-    "token.expiry_past": ("过期时间不能早于当前时间", "The expiry must be in the future"),
-    "token.quota": ("额度", "Quota"),
-    "token.unlimited": ("无限额度", "Unlimited quota"),
-    "token.remain_quota": ("剩余额度", "Remaining quota"),
-    "token.remain_quota_help": ("以额度点数计；令牌额度只限制该令牌，用户自身的额度同样会被扣除。",
-                                "In quota units; it limits this token only, the user's own quota is charged too."),
-    "token.quota_invalid": ("额度必须是非负整数", "The quota must be a whole number, 0 or more"),
-    "token.models": ("可用模型", "Allowed models"),
-    "token.models_help": ("不选择表示允许所有模型", "Select none to allow every model"),
-    "token.no_models": ("你的分组当前没有可用模型", "Your group has no models available yet"),
-    "token.subnet": ("IP 限制", "IP restriction"),
-    "token.subnet_help": ("可选：允许的网段（CIDR），多个用英文逗号分隔",
-                          "Optional: allowed networks (CIDR), comma-separated"),
-    # -- logs --------------------------------------------------------------------------------------
-    "log.subtitle": ("你的调用与充值记录", "Your requests and top-ups"),
-    "log.subtitle_admin": ("所有用户的调用与管理记录", "Every user's requests and admin actions"),
-    "log.type": ("类型", "Type"),
-    "log.type_all": ("全部", "All"),
-    "log.type_topup": ("充值", "Top-up"),
-    "log.type_consume": ("消费", "Usage"),
-    "log.type_manage": ("管理", "Admin"),
-    "log.type_system": ("系统", "System"),
-    "log.type_test": ("测试", "Test"),
-    "log.type_unknown": ("未知", "Unknown"),
-    "log.model": ("模型", "Model"),
-    "log.token": ("令牌", "Token"),
-    "log.user": ("用户", "User"),
-    "log.channel": ("渠道", "Channel"),
-    "log.start": ("起始时间", "From"),
-    "log.end": ("结束时间", "To"),
-    "log.quota_sum": ("筛选结果消耗额度", "Quota used by the filtered requests"),
-    "log.time": ("时间", "Time"),
-    "log.prompt": ("提示 Token", "Prompt tokens"),
-    "log.completion": ("补全 Token", "Completion tokens"),
-    "log.quota": ("额度", "Quota"),
-    "log.latency": ("用时", "Latency"),
-    "log.details": ("详情", "Details"),
-    "log.show": ("查看", "Show"),
-    "log.hide": ("收起", "Hide"),
-    "log.content": ("内容", "Content"),
-    "log.request_id": ("请求 ID", "Request ID"),
-    "log.stream": ("流式", "Stream"),
-    "log.system_prompt_reset": ("系统提示词被替换", "System prompt replaced"),
-    # -- users -------------------------------------------------------------------------------------
-    "user.subtitle": ("管理用户、额度与权限", "Manage users, quota and roles"),
-    "user.add": ("添加用户", "New user"),
-    "user.add_title": ("创建新用户", "New user"),
-    "user.edit_title": ("编辑用户", "Edit user"),
-    "user.search_placeholder": ("ID、用户名、显示名称或邮箱", "ID, username, display name or email"),
-    "user.username": ("用户名", "Username"),
-    "user.display_name": ("显示名称", "Display name"),
-    "user.group": ("分组", "Group"),
-    "user.quota": ("剩余额度", "Quota"),
-    "user.quota_help": ("以额度点数计；设置为 0 不会生效（与 One API 一致）。",
-                        "In quota units; 0 is ignored (as in One API)."),
-    "user.used_quota": ("已用额度", "Used"),
-    "user.requests": ("请求次数", "Requests"),
-    "user.role": ("角色", "Role"),
-    "user.email": ("邮箱", "Email"),
-    "user.password_keep": ("留空则不修改密码", "Leave empty to keep the password"),
-    "user.username_required": ("请填写用户名", "Enter a username"),
-    "user.root_protected": ("受保护", "Protected"),
-    "user.action_promote": ("提升为管理员", "Make admin"),
-    "user.action_demote": ("降为普通用户", "Remove admin"),
-    "user.action_enable": ("启用", "Enable"),
-    "user.action_disable": ("禁用", "Disable"),
-    "user.action_delete": ("注销", "Delete"),
-    "user.confirm_promote": ("确定将 {name} 提升为管理员吗？", "Make {name} an administrator?"),
-    "user.confirm_demote": ("确定取消 {name} 的管理员权限吗？", "Remove {name}'s administrator role?"),
-    "user.confirm_disable": ("确定禁用用户 {name} 吗？其令牌将无法使用。",
-                             "Disable {name}? Their tokens stop working."),
-    "user.confirm_delete": ("确定注销用户 {name} 吗？此操作不可撤销。", "Delete user {name}? This cannot be undone."),
-    "user.done": ("{name}：{action}成功", "{name}: {action} done"),
-    "user.created": ("用户 {name} 创建成功", "User {name} created"),
-    "user.updated": ("用户 {name} 更新成功", "User {name} updated"),
-    # -- redemption codes and top-up ---------------------------------------------------------------
-    "redemption.subtitle": ("生成可兑换额度的兑换码", "Codes that add quota when redeemed"),
-    "redemption.add": ("生成兑换码", "Generate codes"),
-    "redemption.add_title": ("生成兑换码", "Generate redemption codes"),
-    "redemption.edit_title": ("编辑兑换码", "Edit redemption code"),
-    "redemption.search_placeholder": ("ID 或名称", "ID or name"),
-    "redemption.quota": ("额度", "Quota"),
-    "redemption.redeemed": ("兑换时间", "Redeemed"),
-    "redemption.status_unused": ("未使用", "Unused"),
-    "redemption.status_used": ("已使用", "Used"),
-    "redemption.name_help": ("名称为 1 到 20 个字符", "The name must be 1 to 20 characters"),
-    "redemption.count": ("生成数量", "How many"),
-    "redemption.count_help": ("一次可生成 1 到 100 个", "1 to 100 at a time"),
-    "redemption.generate": ("生成", "Generate"),
-    "redemption.generated": ("本次生成的兑换码", "The codes just generated"),
-    "redemption.generated_done": ("已生成 {count} 个兑换码", "Generated {count} codes"),
-    "redemption.generated_summary": ("{count} 个「{name}」兑换码，每个 {quota}",
-                                     "{count} codes named \u201c{name}\u201d, {quota} each"),
-    "redemption.copy_all": ("全部复制", "Copy all"),
-    "redemption.download": ("下载为文本文件", "Download as a text file"),
-    "redemption.confirm_delete": ("确定删除兑换码 {name} 吗？", "Delete redemption code {name}?"),
-    "redemption.deleted": ("兑换码 {name} 已删除", "Redemption code {name} deleted"),
-    "redemption.enabled_done": ("兑换码 {name} 已启用", "Redemption code {name} enabled"),
-    "redemption.disabled_done": ("兑换码 {name} 已禁用", "Redemption code {name} disabled"),
-    "redemption.updated": ("兑换码 {name} 更新成功", "Redemption code {name} updated"),
-    "topup.subtitle": ("使用兑换码或在线充值增加额度", "Add quota with a redemption code or online"),
-    "topup.balance": ("当前余额", "Current balance"),
-    "topup.buy": ("在线充值", "Buy quota"),
-    "topup.buy_help": ("将在新页面打开充值链接，并带上你的用户名与订单号。",
-                       "Opens the top-up page in a new tab with your username and a transaction id."),
-    "topup.no_link": ("管理员未开启在线充值，请联系管理员获取兑换码。",
-                      "Online top-up is not set up; ask the administrator for a redemption code."),
-    "topup.redeem": ("兑换码充值", "Redeem a code"),
-    "topup.code": ("兑换码", "Redemption code"),
-    "topup.code_placeholder": ("粘贴 32 位兑换码", "Paste the 32-character code"),
-    "topup.code_required": ("请输入兑换码", "Enter a redemption code"),
-    "topup.redeem_submit": ("兑换", "Redeem"),
-    "topup.done": ("充值成功，增加了 {amount}", "Redeemed: {amount} added"),
-    # -- settings ----------------------------------------------------------------------------------
-    "setting.tab_personal": ("个人设置", "Personal"),
-    "setting.tab_operation": ("运营设置", "Operation"),
-    "setting.tab_system": ("系统设置", "System"),
-    "setting.tab_other": ("其他设置", "Other"),
-    "setting.profile": ("个人信息", "Profile"),
-    "setting.profile_saved": ("个人信息已更新", "Profile updated"),
-    "setting.change_password": ("修改密码", "Change password"),
-    "setting.new_password": ("新密码", "New password"),
-    "setting.password_changed": ("密码已修改", "Password changed"),
-    "setting.access_token": ("系统访问令牌", "System access token"),
-    "setting.access_token_help": ("用于以你的身份调用管理 API（Authorization 头）。重新生成会使旧令牌失效。",
-                                  "Calls the admin API as you (Authorization header). Generating a new one "
-                                  "revokes the old one."),
-    "setting.generate_token": ("生成访问令牌", "Generate access token"),
-    "setting.token_generated": ("访问令牌已生成并复制", "Access token generated and copied"),
-    "setting.invite": ("邀请链接", "Invite link"),
-    "setting.invite_help": ("通过你的邀请链接注册的用户，双方都可能获得额度奖励。",
-                            "People who sign up with your link, and you, may receive bonus quota."),
-    "setting.invite_placeholder": ("点击右侧按钮获取", "Use the button to get it"),
-    "setting.copy_invite": ("复制邀请链接", "Copy invite link"),
-    "setting.invite_copied": ("邀请链接已复制", "Invite link copied"),
-    "setting.bindings": ("账号绑定", "Linked accounts"),
-    "setting.bind_github": ("绑定 GitHub", "Link GitHub"),
-    "setting.bind_lark": ("绑定飞书", "Link Lark"),
-    "setting.bind_oidc": ("绑定 OIDC 账户", "Link OIDC account"),
-    "setting.bind_wechat": ("绑定微信", "Link WeChat"),
-    "setting.wechat_bound": ("微信绑定成功", "WeChat linked"),
-    "setting.unbind": ("解绑", "Unlink"),
-    "setting.unbound": ("已解绑", "Unlinked"),
-    "setting.bind_email": ("绑定邮箱", "Link email"),
-    "setting.email_bound": ("邮箱绑定成功", "Email linked"),
-    "setting.danger": ("危险操作", "Danger zone"),
-    "setting.delete_account": ("注销账号", "Delete my account"),
-    "setting.delete_account_help": ("注销后账号与令牌将无法使用。", "Your account and tokens stop working."),
-    "setting.confirm_delete_account": ("确定注销你的账号吗？此操作不可撤销。",
-                                       "Delete your account? This cannot be undone."),
-    "setting.account_deleted": ("账号已注销", "Account deleted"),
-    "setting.save_section": ("保存本节设置", "Save this section"),
-    "setting.saved": ("已保存 {count} 项设置", "Saved {count} settings"),
-    "setting.nothing_changed": ("没有需要保存的修改", "Nothing has changed"),
-    "setting.secret_placeholder": ("已隐藏；留空则保持不变", "Hidden; leave empty to keep it"),
-    "setting.format_json": ("格式化 JSON", "Format JSON"),
-    "setting.json_invalid": ("{key} 不是合法的 JSON 对象（值必须为数字）：{error}",
-                             "{key} is not a valid JSON object of numbers: {error}"),
-    "setting.section_quota": ("额度设置", "Quota"),
-    "setting.section_general": ("通用设置", "General"),
-    "setting.section_monitor": ("监控设置", "Channel monitoring"),
-    "setting.section_ratio": ("倍率设置", "Ratios"),
-    "setting.section_logs": ("日志清理", "Log clean-up"),
-    "setting.section_server": ("通用设置", "General"),
-    "setting.section_login": ("登录注册", "Sign-in and sign-up"),
-    "setting.section_email_domain": ("邮箱域名白名单", "Email domain whitelist"),
-    "setting.section_smtp": ("SMTP 邮件服务", "SMTP mail"),
-    "setting.section_github": ("GitHub OAuth App", "GitHub OAuth app"),
-    "setting.section_lark": ("飞书授权登录", "Lark sign-in"),
-    "setting.section_oidc": ("OIDC 登录", "OIDC sign-in"),
-    "setting.section_wechat": ("微信服务器", "WeChat server"),
-    "setting.section_pusher": ("消息推送", "Message pusher"),
-    "setting.section_turnstile": ("Turnstile 用户校验", "Turnstile"),
-    "setting.section_content": ("页面内容与品牌", "Content and branding"),
-    "setting.clean_before": ("删除此时间之前的日志", "Delete logs older than"),
-    "setting.clean_before_help": ("日志会被永久删除。", "The logs are deleted for good."),
-    "setting.clean_logs": ("清理日志", "Delete logs"),
-    "setting.clean_date_required": ("请选择时间", "Choose a date and time"),
-    "setting.confirm_clean": ("确定删除 {time} 之前的所有日志吗？此操作不可撤销。",
-                              "Delete every log older than {time}? This cannot be undone."),
-    "setting.cleaned": ("已删除 {count} 条日志", "Deleted {count} logs"),
-    # -- options (SPEC §6.1) -----------------------------------------------------------------------
-    "opt.QuotaForNewUser": ("新用户初始额度", "Quota for new users"),
-    "opt.PreConsumedQuota": ("请求预扣费额度", "Pre-consumed quota per request"),
-    "opt.PreConsumedQuota.help": ("请求结束后多退少补", "Reconciled when the request ends"),
-    "opt.QuotaForInviter": ("邀请新用户奖励额度", "Bonus for the inviter"),
-    "opt.QuotaForInvitee": ("新用户使用邀请码奖励额度", "Bonus for the invitee"),
-    "opt.QuotaRemindThreshold": ("额度提醒阈值", "Low-quota reminder threshold"),
-    "opt.QuotaRemindThreshold.help": ("低于此额度时发送邮件提醒用户", "Users are emailed below this quota"),
-    "opt.QuotaPerUnit": ("单位美元额度", "Quota per US dollar"),
-    "opt.QuotaPerUnit.help": ("一美元对应的额度点数，默认 500000", "Quota units per $1 (default 500000)"),
-    "opt.RetryTimes": ("失败重试次数", "Retry times"),
-    "opt.RetryTimes.help": ("上游失败时换渠道重试的次数", "How often a failed request is retried on another channel"),
-    "opt.TopUpLink": ("充值链接", "Top-up link"),
-    "opt.TopUpLink.help": ("充值页面按钮打开的地址", "Opened by the button on the top-up page"),
-    "opt.ChatLink": ("聊天页面链接", "Chat link"),
-    "opt.ChatLink.help": ("例如 ChatGPT Next Web 的部署地址", "e.g. a ChatGPT Next Web deployment"),
-    "opt.LogConsumeEnabled": ("启用额度消费日志记录", "Log every request's quota"),
-    "opt.DisplayInCurrencyEnabled": ("以货币形式显示额度", "Show quota as US dollars"),
-    "opt.DisplayTokenStatEnabled": ("额度查询接口返回令牌额度而非用户额度",
-                                    "Billing endpoints report the token's quota, not the user's"),
-    "opt.ApproximateTokenEnabled": ("使用近似方式估算 Token 数（减少计算量）",
-                                    "Estimate tokens approximately (less CPU)"),
-    "opt.ChannelDisableThreshold": ("最长响应时间（秒）", "Longest response time (seconds)"),
-    "opt.ChannelDisableThreshold.help": ("测试所有渠道时，超过此时间的渠道将被自动禁用；0 表示不限制",
-                                         "When all channels are tested, slower ones are disabled; 0 = no limit"),
-    "opt.AutomaticDisableChannelEnabled": ("失败时自动禁用渠道", "Disable a channel automatically when it fails"),
-    "opt.AutomaticEnableChannelEnabled": ("测试成功时自动启用渠道",
-                                          "Enable a channel automatically when a test succeeds"),
-    "opt.ModelRatio": ("模型倍率", "Model ratio"),
-    "opt.ModelRatio.help": ("JSON 对象：模型名称 → 倍率", "JSON object: model name → ratio"),
-    "opt.CompletionRatio": ("补全倍率", "Completion ratio"),
-    "opt.CompletionRatio.help": ("JSON 对象：模型名称 → 补全 Token 相对提示 Token 的倍率",
-                                 "JSON object: model name → price of a completion token relative to a prompt token"),
-    "opt.GroupRatio": ("分组倍率", "Group ratio"),
-    "opt.GroupRatio.help": ("JSON 对象：分组名称 → 倍率；这些分组也是渠道可选的分组",
-                            "JSON object: group name → ratio; these are also the groups channels can serve"),
-    "opt.ServerAddress": ("服务器地址", "Server address"),
-    "opt.ServerAddress.help": ("对外访问的地址，用于邮件链接与 OAuth 回调，例如 https://api.example.com",
-                               "The public URL, used in emails and OAuth callbacks, e.g. https://api.example.com"),
-    "opt.PasswordLoginEnabled": ("允许通过密码登录", "Allow password sign-in"),
-    "opt.PasswordRegisterEnabled": ("允许通过密码注册", "Allow password sign-up"),
-    "opt.EmailVerificationEnabled": ("注册时需要验证邮箱", "Require email verification on sign-up"),
-    "opt.GitHubOAuthEnabled": ("允许通过 GitHub 登录和注册", "Allow GitHub sign-in and sign-up"),
-    "opt.OidcEnabled": ("允许通过 OIDC 登录", "Allow OIDC sign-in"),
-    "opt.WeChatAuthEnabled": ("允许通过微信登录和注册", "Allow WeChat sign-in and sign-up"),
-    "opt.RegisterEnabled": ("允许新用户注册（关闭后仅允许已有用户登录）", "Allow new sign-ups (any method)"),
-    "opt.TurnstileCheckEnabled": ("启用 Turnstile 用户校验", "Require a Turnstile check"),
-    "opt.EmailDomainRestrictionEnabled": ("启用邮箱域名白名单", "Restrict sign-up email domains"),
-    "opt.EmailDomainWhitelist": ("允许的邮箱域名", "Allowed email domains"),
-    "opt.EmailDomainWhitelist.help": ("多个域名用英文逗号分隔", "Comma-separated"),
-    "opt.SMTPServer": ("SMTP 服务器地址", "SMTP server"),
-    "opt.SMTPPort": ("SMTP 端口", "SMTP port"),
-    "opt.SMTPPort.help": ("465 表示 SSL，其他端口使用 STARTTLS", "465 means implicit TLS, other ports use STARTTLS"),
-    "opt.SMTPAccount": ("SMTP 账户", "SMTP account"),
-    "opt.SMTPFrom": ("发件人地址", "From address"),
-    "opt.SMTPToken": ("SMTP 访问凭证", "SMTP password"),
-    "opt.GitHubClientId": ("GitHub Client ID", "GitHub client ID"),
-    "opt.GitHubClientSecret": ("GitHub Client Secret", "GitHub client secret"),
-    "opt.LarkClientId": ("飞书 App ID", "Lark app ID"),
-    "opt.LarkClientSecret": ("飞书 App Secret", "Lark app secret"),
-    "opt.OidcClientId": ("OIDC Client ID", "OIDC client ID"),
-    "opt.OidcClientSecret": ("OIDC Client Secret", "OIDC client secret"),
-    "opt.OidcWellKnown": ("OIDC Well-Known 地址", "OIDC well-known URL"),
-    "opt.OidcAuthorizationEndpoint": ("OIDC 授权地址", "OIDC authorization endpoint"),
-    "opt.OidcTokenEndpoint": ("OIDC Token 地址", "OIDC token endpoint"),
-    "opt.OidcUserinfoEndpoint": ("OIDC 用户信息地址", "OIDC user-info endpoint"),
-    "opt.WeChatServerAddress": ("微信服务器地址", "WeChat server address"),
-    "opt.WeChatServerToken": ("微信服务器访问凭证", "WeChat server token"),
-    "opt.WeChatAccountQRCodeImageURL": ("微信公众号二维码图片链接", "WeChat account QR code image URL"),
-    "opt.MessagePusherAddress": ("消息推送地址", "Message pusher URL"),
-    "opt.MessagePusherAddress.help": ("渠道被自动禁用等事件会推送到这里",
-                                      "Channel auto-disables and similar events are pushed here"),
-    "opt.MessagePusherToken": ("消息推送访问凭证", "Message pusher token"),
-    "opt.TurnstileSiteKey": ("Turnstile Site Key", "Turnstile site key"),
-    "opt.TurnstileSecretKey": ("Turnstile Secret Key", "Turnstile secret key"),
-    "opt.Notice": ("公告", "Notice"),
-    "opt.Notice.help": ("显示在首页顶部，支持 Markdown", "Shown at the top of the home page; Markdown"),
-    "opt.SystemName": ("系统名称", "System name"),
-    "opt.Logo": ("Logo 图片地址", "Logo image URL"),
-    "opt.HomePageContent": ("首页内容", "Home page content"),
-    "opt.HomePageContent.help": ("支持 Markdown 或 HTML；填入 https:// 开头的网址则以 iframe 嵌入该页面",
-                                 "Markdown or HTML; an https:// URL is embedded in an iframe"),
-    "opt.About": ("关于页面", "About page"),
-    "opt.About.help": ("支持 Markdown 或 HTML；填入 https:// 开头的网址则以 iframe 嵌入该页面",
-                       "Markdown or HTML; an https:// URL is embedded in an iframe"),
-    "opt.Footer": ("页脚", "Footer"),
-    "opt.Footer.help": ("HTML，显示在每个页面底部；留空使用默认页脚", "HTML shown at the bottom of every page; "
-                                                          "empty uses the default"),
+
+def _load(folder: Path) -> gettext.GNUTranslations:
+    compiled = folder / "LC_MESSAGES" / f"{DOMAIN}.mo"
+    if compiled.exists():
+        data = compiled.read_bytes()
+    else:  # a checkout compiles its .po sources; the build ships .mo files and no Babel
+        from babel.messages.mofile import write_mo
+        from babel.messages.pofile import read_po
+
+        with open(folder / "LC_MESSAGES" / f"{DOMAIN}.po", "rb") as source:
+            catalogue = read_po(source)
+        buffer = io.BytesIO()
+        write_mo(buffer, catalogue)
+        data = buffer.getvalue()
+    return gettext.GNUTranslations(io.BytesIO(data))
+
+
+def _discover() -> dict[str, gettext.GNUTranslations]:
+    found = {}
+    for folder in sorted(p for p in locales_dir().iterdir() if (p / "LC_MESSAGES").is_dir()):
+        found[folder.name.replace("_", "-")] = _load(folder)
+    return found
+
+
+TRANSLATIONS: dict[str, gettext.GNUTranslations] = _discover()
+LANGUAGES: tuple[str, ...] = tuple(TRANSLATIONS)
+
+
+def _entries(lang: str) -> dict[str, str]:
+    # GNUTranslations keeps every entry in _catalog; there is no public way to list them.
+    return {k: v for k, v in TRANSLATIONS[lang]._catalog.items() if isinstance(k, str) and k}  # type: ignore[attr-defined]
+
+
+def _with_context(lang: str, context: str) -> dict[str, str]:
+    prefix = context + _CONTEXT
+    return {k[len(prefix):]: v for k, v in _entries(lang).items() if k.startswith(prefix)}
+
+
+CATALOGUE: dict[str, dict[str, str]] = {
+    lang: {k: v for k, v in _entries(lang).items() if _CONTEXT not in k} for lang in LANGUAGES
 }
-
-# Channel type names that One API shows in Chinese only; English readers get these.
-_CHANNEL_TYPE_EN: dict[ChannelType, str] = {
-    ChannelType.API2D: "Proxy: API2D",
-    ChannelType.CLOSEAI: "Proxy: CloseAI",
-    ChannelType.OPENAI_SB: "Proxy: OpenAI-SB",
-    ChannelType.OPENAI_MAX: "Proxy: OpenAI Max",
-    ChannelType.OHMYGPT: "Proxy: OhMyGPT",
-    ChannelType.CUSTOM: "Custom channel",
-    ChannelType.AILS: "Proxy: AI.LS",
-    ChannelType.AIPROXY: "Proxy: AI Proxy",
-    ChannelType.API2GPT: "Proxy: API2GPT",
-    ChannelType.AIGC2D: "Proxy: AIGC2D",
-    ChannelType.BAIDU: "Baidu Wenxin Qianfan",
-    ChannelType.ZHIPU: "Zhipu ChatGLM",
-    ChannelType.ALI: "Alibaba Tongyi Qianwen",
-    ChannelType.XUNFEI: "iFlytek Spark",
-    ChannelType.AI360: "360 Zhinao",
-    ChannelType.AIPROXY_LIBRARY: "Knowledge base: AI Proxy",
-    ChannelType.FASTGPT: "Knowledge base: FastGPT",
-    ChannelType.TENCENT: "Tencent Hunyuan",
-    ChannelType.BAICHUAN: "Baichuan",
-    ChannelType.LINGYIWANWU: "01.AI (Lingyiwanwu)",
-    ChannelType.STEPFUN: "StepFun",
-    ChannelType.DOUBAO: "ByteDance Volcengine (Doubao)",
-    ChannelType.BAIDU_V2: "Baidu Qianfan V2",
-    ChannelType.XUNFEI_V2: "iFlytek Spark V2",
-    ChannelType.ALI_BAILIAN: "Alibaba Bailian",
-    ChannelType.OPENAI_COMPATIBLE: "OpenAI compatible",
-}
-
-# Server messages as (zh-CN, en) pairs: the server sends one of the two (One API's Chinese texts, SPEC §2.2,
-# §6, §7, or this server's few English ones) and the page shows the other when it reads in that language.
-# ``{0}``, ``{1}``… stand for the variable parts; longer patterns come before their prefixes.
-SERVER_MESSAGES: tuple[tuple[str, str], ...] = (
-    ("无权进行此操作，未登录且未提供 access token", "Not allowed: not signed in and no access token given"),
-    ("无权进行此操作，access token 无效", "Not allowed: the access token is invalid"),
-    ("无权进行此操作，权限不足", "Not allowed: insufficient permissions"),
-    ("用户已被封禁", "The user is banned"),
-    ("用户名或密码错误，或用户已被封禁", "Wrong username or password, or the user is banned"),
-    ("管理员关闭了密码登录", "The administrator turned off password sign-in"),
-    ("管理员关闭了新用户注册", "The administrator closed sign-ups"),
-    ("管理员关闭了通过密码进行注册，请使用第三方账户验证的形式进行注册",
-     "The administrator turned off password sign-up; sign up with a third-party account"),
-    ("管理员开启了邮箱验证，请输入邮箱地址和验证码", "Email verification is required: enter your email and the code"),
-    ("验证码错误或已过期", "The verification code is wrong or has expired"),
-    ("邮箱地址已被占用", "That email address is already in use"),
-    ("该邮箱地址未注册", "No account uses that email address"),
-    ("重置链接非法或已过期", "The reset link is invalid or has expired"),
-    ("管理员启用了邮箱域名白名单，您的邮箱地址的域名不在白名单中",
-     "Your email domain is not on the administrator's whitelist"),
-    ("用户名 {0} 已被占用", "The username {0} is taken"),
-    ("用户名已被占用", "That username is taken"),
-    ("用户不存在", "The user does not exist"),
-    ("输入不合法 {0}", "Invalid input: {0}"),
-    ("不能删除超级管理员账户", "The root account cannot be deleted"),
-    ("无权获取同级或更高等级用户的信息", "You cannot view a user of the same or a higher role"),
-    ("无权更新同权限等级或更高权限等级的用户信息", "You cannot edit a user of the same or a higher role"),
-    ("无权将其他用户权限等级提升到大于等于自己的权限等级", "You cannot raise a user to your own role or higher"),
-    ("无法创建权限大于等于自己的用户", "You cannot create a user with your role or higher"),
-    ("无法禁用超级管理员用户", "The root user cannot be disabled"),
-    ("无法删除超级管理员用户", "The root user cannot be deleted"),
-    ("无法降级超级管理员用户", "The root user cannot be demoted"),
-    ("该用户已经是管理员", "That user is already an administrator"),
-    ("该用户已经是普通用户", "That user is already a common user"),
-    ("普通管理员用户无法提升其他用户为管理员", "Only root can make a user an administrator"),
-    ("无效的参数：action 只能是 disable、enable、delete、promote 或 demote",
-     "Invalid parameter: action must be disable, enable, delete, promote or demote"),
-    ("无效的参数：status 只能是 1 或 2", "Invalid parameter: status must be 1 or 2"),
-    ("无效的参数：{0} 必须是 true 或 false", "Invalid parameter: {0} must be true or false"),
-    ("无效的参数：{0} 必须是字符串", "Invalid parameter: {0} must be a string"),
-    ("无效的参数：{0} 必须是整数", "Invalid parameter: {0} must be a whole number"),
-    ("无效的参数：{0} 最多 {1} 个字符", "Invalid parameter: {0} takes at most {1} characters"),
-    ("无效的参数：{0} 超出范围", "Invalid parameter: {0} is out of range"),
-    ("无效的参数", "Invalid parameter"),
-    ("{0} 只能是 true 或 false", "{0} must be true or false"),
-    ("{0} 必须是数字", "{0} must be a number"),
-    ("{0} 必须是有限的数字", "{0} must be a finite number"),
-    ("无效的兑换码", "Invalid redemption code"),
-    ("兑换失败，无效的兑换码", "Redemption failed: invalid code"),
-    ("兑换失败，该兑换码已被使用", "Redemption failed: the code was already used"),
-    ("兑换码不存在", "The redemption code does not exist"),
-    ("兑换码名称长度必须在1-{0}之间", "The code name must be 1 to {0} characters"),
-    ("一次兑换码批量生成的个数不能大于 {0}", "At most {0} codes can be generated at once"),
-    ("兑换码个数必须大于0", "The number of codes must be more than 0"),
-    ("兑换码额度必须大于 0", "The quota of a code must be more than 0"),
-    ("登录失败次数过多，请 15 分钟后再试", "Too many failed sign-ins; try again in 15 minutes"),
-    ("兑换码状态只能是 1（启用）或 2（禁用）", "A code's status can only be 1 (enabled) or 2 (disabled)"),
-    ("该兑换码已被使用，无法修改状态", "The code was already used; its status cannot change"),
-    ("未提供兑换码", "No redemption code given"),
-    ("充值额度必须大于 0", "The top-up amount must be more than 0"),
-    ("无权删除同权限等级或更高权限等级的用户", "You cannot delete a user of the same or a higher role"),
-    ("令牌不存在", "The token does not exist"),
-    ("参数错误：令牌名称过长", "Invalid: the token name is too long"),
-    ("参数错误：无效的网段：{0}", "Invalid: bad network {0}"),
-    ("令牌已过期，无法启用，请先修改令牌过期时间，或者设置为永不过期",
-     "The token has expired and cannot be enabled; change its expiry or make it never expire"),
-    ("令牌可用额度已用尽，无法启用，请先修改令牌剩余额度，或者设置为无限额度",
-     "The token's quota is used up and it cannot be enabled; raise its quota or make it unlimited"),
-    ("渠道不存在", "The channel does not exist"),
-    ("尚未实现", "Not implemented for this channel type"),
-    ("查询余额失败：上游返回的不是 JSON 对象", "Balance query failed: the upstream did not answer with a JSON object"),
-    ("查询余额失败：上游返回的数值无效", "Balance query failed: the upstream's number is not valid"),
-    ("查询余额失败：{0}", "Balance query failed: {0}"),
-    ("测试已在运行中", "A test run is already in progress"),
-    ("渠道测试完成", "Channel test finished"),
-    ("需要提供目标时间戳", "target timestamp is required"),
-    ("无效的主题", "Invalid theme"),
-    ("无法启用 GitHub OAuth，请先填入 GitHub Client Id 以及 GitHub Client Secret！",
-     "Enter the GitHub client ID and secret before turning GitHub OAuth on"),
-    ("无法启用邮箱域名限制，请先填入限制的邮箱域名！", "Enter the allowed domains before turning the restriction on"),
-    ("无法启用微信登录，请先填入微信登录相关配置信息！",
-     "Configure the WeChat server before turning WeChat sign-in on"),
-    ("无法启用 Turnstile 校验，请先填入 Turnstile 校验相关配置信息！",
-     "Enter the Turnstile keys before turning the check on"),
-    ("Turnstile token 为空", "The Turnstile token is empty"),
-    ("Turnstile 校验失败，请刷新重试！", "The Turnstile check failed; reload and try again"),
-    ("Turnstile 校验失败：{0}", "The Turnstile check failed: {0}"),
-    ("管理员未开启通过 GitHub 登录以及注册", "GitHub sign-in is not enabled"),
-    ("管理员未开启通过微信登录以及注册", "WeChat sign-in is not enabled"),
-    ("管理员未开启通过 OIDC 登录以及注册", "OIDC sign-in is not enabled"),
-    ("该 GitHub 账户已被绑定", "That GitHub account is already linked"),
-    ("该微信账号已被绑定", "That WeChat account is already linked"),
-    ("该飞书账户已被绑定", "That Lark account is already linked"),
-    ("该 OIDC 账户已被绑定", "That OIDC account is already linked"),
-    ("验证码错误或已过期，请重新获取", "The code is wrong or has expired; request a new one"),
-    ("发送过于频繁，请 {0} 秒后再试", "Sent too often; try again in {0} seconds"),
-    ("SMTP 服务器未配置", "No SMTP server is configured"),
-    ("SMTP 认证失败：{0}", "The SMTP server refused the login: {0}"),
-    ("SMTP 服务器拒绝了邮件：{0}", "The SMTP server refused the message: {0}"),
-    ("无法通过 SMTP 服务器 {0} 发送邮件：{1}", "Could not send mail through {0}: {1}"),
-    ("管理员未开启通过飞书登录以及注册", "Lark sign-in is not enabled"),
-    ("无法连接至 {0} 服务器，请稍后重试！{1}", "Could not reach {0}; try again later {1}"),
-    ("返回值非法，用户字段为空，请稍后重试！", "The provider returned no user; try again later"),
-    ("OIDC 配置不完整：{0}", "OIDC is not fully configured: {0}"),
-    ("尚未绑定", "Not linked"),
-    ("解绑后将无法找回账号：请先绑定邮箱或其他登录方式",
-     "Unlinking it would leave no way back into the account: link an email or another sign-in first"),
-    ("无效的参数：kind 只能是 {0}", "Invalid: kind must be one of {0}"),
-    ("{0} 不是合法的 JSON：{1}", "{0} is not valid JSON: {1}"),
-    ("{0} 必须是值为数字的 JSON 对象", "{0} must be a JSON object of numbers"),
-    ("跨站请求已被拒绝", "cross-site request refused"),
-    ("服务器内部错误", "internal error"),
-    ("请求体过大", "the request body is too large"),
-    # relay messages (shown in logs and channel tests)
-    ("未提供令牌", "No token given"),
-    ("无效的令牌", "Invalid token"),
-    ("该令牌已过期", "The token has expired"),
-    ("该令牌状态不可用", "The token is not usable"),
-    ("该令牌额度已用尽", "The token's quota is used up"),
-    ("令牌 {0}（#{1}）额度已用尽", "Token {0} (#{1}) has no quota left"),
-    ("该令牌只能在指定网段使用：{0}，当前 ip：{1}", "This token only works from {0}; your IP is {1}"),
-    ("普通用户不支持指定渠道", "Only administrators can pin a channel"),
-    ("该令牌无权使用模型：{0}", "This token may not use the model {0}"),
-    ("无效的渠道 Id", "Invalid channel id"),
-    ("该渠道已被禁用", "The channel is disabled"),
-    ("当前分组 {0} 下对于模型 {1} 无可用渠道", "No channel serves model {1} for group {0}"),
-    ("当前分组上游负载已饱和，请稍后再试", "The upstream is saturated for this group; try again later"),
-    ("令牌额度不足", "The token does not have enough quota"),
-    ("用户额度不足", "The user does not have enough quota"),
-    ("上游返回 HTTP {0}，错误信息：{1}", "http status code: {0}, error message: {1}"),
-    # log contents
-    ("倍率：{0} × {1} × {2}", "Ratios: model {0} × group {1} × completion {2}"),
-    ("倍率：{0} × {1}", "Ratios: model {0} × group {1}"),
-    ("渠道 {0} 测试成功，响应：{1}", "Channel {0} test succeeded, reply: {1}"),
-    ("渠道 {0} 测试失败，错误：{1}", "Channel {0} test failed, error: {1}"),
-    ("新用户注册赠送 {0}", "Sign-up bonus {0}"),
-    ("使用邀请码赠送 {0}", "Invite-code bonus {0}"),
-    ("邀请用户赠送 {0}", "Bonus for inviting a user {0}"),
-    ("通过兑换码充值 {0}", "Redeemed a code for {0}"),
-    ("通过 API 充值 {0}", "Topped up through the API: {0}"),
-    ("管理员将用户额度从 {0}修改为 {1}", "An administrator changed the quota from {0} to {1}"),
-    ("＄{0} 额度", "${0}"),
-    ("{0} 点额度", "{0} quota"),
-)
-
-
-def _build() -> dict[str, dict[str, str]]:
-    return {"zh-CN": {k: zh for k, (zh, _) in _TABLE.items()}, "en": {k: en for k, (_, en) in _TABLE.items()}}
-
-
-CATALOGUE: dict[str, dict[str, str]] = _build()
+LANGUAGE_NAMES: dict[str, str] = {lang: CATALOGUE[lang]["language.name"] for lang in LANGUAGES}
+SERVER_MESSAGES: dict[str, dict[str, str]] = {lang: _with_context(lang, "server") for lang in LANGUAGES}
+_CHANNEL_TYPE_NAMES: dict[str, dict[str, str]] = {lang: _with_context(lang, "channel_type") for lang in LANGUAGES}
 
 
 def catalogue(lang: str) -> dict[str, str]:
@@ -795,7 +78,7 @@ def catalogue(lang: str) -> dict[str, str]:
 
 
 def has(key: str) -> bool:
-    return key in _TABLE
+    return key in CATALOGUE[DEFAULT_LANGUAGE]
 
 
 def translate(lang: str, key: str, **params: object) -> str:
@@ -804,23 +87,39 @@ def translate(lang: str, key: str, **params: object) -> str:
     return text.format(**params) if params else text
 
 
+def gettext_for(lang: str) -> gettext.GNUTranslations:
+    """The catalogue behind Jinja2's i18n extension (``_()``, ``{% trans %}``) for one language."""
+    return TRANSLATIONS[lang]
+
+
 @cache
 def server_messages(lang: str) -> list[tuple[str, str]]:
-    """(message as the server may send it, text to show) pairs for the pages' scripts."""
-    if lang == "en":
-        return [(zh, en) for zh, en in SERVER_MESSAGES if zh != en]
-    return [(en, zh) for zh, en in SERVER_MESSAGES if zh != en]
+    """(message as the server may send it, text to show) pairs for the pages' scripts.
+
+    The server sends One API's Chinese or its own English; either is shown in ``lang``. Longer patterns come
+    first so that a message is not matched by a pattern that is only its prefix.
+    """
+    shown = SERVER_MESSAGES[lang]
+    english = SERVER_MESSAGES.get(DEFAULT_LANGUAGE, {})
+    pairs: dict[str, str] = {}
+    for chinese, text in shown.items():
+        for sent in (chinese, english.get(chinese, chinese)):
+            if sent != text:
+                pairs.setdefault(sent, text)
+    return sorted(pairs.items(), key=lambda pair: -len(pair[0]))
 
 
 def channel_type_name(lang: str, channel_type: ChannelType) -> str:
     name = CHANNEL_TYPE_INFO[channel_type][0]
-    return _CHANNEL_TYPE_EN.get(channel_type, name) if lang == "en" else name
+    return _CHANNEL_TYPE_NAMES[lang].get(name) or name
 
 
 def negotiate(cookie: str | None, accept_language: str | None) -> str:
-    """The cookie's choice, else the best of Accept-Language (zh* → zh-CN, en* → en, by q-value)."""
+    """The cookie's choice, else the best of Accept-Language by q-value (``zh-TW`` picks ``zh-CN``: the
+    primary subtag decides)."""
     if cookie in LANGUAGES:
         return cookie
+    by_primary = {lang.split("-")[0].lower(): lang for lang in LANGUAGES}
     ranked: list[tuple[float, int, str]] = []
     for position, part in enumerate((accept_language or "").split(",")):
         tag, _, params = part.strip().partition(";")
@@ -830,10 +129,7 @@ def negotiate(cookie: str | None, accept_language: str | None) -> str:
                 quality = float(params.strip()[2:])
             except ValueError:
                 quality = 0.0
-        tag = tag.strip().lower()
-        if tag.startswith("zh"):
-            ranked.append((-quality, position, "zh-CN"))
-        elif tag.startswith("en"):
-            ranked.append((-quality, position, "en"))
-    ranked = [r for r in ranked if r[0] < 0]
+        lang = by_primary.get(tag.strip().lower().split("-")[0])
+        if lang is not None and quality > 0:
+            ranked.append((-quality, position, lang))
     return min(ranked)[2] if ranked else DEFAULT_LANGUAGE

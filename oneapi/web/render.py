@@ -76,6 +76,26 @@ def _translate(context: jinja2.runtime.Context, key: str, **params: Any) -> str:
     return i18n.translate(context["lang"], key, **params)
 
 
+@jinja2.pass_context
+def _gettext(context: jinja2.runtime.Context, message: str) -> str:
+    return i18n.gettext_for(context["lang"]).gettext(message)
+
+
+@jinja2.pass_context
+def _ngettext(context: jinja2.runtime.Context, singular: str, plural: str, n: int) -> str:
+    return i18n.gettext_for(context["lang"]).ngettext(singular, plural, n)
+
+
+@jinja2.pass_context
+def _pgettext(context: jinja2.runtime.Context, msgctxt: str, message: str) -> str:
+    return i18n.gettext_for(context["lang"]).pgettext(msgctxt, message)
+
+
+@jinja2.pass_context
+def _npgettext(context: jinja2.runtime.Context, msgctxt: str, singular: str, plural: str, n: int) -> str:
+    return i18n.gettext_for(context["lang"]).npgettext(msgctxt, singular, plural, n)
+
+
 def make_env() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates_dir())),
@@ -83,7 +103,11 @@ def make_env() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        extensions=["jinja2.ext.i18n"],
     )
+    # Jinja2's i18n extension (_(), {% trans %}) and t() read the same catalogues, in the page's language.
+    env.install_gettext_callables(  # type: ignore[attr-defined]
+        _gettext, _ngettext, newstyle=True, pgettext=_pgettext, npgettext=_npgettext)
     env.globals.update(t=_translate, has_t=i18n.has, static_url=static_url, Role=Role, rich=render_rich)
     return env
 
