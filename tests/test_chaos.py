@@ -4,6 +4,10 @@ consume logs add up to exactly what left the user and the token, no reservation 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -82,20 +86,36 @@ def _through(proxy: Proxy, dsn: str, port: int) -> str:
     return dsn.replace(f":{port}/", f":{proxy.port}/").replace(f":{port})/", f":{proxy.port})/")
 
 
-@pytest.mark.parametrize(("backend", "port"), [("mysql", 3306), ("postgres", 5432)])
-async def test_database_cut_under_load_then_back(tmp_path, serve_fake, backend: str, port: int):
+@contextlib.asynccontextmanager
+async def _node_behind_proxy(tmp_path: Path, serve_fake: Any, backend: str, port: int, variable: str = "SQL_DSN",
+                             chunk_delay: float = 0.02) -> AsyncIterator[tuple[str, Proxy, Any, Node]]:
+    """A node whose database (``variable``: SQL_DSN or LOG_SQL_DSN) it reaches through a proxy the test can cut;
+    yields (the database's own DSN, the proxy, the fake upstream, the node), all torn down afterwards."""
     dsn, drop = await fresh_database(backend)
     proxy = Proxy(port)
     await proxy.start()
-    fake = await serve_fake(FakeOpenAI(chunks=6, chunk_delay=0.02))
-    node = Node(tmp_path, {"SQL_DSN": _through(proxy, dsn, port)})
+    fake = await serve_fake(FakeOpenAI(chunks=6, chunk_delay=chunk_delay))
+    node = Node(tmp_path, {variable: _through(proxy, dsn, port)})
     try:
+        yield dsn, proxy, fake, node
+    finally:
+        await node.stop()
+        await proxy.close()
+        await drop()
+
+
+def _answered(load: Load, count: int) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        return load.answered >= count
+
+    return check
+
+
+@pytest.mark.parametrize(("backend", "port"), [("mysql", 3306), ("postgres", 5432)])
+async def test_database_cut_under_load_then_back(tmp_path, serve_fake, backend: str, port: int):
+    async with _node_behind_proxy(tmp_path, serve_fake, backend, port) as (dsn, proxy, fake, node):
         user, load = await _under_load(node, fake)
-
-        async def answers(n: int) -> bool:
-            return load.answered >= n
-
-        await eventually(lambda: answers(20), what="20 answers")
+        await eventually(_answered(load, 20), what="20 answers")
         proxy.cut()
 
         async def refused() -> bool:
@@ -104,8 +124,7 @@ async def test_database_cut_under_load_then_back(tmp_path, serve_fake, backend: 
         await eventually(refused, what="503s while the database is away")
         await asyncio.sleep(3)  # how long the database stays away (no assertion depends on it)
         proxy.restore()
-        after = load.answered
-        await eventually(lambda: answers(after + 20), what="answers after the database came back")
+        await eventually(_answered(load, load.answered + 20), what="answers after the database came back")
         await load.stop()
 
         async def settled() -> bool:
@@ -118,25 +137,13 @@ async def test_database_cut_under_load_then_back(tmp_path, serve_fake, backend: 
         for body in load.bodies:
             error = orjson.loads(body)["error"]
             assert error["code"] == "database_unavailable" and error["type"] and "message" in error
-    finally:
-        await node.stop()
-        await proxy.close()
-        await drop()
 
 
 async def test_kill_9_while_the_database_is_away_replays_the_spill_file(tmp_path, serve_fake):
-    dsn, drop = await fresh_database("postgres")
-    proxy = Proxy(5432)
-    await proxy.start()
-    fake = await serve_fake(FakeOpenAI(chunks=6, chunk_delay=0.05))
-    node = Node(tmp_path, {"SQL_DSN": _through(proxy, dsn, 5432)})
-    try:
+    async with _node_behind_proxy(tmp_path, serve_fake, "postgres", 5432, chunk_delay=0.05) as (
+            dsn, proxy, fake, node):
         user, load = await _under_load(node, fake)
-
-        async def answers(n: int) -> bool:
-            return load.answered >= n
-
-        await eventually(lambda: answers(20), what="20 answers")
+        await eventually(_answered(load, 20), what="20 answers")
         proxy.cut()
         at_cut = load.answered
 
@@ -154,28 +161,15 @@ async def test_kill_9_while_the_database_is_away_replays_the_spill_file(tmp_path
         book = await books(dsn, tmp_path / "one-api.db", user["id"], "chaos")
         assert_balanced(book)
         assert book.logs >= load.answered, "every answered request is billed and logged"
-    finally:
-        await node.stop()
-        await proxy.close()
-        await drop()
 
 
 async def test_log_database_cut_never_stops_relaying(tmp_path, serve_fake):
-    log_dsn, drop = await fresh_database("mysql")
-    proxy = Proxy(3306)
-    await proxy.start()
-    fake = await serve_fake(FakeOpenAI(chunks=6, chunk_delay=0.02))
-    node = Node(tmp_path, {"LOG_SQL_DSN": _through(proxy, log_dsn, 3306)})
-    try:
+    async with _node_behind_proxy(tmp_path, serve_fake, "mysql", 3306, variable="LOG_SQL_DSN") as (
+            log_dsn, proxy, fake, node):
         user, load = await _under_load(node, fake)
-
-        async def answers(n: int) -> bool:
-            return load.answered >= n
-
-        await eventually(lambda: answers(10), what="10 answers")
+        await eventually(_answered(load, 10), what="10 answers")
         proxy.cut()
-        during = load.answered
-        await eventually(lambda: answers(during + 30), what="answers while the log database is away")
+        await eventually(_answered(load, load.answered + 30), what="answers while the log database is away")
         proxy.restore()
         await load.stop()
 
@@ -186,10 +180,6 @@ async def test_log_database_cut_never_stops_relaying(tmp_path, serve_fake):
         await eventually(logged, what="every waiting log row written")
         assert_balanced(await books("", tmp_path / "one-api.db", user["id"], "chaos", log_dsn=log_dsn))
         assert set(load.statuses) == {200}, load.bodies[:3]
-    finally:
-        await node.stop()
-        await proxy.close()
-        await drop()
 
 
 @pytest.mark.parametrize("backend", ["mysql", "postgres"])
