@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import openai
+import orjson
 import pytest
 
 from oneapi.adaptors.base import RelayRequest
@@ -133,6 +134,25 @@ def function_reply(question: dict[str, Any], answer: Any, result: str) -> list[d
     message = answer.choices[0].message
     return [question, message.model_dump(exclude_none=True),
             {"role": "function", "name": message.function_call.name, "content": result}]
+
+
+async def legacy_function_round_trip(wired: Any, model: str) -> tuple[Any, Any]:
+    """Ask for the weather with a forced legacy ``function_call``, answer it, and return both answers, having
+    checked what the OpenAI side must show: the call to get_weather for Paris, then a plain reply."""
+    question = {"role": "user", "content": "Weather in Paris?"}
+    first = await wired.client.chat.completions.create(model=model, messages=[question],
+                                                       functions=[WEATHER_TOOL["function"]],
+                                                       function_call={"name": "get_weather"})
+    message = first.choices[0].message
+    assert first.choices[0].finish_reason == "function_call"
+    assert message.tool_calls is None
+    # The legacy form carries one call: the first.
+    assert (message.function_call.name, orjson.loads(message.function_call.arguments)) == (
+        "get_weather", {"city": "Paris"})
+    second = await wired.client.chat.completions.create(model=model, functions=[WEATHER_TOOL["function"]],
+                                                        messages=function_reply(question, first, "Sunny"))
+    assert second.choices[0].message.function_call is None
+    return first, second
 
 
 def streamed_function_call(chunks: list[Any]) -> tuple[str, str]:

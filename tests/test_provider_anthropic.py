@@ -15,7 +15,7 @@ from tests.providers import (
     WEATHER_TOOL,
     assert_billed,
     fake_upstream,
-    function_reply,
+    legacy_function_round_trip,
     stream_chat,
     streamed_function_call,
     tool_reply,
@@ -190,26 +190,14 @@ async def test_an_error_event_mid_stream_reaches_the_client(gateway: Gateway, cl
 async def test_legacy_functions_round_trip_as_claude_tools(gateway: Gateway, claude: FakeAnthropic):
     claude.tool_uses = [("get_weather", {"city": "Paris"}), ("get_weather", {"city": "Rome"})]
     wired = await wire(gateway, claude, TYPE, MODEL)
-    question = {"role": "user", "content": "Weather in Paris?"}
-    first = await wired.client.chat.completions.create(model=MODEL, messages=[question],
-                                                       functions=[WEATHER_TOOL["function"]],
-                                                       function_call={"name": "get_weather"})
+    first, second = await legacy_function_round_trip(wired, MODEL)
 
-    message = first.choices[0].message
-    assert first.choices[0].finish_reason == "function_call"
-    assert message.tool_calls is None and message.content is None
-    # The legacy form carries one call: the first.
-    assert (message.function_call.name, orjson.loads(message.function_call.arguments)) == (
-        "get_weather", {"city": "Paris"})
-    sent = claude.requests[-1]
+    assert first.choices[0].message.content is None
+    sent = claude.requests[-2]
     assert sent["tools"] == [{"name": "get_weather", "description": "The weather in a city",
                               "input_schema": WEATHER_TOOL["function"]["parameters"]}]
     assert sent["tool_choice"] == {"type": "tool", "name": "get_weather"}
-
-    second = await wired.client.chat.completions.create(model=MODEL, functions=[WEATHER_TOOL["function"]],
-                                                        messages=function_reply(question, first, "Sunny"))
-
-    assert second.choices[0].message.content == claude.reply and second.choices[0].message.function_call is None
+    assert second.choices[0].message.content == claude.reply
     turns = claude.requests[-1]["messages"]
     [tool_use] = turns[1]["content"]
     assert tool_use == {"type": "tool_use", "id": tool_use["id"], "name": "get_weather", "input": {"city": "Paris"}}
@@ -220,7 +208,8 @@ async def test_legacy_functions_round_trip_as_claude_tools(gateway: Gateway, cla
     # A function result that answers no earlier function_call cannot be said with tools.
     with pytest.raises(openai.BadRequestError) as orphan:
         await wired.client.chat.completions.create(model=MODEL, functions=[WEATHER_TOOL["function"]], messages=[
-            question, {"role": "function", "name": "get_weather", "content": "Sunny"}])
+            {"role": "user", "content": "Weather in Paris?"},
+            {"role": "function", "name": "get_weather", "content": "Sunny"}])
     assert orphan.value.code == "convert_request_failed" and "function_call" in orphan.value.message
 
 

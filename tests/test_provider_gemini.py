@@ -18,7 +18,7 @@ from tests.providers import (
     assert_billed,
     expected_quota,
     fake_upstream,
-    function_reply,
+    legacy_function_round_trip,
     stream_chat,
     streamed_function_call,
     tool_reply,
@@ -198,23 +198,11 @@ async def test_api_version_and_safety_setting_choices(make_gateway, gemini: Fake
 async def test_legacy_functions_round_trip_as_gemini_function_calls(gateway: Gateway, gemini: FakeGemini):
     gemini.function_calls = [("get_weather", {"city": "Paris"}), ("get_weather", {"city": "Rome"})]
     wired = await wire(gateway, gemini, TYPE, MODEL)
-    question = {"role": "user", "content": "Weather in Paris?"}
-    first = await wired.client.chat.completions.create(model=MODEL, messages=[question],
-                                                       functions=[WEATHER_TOOL["function"]],
-                                                       function_call={"name": "get_weather"})
+    _, second = await legacy_function_round_trip(wired, MODEL)
 
-    message = first.choices[0].message
-    assert first.choices[0].finish_reason == "function_call"
-    assert message.tool_calls is None
-    assert (message.function_call.name, orjson.loads(message.function_call.arguments)) == (
-        "get_weather", {"city": "Paris"})
-    sent = gemini.requests[-1]
+    sent = gemini.requests[-2]
     assert [d["name"] for d in sent["tools"][0]["functionDeclarations"]] == ["get_weather"]
     assert sent["toolConfig"] == {"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": ["get_weather"]}}
-
-    second = await wired.client.chat.completions.create(model=MODEL, functions=[WEATHER_TOOL["function"]],
-                                                        messages=function_reply(question, first, "Sunny"))
-
     assert second.choices[0].message.content == gemini.reply and second.choices[0].finish_reason == "stop"
     contents = gemini.requests[-1]["contents"]
     assert contents[1:] == [
