@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 logger = logging.getLogger(__name__)
 
+SEND_TIMEOUT_SECONDS = 1.0
 QUICK_EXIT_SECONDS = 5.0  # a worker that exits with an error this soon is failing to start: stop the node
 
 
@@ -133,10 +134,11 @@ class Supervisor:
         for other_index, other in self.workers.items():
             if other_index != index:
                 try:
-                    other.sock.setblocking(True)
+                    other.sock.settimeout(SEND_TIMEOUT_SECONDS)  # a hung worker must not stall the others
                     other.sock.sendall(lines + b"\n")
-                except OSError:
-                    pass  # that worker is gone: its replacement loads the cache from the database
+                except OSError:  # gone (its successor loads the cache from the database) or hung
+                    logger.warning("worker %d missed a cache change; its periodic reload will catch up",
+                                   other_index)
                 finally:
                     other.sock.setblocking(False)
 
