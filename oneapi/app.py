@@ -128,8 +128,12 @@ async def _startup(app: web.Application) -> None:
     if bus is not None:
         from oneapi.sync import CacheSync
 
-        state.sync = CacheSync(cache, options, dbs, bus)
-        app[BACKGROUND].extend(state.sync.start())
+        sync = CacheSync(cache, options, dbs, bus)
+        if bus.client is not None:
+            state.sync = sync  # Redis: the rate and login limits and one-time codes count there too
+        else:
+            state.workers_sync = sync
+        app[BACKGROUND].extend(sync.start())
 
 
 def _cache_bus(settings: Settings, role: WorkerRole) -> Bus | None:
@@ -164,8 +168,9 @@ async def _cleanup(app: web.Application) -> None:
             await task
     if state is None:
         return
-    if state.sync is not None:
-        await state.sync.close()
+    for sync in (state.sync, state.workers_sync):
+        if sync is not None:
+            await sync.close()
     await state.ledger.stop()
     await state.http.close()
     await state.fetcher.close()

@@ -37,7 +37,8 @@ class AppState:
     counter: TokenCounter = field(default_factory=TokenCounter)
     rng: random.Random = field(default_factory=random.Random)
     started_at: int = 0
-    sync: CacheSync | None = None  # set when Redis is enabled or other workers share the node
+    sync: CacheSync | None = None  # set when Redis is enabled (its ``client`` is Redis)
+    workers_sync: CacheSync | None = None  # without Redis, when other workers share the node
     role: WorkerRole = field(default_factory=WorkerRole)
     log_pages: PageCursors = field(default_factory=PageCursors)  # keyset paging of the log pages
 

@@ -61,7 +61,13 @@ class ProcessWriteLock:
         try:
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            await asyncio.get_running_loop().run_in_executor(None, fcntl.flock, self._fd, fcntl.LOCK_EX)
+            waiting = asyncio.get_running_loop().run_in_executor(None, fcntl.flock, self._fd, fcntl.LOCK_EX)
+            try:
+                await asyncio.shield(waiting)
+            except asyncio.CancelledError:  # the thread still takes the lock: give it back, never keep it
+                await waiting
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+                raise
 
     async def __aexit__(self, *_: object) -> None:
         fcntl.flock(self._fd, fcntl.LOCK_UN)
