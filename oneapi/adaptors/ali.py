@@ -20,12 +20,12 @@ from typing import Any
 import aiohttp
 import orjson
 
-from oneapi.adaptors.answers import chat_chunk, chat_completion, embedding_list, new_id
 from oneapi.adaptors.base import Completion, HttpAdaptor, RelayRequest, UpstreamRequest
 from oneapi.adaptors.shaping import message_text
 from oneapi.adaptors.upstream_errors import parse_json, try_json
 from oneapi.constants import RelayMode
 from oneapi.errors import RelayError, upstream_error
+from oneapi.wire.openai_chat import chat_chunk, chat_completion, embedding_list, new_id
 
 SEARCH_SUFFIX = "-internet"
 TOP_P_MAX = 0.9999  # DashScope refuses top_p == 1

@@ -19,13 +19,13 @@ from typing import Any
 import aiohttp
 import orjson
 
-from oneapi.adaptors.answers import chat_chunk, chat_completion, embedding_list
 from oneapi.adaptors.base import Completion, HttpAdaptor, RelayRequest, Upstream, UpstreamRequest
 from oneapi.adaptors.shaping import message_text
 from oneapi.adaptors.upstream_errors import channel_key_error, error_number, parse_json, status_for, try_json
 from oneapi.adaptors.usage import report_total_usage
 from oneapi.constants import RelayMode
 from oneapi.errors import RelayError, upstream_error
+from oneapi.wire.openai_chat import chat_chunk, chat_completion, embedding_list
 
 logger = logging.getLogger(__name__)
 

@@ -25,7 +25,6 @@ from typing import Any
 import aiohttp
 import orjson
 
-from oneapi.adaptors.answers import StreamProgress, function_call_form, sse, usage_chunk
 from oneapi.adaptors.streams import iter_sse_data
 from oneapi.adaptors.upstream_errors import generic_error, parse_json, try_json
 from oneapi.adaptors.usage import Usage
@@ -34,6 +33,7 @@ from oneapi.config import Settings
 from oneapi.constants import ChannelType, RelayMode
 from oneapi.errors import RelayError, backoff_headers
 from oneapi.security.fetcher import SafeFetcher
+from oneapi.wire.openai_chat import StreamProgress, function_call_form, sse, usage_chunk
 
 
 @dataclass(slots=True)

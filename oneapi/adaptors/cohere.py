@@ -15,12 +15,12 @@ from typing import Any
 import aiohttp
 import orjson
 
-from oneapi.adaptors.answers import chat_chunk, chat_completion, new_id
 from oneapi.adaptors.base import HttpAdaptor, RelayRequest, UpstreamRequest
 from oneapi.adaptors.shaping import conversion_error, message_text, tool_arguments
 from oneapi.adaptors.streams import iter_lines
 from oneapi.adaptors.upstream_errors import try_json
 from oneapi.constants import RelayMode
+from oneapi.wire.openai_chat import chat_chunk, chat_completion, new_id
 
 SEARCH_SUFFIX = "-internet"
 WEB_SEARCH_CONNECTOR = {"id": "web-search"}

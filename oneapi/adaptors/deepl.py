@@ -13,11 +13,11 @@ from typing import Any
 
 import orjson
 
-from oneapi.adaptors.answers import chat_chunk, chat_completion, new_id, sse, usage_chunk
 from oneapi.adaptors.base import Completion, HttpAdaptor, RelayRequest, UpstreamRequest
 from oneapi.adaptors.shaping import message_text
 from oneapi.constants import RelayMode
 from oneapi.errors import RelayError, upstream_error
+from oneapi.wire.openai_chat import chat_chunk, chat_completion, new_id, sse, usage_chunk
 
 DEFAULT_TARGET_LANG = "ZH"
 

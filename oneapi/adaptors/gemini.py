@@ -18,7 +18,6 @@ from typing import Any
 import aiohttp
 import orjson
 
-from oneapi.adaptors.answers import chat_chunk, embedding_list, new_id
 from oneapi.adaptors.base import RelayRequest, UpstreamRequest
 from oneapi.adaptors.google import body_error, google_error, google_headers, no_candidates
 from oneapi.adaptors.native import PassThroughAdaptor
@@ -33,6 +32,7 @@ from oneapi.constants import RelayMode
 from oneapi.errors import RelayError
 from oneapi.security.fetcher import fetch_client_image
 from oneapi.wire import gemini as wire
+from oneapi.wire.openai_chat import chat_chunk, embedding_list, new_id
 
 SAFETY_CATEGORIES = (
     "HARM_CATEGORY_HARASSMENT",

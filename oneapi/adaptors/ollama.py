@@ -13,12 +13,12 @@ from typing import Any
 import aiohttp
 import orjson
 
-from oneapi.adaptors.answers import chat_chunk, chat_completion, embedding_list, new_id
 from oneapi.adaptors.base import HttpAdaptor, RelayRequest, UpstreamRequest
 from oneapi.adaptors.shaping import parse_data_url
 from oneapi.adaptors.streams import iter_ndjson
 from oneapi.constants import RelayMode
 from oneapi.errors import RelayError, upstream_error
+from oneapi.wire.openai_chat import chat_chunk, chat_completion, embedding_list, new_id
 
 # OpenAI request field -> Ollama option
 _OPTIONS = {"seed": "seed", "temperature": "temperature", "top_p": "top_p", "top_k": "top_k",

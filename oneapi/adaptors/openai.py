@@ -13,7 +13,6 @@ from typing import Any
 import aiohttp
 import orjson
 
-from oneapi.adaptors.answers import StreamProgress, conform, encode_embeddings, sse, usage_chunk
 from oneapi.adaptors.base import Adaptor, Completion, RelayRequest, refusal
 from oneapi.adaptors.native import forward_sse
 from oneapi.adaptors.streams import iter_sse_batches
@@ -21,6 +20,7 @@ from oneapi.adaptors.upstream_errors import generic_error, parse_json
 from oneapi.constants import ChannelType, RelayMode
 from oneapi.errors import RelayError
 from oneapi.wire import responses
+from oneapi.wire.openai_chat import StreamProgress, conform, encode_embeddings, sse, usage_chunk
 
 CLOUDFLARE_GATEWAY = "https://gateway.ai.cloudflare.com"
 

@@ -13,11 +13,11 @@ from typing import Any
 
 import orjson
 
-from oneapi.adaptors.answers import chat_chunk, new_id, sse, usage_chunk
 from oneapi.adaptors.base import HttpAdaptor, RelayRequest, UpstreamRequest
 from oneapi.adaptors.google import body_error, google_error, google_headers, no_candidates
 from oneapi.adaptors.shaping import conversion_error, message_text
 from oneapi.errors import RelayError
+from oneapi.wire.openai_chat import chat_chunk, new_id, sse, usage_chunk
 
 _MODEL_ALIASES = {"PaLM-2": "chat-bison-001"}
 _AUTHORS = {"user": "0", "assistant": "1"}

@@ -19,13 +19,13 @@ from urllib.parse import urlsplit
 import aiohttp
 import orjson
 
-from oneapi.adaptors.answers import chat_chunk, chat_completion, embedding_list
 from oneapi.adaptors.base import HttpAdaptor, RelayRequest, UpstreamRequest
 from oneapi.adaptors.shaping import message_text
 from oneapi.adaptors.upstream_errors import channel_key_error, try_json
 from oneapi.adaptors.usage import report_total_usage
 from oneapi.constants import RelayMode
 from oneapi.errors import RelayError, upstream_error
+from oneapi.wire.openai_chat import chat_chunk, chat_completion, embedding_list
 
 API_VERSION = "2023-09-01"
 SERVICE = "hunyuan"

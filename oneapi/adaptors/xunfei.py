@@ -23,12 +23,12 @@ from urllib.parse import urlencode, urlsplit
 import aiohttp
 import orjson
 
-from oneapi.adaptors.answers import chat_chunk, chat_completion, new_id, sse, usage_chunk
 from oneapi.adaptors.base import Adaptor, Completion, RelayRequest
 from oneapi.adaptors.shaping import message_text
 from oneapi.adaptors.upstream_errors import channel_key_error, parse_json, status_for
 from oneapi.constants import RelayMode
 from oneapi.errors import RelayError, upstream_error
+from oneapi.wire.openai_chat import chat_chunk, chat_completion, new_id, sse, usage_chunk
 
 HANDSHAKE_TIMEOUT = 10  # seconds for the TCP + TLS + upgrade
 _MODEL_VERSIONS = {

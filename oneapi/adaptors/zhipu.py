@@ -18,7 +18,6 @@ from typing import Any
 import aiohttp
 import orjson
 
-from oneapi.adaptors.answers import chat_chunk, chat_completion
 from oneapi.adaptors.base import Completion, HttpAdaptor, RelayRequest, UpstreamRequest
 from oneapi.adaptors.openai import OpenAIAdaptor
 from oneapi.adaptors.shaping import message_text
@@ -26,6 +25,7 @@ from oneapi.adaptors.streams import iter_lines
 from oneapi.adaptors.upstream_errors import channel_key_error, error_number, parse_json, status_for
 from oneapi.constants import RelayMode
 from oneapi.errors import RelayError, upstream_error
+from oneapi.wire.openai_chat import chat_chunk, chat_completion
 
 JWT_LIFETIME = 3600  # seconds a signed token stays valid
 JWT_RENEW_MARGIN = 300  # sign a new one when less than this is left, so no request carries an expiring token

@@ -24,6 +24,7 @@ from oneapi.relay.pipeline import mapped_model, pick_channel, relay, upstream_fo
 from oneapi.relay.request import Parsed, read_json
 from oneapi.state import STATE
 from oneapi.wire import anthropic as wire
+from oneapi.wire.openai_chat import named_event
 
 
 class MessagesDoor(FrontDoor):
@@ -49,7 +50,7 @@ class MessagesDoor(FrontDoor):
         return wire.error_body(error)
 
     def stream_error(self, error: RelayError, request_id: str) -> bytes:
-        return wire.event(wire.error_body(error))
+        return named_event(wire.error_body(error))
 
 
 MESSAGES = MessagesDoor()

@@ -19,7 +19,6 @@ import orjson
 from aiohttp import web
 from peewee import PeeweeException
 
-from oneapi.adaptors.answers import new_id
 from oneapi.adaptors.base import Completion, RelayRequest
 from oneapi.constants import ChannelType, RelayMode
 from oneapi.errors import RelayError, json_response
@@ -30,6 +29,7 @@ from oneapi.relay.pipeline import relay
 from oneapi.relay.request import Parsed, read_json
 from oneapi.state import STATE
 from oneapi.wire import responses as wire
+from oneapi.wire.openai_chat import new_id
 
 logger = logging.getLogger(__name__)
 _EXCHANGE = "responses.exchange"

@@ -22,7 +22,6 @@ from typing import Any
 
 import orjson
 
-from oneapi.adaptors.answers import chat_chunk, chat_completion, new_id
 from oneapi.adaptors.base import RelayRequest
 from oneapi.adaptors.shaping import (
     REASONING_BUDGETS,
@@ -36,6 +35,7 @@ from oneapi.adaptors.shaping import (
 from oneapi.adaptors.upstream_errors import try_json
 from oneapi.adaptors.usage import Usage
 from oneapi.errors import RelayError, upstream_error
+from oneapi.wire.openai_chat import chat_chunk, chat_completion, named_event, new_id
 
 API_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096
@@ -579,11 +579,6 @@ def usage_of(usage: Any) -> dict[str, int]:
             "output_tokens": int(usage.get("completion_tokens") or 0)}
 
 
-def event(payload: dict[str, Any]) -> bytes:
-    """One Anthropic SSE event: its type as the event name, the payload as data."""
-    return b"event: " + str(payload["type"]).encode() + b"\ndata: " + orjson.dumps(payload) + b"\n\n"
-
-
 @dataclass
 class EventsFromChat:
     """Chat chunks said as Anthropic's event sequence: message_start, ping, one content block per thought,
@@ -601,7 +596,7 @@ class EventsFromChat:
         message: dict[str, Any] = {"id": self.id, "type": "message", "role": "assistant", "model": self.model,
                                    "content": [], "stop_reason": None, "stop_sequence": None,
                                    "usage": {"input_tokens": self.input_tokens, "output_tokens": 0}}
-        return event({"type": "message_start", "message": message}) + event({"type": "ping"})
+        return named_event({"type": "message_start", "message": message}) + named_event({"type": "ping"})
 
     def chunk(self, chunk: dict[str, Any]) -> bytes:
         out = b"" if self.id else self.start(chunk.get("id"))
@@ -629,8 +624,8 @@ class EventsFromChat:
         """The closing events, with the final usage (input tokens too: the start only had an estimate)."""
         out = (b"" if self.id else self.start(None)) + self._close()
         delta = {"stop_reason": stop_reason(self.finish), "stop_sequence": None}
-        out += event({"type": "message_delta", "delta": delta, "usage": usage_of(usage.as_openai())})
-        return out + event({"type": "message_stop"})
+        out += named_event({"type": "message_delta", "delta": delta, "usage": usage_of(usage.as_openai())})
+        return out + named_event({"type": "message_stop"})
 
     def _open(self, kind: str, block: dict[str, Any]) -> bytes:
         if kind == self.open_kind:
@@ -638,16 +633,16 @@ class EventsFromChat:
         out = self._close()
         self.block += 1
         self.open_kind = kind
-        return out + event({"type": "content_block_start", "index": self.block, "content_block": block})
+        return out + named_event({"type": "content_block_start", "index": self.block, "content_block": block})
 
     def _close(self) -> bytes:
         if not self.open_kind:
             return b""
         self.open_kind = ""
-        return event({"type": "content_block_stop", "index": self.block})
+        return named_event({"type": "content_block_stop", "index": self.block})
 
     def _delta(self, delta: dict[str, Any]) -> bytes:
-        return event({"type": "content_block_delta", "index": self.block, "delta": delta})
+        return named_event({"type": "content_block_delta", "index": self.block, "delta": delta})
 
 
 def error_body(error: RelayError) -> dict[str, Any]:

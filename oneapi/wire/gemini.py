@@ -13,12 +13,12 @@ from typing import Any
 
 import orjson
 
-from oneapi.adaptors.answers import new_id
 from oneapi.adaptors.base import RelayRequest
 from oneapi.adaptors.shaping import conversion_error, message_text, reasoning_budget, tool_arguments
 from oneapi.adaptors.usage import Usage
 from oneapi.errors import RelayError
 from oneapi.wire.anthropic import effort_of
+from oneapi.wire.openai_chat import new_id
 
 _FILTERED = {"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY"}
 # The JSON Schema keywords Gemini's OpenAPI-subset Schema knows; it refuses any other ("Unknown name ...").

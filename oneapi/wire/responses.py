@@ -14,9 +14,9 @@ from typing import Any
 
 import orjson
 
-from oneapi.adaptors.answers import new_id
 from oneapi.adaptors.usage import Usage
 from oneapi.errors import RelayError
+from oneapi.wire.openai_chat import named_event, new_id
 
 
 def invalid(message: str, param: str | None = None) -> RelayError:
@@ -167,10 +167,6 @@ def response(body: dict[str, Any], response_id: str, model: str, output: list[di
     }
 
 
-def event(payload: dict[str, Any]) -> bytes:
-    return b"event: " + str(payload["type"]).encode() + b"\ndata: " + orjson.dumps(payload) + b"\n\n"
-
-
 @dataclass
 class EventsFromChat:
     """Chat chunks said as the Responses stream: created, in_progress, then per output item added /
@@ -190,7 +186,7 @@ class EventsFromChat:
     def _event(self, kind: str, **fields: Any) -> bytes:
         payload = {"type": kind, "sequence_number": self.sequence, **fields}
         self.sequence += 1
-        return event(payload)
+        return named_event(payload)
 
     def _start(self) -> bytes:
         self.started = True

@@ -1,5 +1,6 @@
-"""OpenAI's answer shapes as adaptors build them: chat completions, stream chunks and SSE events,
-embeddings, and the legacy ``function_call`` form of tool calls."""
+"""OpenAI's chat wire format, the pipeline's inner shape: chat completions, stream chunks and SSE events,
+embeddings, and the legacy ``function_call`` form of tool calls, as adaptors build them and the OpenAI front
+door sends them."""
 
 from __future__ import annotations
 
@@ -22,6 +23,11 @@ def sse(payload: dict[str, Any] | bytes) -> bytes:
     """One SSE event as the client receives it."""
     data = payload if isinstance(payload, bytes) else orjson.dumps(payload)
     return b"data: " + data + b"\n\n"
+
+
+def named_event(payload: dict[str, Any]) -> bytes:
+    """An SSE event named by its payload's ``type`` (Anthropic's and the Responses API's streams)."""
+    return b"event: " + str(payload["type"]).encode() + b"\ndata: " + orjson.dumps(payload) + b"\n\n"
 
 
 def new_id(prefix: str = "chatcmpl-") -> str:
