@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from oneapi.security.networks import parse_networks
+
 
 class ConfigError(ValueError):
     """A setting that cannot be used; the message names the variable."""
@@ -214,9 +216,10 @@ def _validate(s: Settings) -> None:
         raise ConfigError(f"NODE_TYPE={s.node_type!r} must be master or slave")
     if not 0.0 <= s.metric_success_rate_threshold <= 1.0:
         raise ConfigError(f"METRIC_SUCCESS_RATE_THRESHOLD={s.metric_success_rate_threshold} must be within 0..1")
-    from oneapi.security.client_ip import parse_networks
-
-    parse_networks(s.trusted_proxies)
+    try:
+        parse_networks(s.trusted_proxies)
+    except ValueError as exc:
+        raise ConfigError(f"TRUSTED_PROXIES: {exc}") from None
     # Parse the DSNs now so that a typo stops start-up instead of the first request.
     from oneapi.db.dsn import parse_dsn
 

@@ -8,30 +8,13 @@ own words and never count. This one function feeds rate limits, login limits, to
 from __future__ import annotations
 
 import ipaddress
-from functools import lru_cache
 
 from aiohttp import web
 
-from oneapi.config import ConfigError
+from oneapi.security.networks import Network, parse_networks
 from oneapi.state import STATE
 
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 CLIENT_IP_KEY = web.RequestKey("client_ip", str)
-
-
-@lru_cache(maxsize=8)
-def parse_networks(spec: str) -> tuple[Network, ...]:
-    """``TRUSTED_PROXIES``: a comma-separated CIDR (or single address) list."""
-    networks = []
-    for part in spec.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        try:
-            networks.append(ipaddress.ip_network(part, strict=False))
-        except ValueError:
-            raise ConfigError(f"TRUSTED_PROXIES: {part!r} is not an address or CIDR range") from None
-    return tuple(networks)
 
 
 def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
