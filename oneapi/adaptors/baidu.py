@@ -22,7 +22,6 @@ import orjson
 from oneapi.adaptors.base import Completion, HttpAdaptor, RelayRequest, Upstream, UpstreamRequest
 from oneapi.adaptors.shaping import message_text
 from oneapi.adaptors.upstream_errors import channel_key_error, error_number, parse_json, status_for, try_json
-from oneapi.adaptors.usage import report_total_usage
 from oneapi.constants import RelayMode
 from oneapi.errors import RelayError, upstream_error
 from oneapi.wire.openai_chat import chat_chunk, chat_completion, embedding_list
@@ -193,7 +192,7 @@ def chat_body(req: RelayRequest) -> dict[str, Any]:
 
 
 def _record_usage(req: RelayRequest, usage: Any) -> None:
-    report_total_usage(req, usage, "prompt_tokens", "completion_tokens", "total_tokens")
+    req.report_total_usage(usage, "prompt_tokens", "completion_tokens", "total_tokens")
 
 
 def _number(value: Any) -> float | None:

@@ -108,6 +108,15 @@ class RelayRequest:
         self.usage.completion_tokens = int(completion_tokens or 0)
         self.usage.reported = True
 
+    def report_total_usage(self, usage: Any, prompt: str, completion: str, total: str) -> None:
+        """Counts given as prompt / completion / total under the provider's key names; a missing completion
+        count is the total minus the prompt (embeddings report no completion)."""
+        if isinstance(usage, dict) and usage.get(total):
+            prompt_tokens = int(usage.get(prompt) or 0)
+            completion_tokens = usage.get(completion)
+            self.report_usage(prompt_tokens,
+                              completion_tokens if completion_tokens is not None else usage[total] - prompt_tokens)
+
 
 @dataclass(slots=True)
 class Completion:

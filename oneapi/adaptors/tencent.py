@@ -22,7 +22,6 @@ import orjson
 from oneapi.adaptors.base import HttpAdaptor, RelayRequest, UpstreamRequest
 from oneapi.adaptors.shaping import message_text
 from oneapi.adaptors.upstream_errors import channel_key_error, try_json
-from oneapi.adaptors.usage import report_total_usage
 from oneapi.constants import RelayMode
 from oneapi.errors import RelayError, upstream_error
 from oneapi.wire.openai_chat import chat_chunk, chat_completion, embedding_list
@@ -98,7 +97,7 @@ def chat_body(req: RelayRequest) -> dict[str, Any]:
 
 def _record_usage(req: RelayRequest, usage: Any) -> None:
     """Hunyuan's counts; embeddings report prompt tokens only, and are billed for them."""
-    report_total_usage(req, usage, "PromptTokens", "CompletionTokens", "TotalTokens")
+    req.report_total_usage(usage, "PromptTokens", "CompletionTokens", "TotalTokens")
 
 
 class TencentAdaptor(HttpAdaptor):

@@ -9,14 +9,22 @@ import struct
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import orjson
 
+from oneapi.adaptors.usage import Usage
 from oneapi.errors import RelayError
 
-if TYPE_CHECKING:
-    from oneapi.adaptors.base import RelayRequest
+
+class Answering(Protocol):
+    """What the answer shapes read of the request they answer (``adaptors.base.RelayRequest`` has it)."""
+
+    body: dict[str, Any]
+    origin_model: str
+    stream: bool
+    usage: Usage
+    created: int
 
 
 def sse(payload: dict[str, Any] | bytes) -> bytes:
@@ -34,26 +42,26 @@ def new_id(prefix: str = "chatcmpl-") -> str:
     return prefix + uuid.uuid4().hex
 
 
-def _chat_object(req: RelayRequest, object_id: str, kind: str, model: str | None,
+def _chat_object(req: Answering, object_id: str, kind: str, model: str | None,
                  choices: list[dict[str, Any]]) -> dict[str, Any]:
     """The fields every ``chat.completion`` and ``chat.completion.chunk`` starts with."""
     return {"id": object_id, "object": kind, "created": req.created, "model": model or req.origin_model,
             "choices": choices}
 
 
-def chat_chunk(req: RelayRequest, chunk_id: str, delta: dict[str, Any], finish_reason: str | None = None,
+def chat_chunk(req: Answering, chunk_id: str, delta: dict[str, Any], finish_reason: str | None = None,
                model: str | None = None) -> dict[str, Any]:
     """An OpenAI ``chat.completion.chunk`` with one choice."""
     return _chat_object(req, chunk_id, "chat.completion.chunk", model,
                         [{"index": 0, "delta": delta, "finish_reason": finish_reason}])
 
 
-def usage_chunk(req: RelayRequest, chunk_id: str, model: str | None = None) -> dict[str, Any]:
+def usage_chunk(req: Answering, chunk_id: str, model: str | None = None) -> dict[str, Any]:
     """The final ``choices: []`` chunk carrying usage, sent when the client asked for include_usage."""
     return {**_chat_object(req, chunk_id, "chat.completion.chunk", model, []), "usage": req.usage.as_openai()}
 
 
-def chat_completion(req: RelayRequest, completion_id: str, message: dict[str, Any], finish_reason: str | None,
+def chat_completion(req: Answering, completion_id: str, message: dict[str, Any], finish_reason: str | None,
                     model: str | None = None) -> dict[str, Any]:
     """An OpenAI ``chat.completion`` with one choice and the recorded usage."""
     return {**_chat_object(req, completion_id, "chat.completion", model,
@@ -61,7 +69,7 @@ def chat_completion(req: RelayRequest, completion_id: str, message: dict[str, An
             "usage": req.usage.as_openai()}
 
 
-def embedding_list(req: RelayRequest, vectors: Iterable[tuple[int, Any]]) -> dict[str, Any]:
+def embedding_list(req: Answering, vectors: Iterable[tuple[int, Any]]) -> dict[str, Any]:
     """An OpenAI embeddings answer from (index, vector) pairs, with the recorded usage."""
     answer = {"object": "list", "model": req.origin_model, "usage": req.usage.as_openai(),
               "data": [{"object": "embedding", "index": index, "embedding": vector} for index, vector in vectors]}
@@ -69,7 +77,7 @@ def embedding_list(req: RelayRequest, vectors: Iterable[tuple[int, Any]]) -> dic
     return answer
 
 
-def encode_embeddings(req: RelayRequest, answer: dict[str, Any]) -> bool:
+def encode_embeddings(req: Answering, answer: dict[str, Any]) -> bool:
     """With ``encoding_format: "base64"`` (the openai SDK's default) each vector still given as floats is packed
     as OpenAI does, little-endian float32 bytes in base64; True when the answer was changed."""
     if req.body.get("encoding_format") != "base64":
@@ -105,7 +113,7 @@ def function_call_form(answer: dict[str, Any]) -> dict[str, Any] | None:
     return None if emptied and chunk_is_empty else answer
 
 
-def conform(req: RelayRequest, answer: dict[str, Any]) -> bool:
+def conform(req: Answering, answer: dict[str, Any]) -> bool:
     """Complete a chat completion (or chunk, when streaming) from an OpenAI-compatible upstream with what OpenAI
     always sends and some compatible upstreams leave out (``object``, ``created``, a choice's ``index`` and
     ``finish_reason``, a tool-call delta's ``index``), and move usage off chunks that carry choices (it belongs
