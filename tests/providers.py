@@ -155,6 +155,15 @@ async def legacy_function_round_trip(wired: Any, model: str) -> tuple[Any, Any]:
     return first, second
 
 
+async def assert_unknown_effort_refused(wired: Any, model: str, upstream_requests: list[Any]) -> None:
+    """A reasoning_effort the gateway cannot map is refused with 400 before anything reaches the upstream."""
+    sent = len(upstream_requests)
+    with pytest.raises(openai.BadRequestError) as unknown:
+        await wired.client.chat.completions.create(model=model, messages=HI, extra_body={"reasoning_effort": "max"})
+    assert unknown.value.code == "convert_request_failed" and "reasoning_effort 'max'" in unknown.value.message
+    assert len(upstream_requests) == sent
+
+
 def streamed_function_call(chunks: list[Any]) -> tuple[str, str]:
     """(name, arguments) of the legacy ``function_call`` the chunks carry, checking none carries ``tool_calls``."""
     name = arguments = ""

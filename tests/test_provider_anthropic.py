@@ -14,6 +14,7 @@ from tests.providers import (
     RED_PNG_DATA_URL,
     WEATHER_TOOL,
     assert_billed,
+    assert_unknown_effort_refused,
     fake_upstream,
     legacy_function_round_trip,
     stream_chat,
@@ -272,11 +273,7 @@ async def test_reasoning_effort_maps_to_a_thinking_budget(gateway: Gateway, clau
     assert "thinking" not in claude.requests[-1]
     assert getattr(answer.choices[0].message, "reasoning_content", None) is None
 
-    sent = len(claude.requests)
-    with pytest.raises(openai.BadRequestError) as unknown:
-        await wired.client.chat.completions.create(model=MODEL, messages=hi, extra_body={"reasoning_effort": "max"})
-    assert unknown.value.code == "convert_request_failed" and "reasoning_effort 'max'" in unknown.value.message
-    assert len(claude.requests) == sent
+    await assert_unknown_effort_refused(wired, MODEL, claude.requests)
 
 
 async def test_an_invalid_thinking_budget_is_claudes_400(gateway: Gateway, claude: FakeAnthropic):
