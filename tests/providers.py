@@ -164,6 +164,16 @@ async def assert_unknown_effort_refused(wired: Any, model: str, upstream_request
     assert len(upstream_requests) == sent
 
 
+async def streamed_legacy_function_call(wired: Any, model: str) -> tuple[str, dict[str, Any], list[Any]]:
+    """Stream a question with legacy ``functions`` (``function_call: auto``): the called function's name, its
+    arguments and the chunks, having checked the stream ends with finish_reason ``function_call``."""
+    chunks = await stream_chat(wired.client, model=model, messages=[{"role": "user", "content": "Weather?"}],
+                               functions=[WEATHER_TOOL["function"]], function_call="auto")
+    name, arguments = streamed_function_call(chunks)
+    assert chunks[-1].choices[0].finish_reason == "function_call"
+    return name, orjson.loads(arguments), chunks
+
+
 def streamed_function_call(chunks: list[Any]) -> tuple[str, str]:
     """(name, arguments) of the legacy ``function_call`` the chunks carry, checking none carries ``tool_calls``."""
     name = arguments = ""

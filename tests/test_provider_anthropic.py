@@ -18,7 +18,7 @@ from tests.providers import (
     fake_upstream,
     legacy_function_round_trip,
     stream_chat,
-    streamed_function_call,
+    streamed_legacy_function_call,
     tool_reply,
     wire,
 )
@@ -217,12 +217,10 @@ async def test_legacy_functions_round_trip_as_claude_tools(gateway: Gateway, cla
 async def test_streamed_legacy_function_call(gateway: Gateway, claude: FakeAnthropic):
     claude.tool_uses = [("get_weather", {"city": "Paris"}), ("get_weather", {"city": "Rome"})]
     wired = await wire(gateway, claude, TYPE, MODEL)
-    chunks = await stream_chat(wired.client, model=MODEL, messages=[{"role": "user", "content": "Weather?"}],
-                               functions=[WEATHER_TOOL["function"]], function_call="auto")
+    name, arguments, chunks = await streamed_legacy_function_call(wired, MODEL)
 
-    name, arguments = streamed_function_call(chunks)
-    assert (name, orjson.loads(arguments)) == ("get_weather", {"city": "Paris"})
-    assert [c.choices[0].finish_reason for c in chunks] == [None] * (len(chunks) - 1) + ["function_call"]
+    assert (name, arguments) == ("get_weather", {"city": "Paris"})
+    assert [c.choices[0].finish_reason for c in chunks[:-1]] == [None] * (len(chunks) - 1)
     assert claude.requests[-1]["tool_choice"] == {"type": "auto"}
     await assert_billed(wired, MODEL, TYPE, 13, 5)
 

@@ -21,7 +21,7 @@ from tests.providers import (
     fake_upstream,
     legacy_function_round_trip,
     stream_chat,
-    streamed_function_call,
+    streamed_legacy_function_call,
     tool_reply,
     wire,
 )
@@ -215,12 +215,9 @@ async def test_legacy_functions_round_trip_as_gemini_function_calls(gateway: Gat
 async def test_streamed_legacy_function_call(gateway: Gateway, gemini: FakeGemini):
     gemini.function_calls = [("get_weather", {"city": "Rome"}), ("get_weather", {"city": "Paris"})]
     wired = await wire(gateway, gemini, TYPE, MODEL)
-    chunks = await stream_chat(wired.client, model=MODEL, messages=[{"role": "user", "content": "Weather?"}],
-                               functions=[WEATHER_TOOL["function"]], function_call="auto")
+    name, arguments, _ = await streamed_legacy_function_call(wired, MODEL)
 
-    name, arguments = streamed_function_call(chunks)
-    assert (name, orjson.loads(arguments)) == ("get_weather", {"city": "Rome"})
-    assert chunks[-1].choices[0].finish_reason == "function_call"
+    assert (name, arguments) == ("get_weather", {"city": "Rome"})
     assert gemini.requests[-1]["toolConfig"] == {"functionCallingConfig": {"mode": "AUTO"}}
     await assert_billed(wired, MODEL, TYPE, 130, 50)
 
