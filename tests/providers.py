@@ -174,6 +174,19 @@ async def streamed_legacy_function_call(wired: Any, model: str) -> tuple[str, di
     return name, orjson.loads(arguments), chunks
 
 
+async def streamed_thinking(wired: Any, model: str, effort: str, thoughts: str, reply: str) -> list[Any]:
+    """Stream "Hi" with ``reasoning_effort``: the chunks, having checked the thoughts come as reasoning_content
+    deltas, all of them before the answer's first text."""
+    chunks = await stream_chat(wired.client, model=model, messages=[{"role": "user", "content": "Hi"}],
+                               reasoning_effort=effort, stream_options={"include_usage": True})
+    deltas = [c.choices[0].delta for c in chunks if c.choices]
+    reasoning = [getattr(d, "reasoning_content", None) or "" for d in deltas]
+    assert "".join(reasoning) == thoughts
+    assert "".join(d.content or "" for d in deltas) == reply
+    assert max(i for i, r in enumerate(reasoning) if r) < next(i for i, d in enumerate(deltas) if d.content)
+    return chunks
+
+
 def streamed_function_call(chunks: list[Any]) -> tuple[str, str]:
     """(name, arguments) of the legacy ``function_call`` the chunks carry, checking none carries ``tool_calls``."""
     name = arguments = ""

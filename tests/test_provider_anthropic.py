@@ -19,6 +19,7 @@ from tests.providers import (
     legacy_function_round_trip,
     stream_chat,
     streamed_legacy_function_call,
+    streamed_thinking,
     tool_reply,
     wire,
 )
@@ -243,15 +244,7 @@ async def test_thinking_comes_back_as_reasoning_content_and_is_billed_as_complet
 
 async def test_streamed_thinking_comes_as_reasoning_content_deltas(gateway: Gateway, claude: FakeAnthropic):
     wired = await wire(gateway, claude, TYPE, MODEL)
-    chunks = await stream_chat(wired.client, model=MODEL, messages=[{"role": "user", "content": "Hi"}],
-                               reasoning_effort="medium", stream_options={"include_usage": True})
-
-    deltas = [c.choices[0].delta for c in chunks if c.choices]
-    reasoning = [getattr(d, "reasoning_content", None) or "" for d in deltas]
-    assert "".join(reasoning) == claude.thoughts
-    assert "".join(d.content or "" for d in deltas) == claude.reply
-    first_text = next(i for i, d in enumerate(deltas) if d.content)
-    assert max(i for i, r in enumerate(reasoning) if r) < first_text  # the thinking comes before the answer
+    chunks = await streamed_thinking(wired, MODEL, "medium", claude.thoughts, claude.reply)
     # No max_tokens from the client: the thinking budget comes on top of the usual room for the answer.
     assert claude.requests[-1]["thinking"] == {"type": "enabled", "budget_tokens": 4096}
     assert claude.requests[-1]["max_tokens"] == 4096 + 4096

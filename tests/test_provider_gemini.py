@@ -22,6 +22,7 @@ from tests.providers import (
     legacy_function_round_trip,
     stream_chat,
     streamed_legacy_function_call,
+    streamed_thinking,
     tool_reply,
     wire,
 )
@@ -244,14 +245,7 @@ async def test_reasoning_effort_asks_for_thought_summaries_returned_as_reasoning
 async def test_streamed_thoughts_come_as_reasoning_content_deltas_before_the_answer(gateway: Gateway,
                                                                                     gemini: FakeGemini):
     wired = await wire(gateway, gemini, TYPE, THINKER)
-    chunks = await stream_chat(wired.client, model=THINKER, messages=[{"role": "user", "content": "Hi"}],
-                               reasoning_effort="low", stream_options={"include_usage": True})
-
-    deltas = [c.choices[0].delta for c in chunks if c.choices]
-    reasoning = [getattr(d, "reasoning_content", None) or "" for d in deltas]
-    assert "".join(reasoning) == gemini.thoughts
-    assert "".join(d.content or "" for d in deltas) == gemini.reply
-    assert max(i for i, r in enumerate(reasoning) if r) < next(i for i, d in enumerate(deltas) if d.content)
+    chunks = await streamed_thinking(wired, THINKER, "low", gemini.thoughts, gemini.reply)
     assert gemini.requests[-1]["generationConfig"]["thinkingConfig"] == {"thinkingBudget": 1024,
                                                                          "includeThoughts": True}
     assert (chunks[-1].usage.prompt_tokens, chunks[-1].usage.completion_tokens) == (130, 90)
