@@ -187,6 +187,20 @@ async def streamed_thinking(wired: Any, model: str, effort: str, thoughts: str, 
     return chunks
 
 
+async def tool_round_trip(client: openai.AsyncOpenAI, model: str, question_text: str, tool: dict[str, Any],
+                          arguments: dict[str, Any], result: str) -> tuple[Any, Any]:
+    """Ask with ``tool`` offered, check the answer calls it with ``arguments``, send ``result`` back; returns
+    (the call, the second answer) for the provider's own checks of what it was sent."""
+    question = {"role": "user", "content": question_text}
+    first = await client.chat.completions.create(model=model, messages=[question], tools=[tool])
+    [call] = first.choices[0].message.tool_calls
+    assert first.choices[0].finish_reason == "tool_calls"
+    assert call.function.name == tool["function"]["name"] and orjson.loads(call.function.arguments) == arguments
+    second = await client.chat.completions.create(model=model, tools=[tool],
+                                                  messages=tool_reply(question, first, result))
+    return call, second
+
+
 def streamed_function_call(chunks: list[Any]) -> tuple[str, str]:
     """(name, arguments) of the legacy ``function_call`` the chunks carry, checking none carries ``tool_calls``."""
     name = arguments = ""

@@ -5,14 +5,21 @@ from __future__ import annotations
 import base64
 
 import openai
-import orjson
 import pytest
 
 from oneapi.adaptors import ali
 from oneapi.constants import ChannelType
 from tests.conftest import Gateway
 from tests.fakes.ali import PNG_BYTES, FakeDashScope
-from tests.providers import Customer, customer, expected_quota, fake_upstream, stream_chat, streamed_text, tool_reply
+from tests.providers import (
+    Customer,
+    customer,
+    expected_quota,
+    fake_upstream,
+    stream_chat,
+    streamed_text,
+    tool_round_trip,
+)
 
 ALI = ChannelType.ALI
 MODELS = "qwen-max,qwen-max-internet,text-embedding-v1,wanx-v1"
@@ -78,17 +85,10 @@ async def test_internet_suffix_turns_on_search_and_bills_the_base_model(qwen_use
 
 
 async def test_tool_call_round_trip(qwen_user: Customer, dashscope: FakeDashScope):
-    question = {"role": "user", "content": "Weather in Hangzhou?"}
-    first = await qwen_user.client.chat.completions.create(model="qwen-max", messages=[question],
-                                                          tools=[WEATHER_TOOL])
-    [call] = first.choices[0].message.tool_calls
-    assert first.choices[0].finish_reason == "tool_calls"
-    assert call.function.name == "get_weather" and orjson.loads(call.function.arguments) == {"location": "Hangzhou"}
-    assert dashscope.requests[-1]["parameters"]["tools"] == [WEATHER_TOOL]
+    call, second = await tool_round_trip(qwen_user.client, "qwen-max", "Weather in Hangzhou?", WEATHER_TOOL,
+                                         {"location": "Hangzhou"}, "sunny, 24°C")
 
-    second = await qwen_user.client.chat.completions.create(model="qwen-max", tools=[WEATHER_TOOL],
-                                                            messages=tool_reply(question, first, "sunny, 24°C"))
-
+    assert dashscope.requests[-2]["parameters"]["tools"] == [WEATHER_TOOL]
     assert second.choices[0].message.content == "The tool said: sunny, 24°C"
     tool_message = dashscope.requests[-1]["input"]["messages"][-1]
     assert tool_message == {"role": "tool", "content": "sunny, 24°C", "tool_call_id": call.id, "name": "get_weather"}

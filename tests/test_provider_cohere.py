@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import openai
-import orjson
 import pytest
 
 from oneapi.constants import ChannelType
 from tests.conftest import Gateway
 from tests.fakes.cohere import FakeCohere
-from tests.providers import Customer, customer, expected_quota, fake_upstream, stream_chat, streamed_text, tool_reply
+from tests.providers import (
+    Customer,
+    customer,
+    expected_quota,
+    fake_upstream,
+    stream_chat,
+    streamed_text,
+    tool_round_trip,
+)
 
 COHERE = ChannelType.COHERE
 WEATHER_TOOL = {"type": "function", "function": {
@@ -67,19 +74,12 @@ async def test_internet_suffix_adds_the_web_search_connector(cohere_user: Custom
 
 
 async def test_tool_call_round_trip(cohere_user: Customer, cohere: FakeCohere):
-    question = {"role": "user", "content": "Weather in Toronto?"}
-    first = await cohere_user.client.chat.completions.create(model="command-r", messages=[question],
-                                                            tools=[WEATHER_TOOL])
-    [call] = first.choices[0].message.tool_calls
-    assert first.choices[0].finish_reason == "tool_calls"
-    assert call.function.name == "get_weather" and orjson.loads(call.function.arguments) == {"location": "Toronto"}
-    assert cohere.requests[-1]["tools"] == [{"name": "get_weather", "description": "Current weather of a city",
+    _, second = await tool_round_trip(cohere_user.client, "command-r", "Weather in Toronto?", WEATHER_TOOL,
+                                      {"location": "Toronto"}, '{"temperature": "21C"}')
+
+    assert cohere.requests[-2]["tools"] == [{"name": "get_weather", "description": "Current weather of a city",
                                              "parameter_definitions": {"location": {
                                                  "type": "str", "required": True, "description": "the city"}}}]
-
-    second = await cohere_user.client.chat.completions.create(
-        model="command-r", tools=[WEATHER_TOOL], messages=tool_reply(question, first, '{"temperature": "21C"}'))
-
     assert second.choices[0].message.content == 'The tool said: [{"temperature":"21C"}]'
     sent = cohere.requests[-1]
     assert sent["message"] == "" and sent["tool_results"] == [
