@@ -12,16 +12,15 @@ batch mode (BATCH_UPDATE_ENABLED) the charge and the log row are still written a
 balance corrections wait for the next flush (every BATCH_UPDATE_INTERVAL seconds), read back from the
 journal, so kill -9 loses nothing.
 
-A failed write is retried with back-off, in order, never dropped; while it fails, settlements and log
-rows wait in memory and in a local spill file (``billing/spill.py``), and new reservations fail at once
-with LedgerUnavailable (a 503). ``stop()`` writes everything still queued.
+A failed write is retried with back-off, in order, never dropped (``billing/writer.py``); while it fails,
+settlements and log rows wait in memory and in a local spill file (``billing/spill.py``), and new
+reservations fail at once with LedgerUnavailable (a 503). ``stop()`` writes everything still queued.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import functools
 import logging
 import os
@@ -32,27 +31,18 @@ from typing import Any
 
 from oneapi.billing import journal
 from oneapi.billing.journal import Charge, Totals
+from oneapi.billing.logrows import consume_log, insert_logs, log_exists
 from oneapi.billing.spill import SpillFile
-from oneapi.billing.store import Execute, Operation, OperationFailed, Store, open_store
+from oneapi.billing.store import Execute, Operation, OperationFailed, open_store
+from oneapi.billing.writer import Item, LedgerOperation, LedgerUnavailable, Writer
 from oneapi.cache import Cache
-from oneapi.constants import LogType
 from oneapi.db.connect import Databases
 from oneapi.db.migrate import migrate_models
-from oneapi.db.models import Log, User
+from oneapi.db.models import User
 
 __all__ = ["Charge", "InsufficientQuota", "Ledger", "LedgerUnavailable", "consume_log"]
 
 logger = logging.getLogger(__name__)
-
-_MAX_BATCH = 512
-_LOG_ROWS_PER_INSERT = 100
-_WRITE_TIMEOUT = 30.0  # a batch that takes longer is treated as failed (and retried: every write is idempotent)
-_MAX_BACKOFF = 2.0
-_PROBE_AFTER = 1.0  # after a failure, reservations fail at once for this long, then one tries again
-LOG_COLUMNS: tuple[str, ...] = tuple(f.column_name for f in Log._meta.sorted_fields if f.name != "id")
-_LOG_DEFAULTS: dict[str, Any] = {f.column_name: f.default for f in Log._meta.sorted_fields if f.name != "id"}
-
-LedgerOperation = Callable[[Execute, Totals], Any]
 
 
 class InsufficientQuota(OperationFailed):
@@ -61,161 +51,6 @@ class InsufficientQuota(OperationFailed):
     def __init__(self, who: str) -> None:
         super().__init__(who)
         self.who = who
-
-
-class LedgerUnavailable(Exception):
-    """The database cannot take a reservation now (it is away, or its last write failed a moment ago)."""
-
-
-@dataclasses.dataclass(slots=True)
-class _Item:
-    """One queued write: an awaited operation (given up when the database is away), or a durable
-    settlement or log row (retried until written)."""
-
-    operation: LedgerOperation | None = None
-    future: asyncio.Future[Any] | None = None
-    charge: Charge | None = None
-    log: dict[str, Any] | None = None
-    spilled: bool = False
-    written: asyncio.Future[None] | None = None  # a durable item's: set once it is in the database or spilled
-
-    def durably_written(self) -> None:
-        if self.written is not None and not self.written.done():
-            self.written.set_result(None)
-
-    @property
-    def durable(self) -> bool:
-        return self.operation is None
-
-    def record(self) -> dict[str, Any]:
-        if self.charge is not None:
-            return {"charge": dataclasses.asdict(self.charge)}
-        return {"log": self.log}
-
-
-Build = Callable[[list[_Item], bool], tuple[list[Operation], list[asyncio.Future[Any] | None], Callable[[], None]]]
-
-
-class _Writer:
-    """One database's queue and writer task: batches, one transaction each, retried in order until written."""
-
-    def __init__(self, name: str, store: Store, spill: SpillFile, build: Build) -> None:
-        self.name = name
-        self.store = store
-        self.spill = spill
-        self._build = build
-        self._queue: asyncio.Queue[_Item] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
-        self._retrying = False
-        self._failed_at: float | None = None
-        self._spilled = 0
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name=f"ledger-{self.name}")
-
-    async def stop(self) -> None:
-        """Stop the writer; what it could not write is left in the spill file for the next start."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        left: list[_Item] = []
-        while not self._queue.empty():
-            left.append(self._queue.get_nowait())
-            self._queue.task_done()
-        self._spill([item for item in left if item.durable])
-
-    def available(self) -> bool:
-        if self._retrying:
-            return False
-        return self._failed_at is None or time.monotonic() - self._failed_at > _PROBE_AFTER
-
-    def put(self, item: _Item) -> None:
-        if self._retrying and item.durable:
-            self._spill([item])  # the database is away: a kill -9 now must not lose it
-        self._queue.put_nowait(item)
-
-    async def submit(self, operation: LedgerOperation) -> Any:
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self.put(_Item(operation=operation, future=future))
-        return await future
-
-    async def join(self) -> None:
-        await self._queue.join()
-
-    def _spill(self, items: list[_Item]) -> None:
-        fresh = [item for item in items if not item.spilled]
-        if not fresh:
-            return
-        try:
-            self.spill.append([item.record() for item in fresh])
-        except OSError:
-            logger.exception("could not write the ledger's spill file %s; keeping the writes in memory",
-                             self.spill.path)
-            return
-        for item in fresh:
-            item.spilled = True
-            item.durably_written()
-        self._spilled += len(fresh)
-
-    async def _loop(self) -> None:
-        while True:
-            batch = [await self._queue.get()]
-            while len(batch) < _MAX_BATCH and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            try:
-                await self._write_until_done(batch)
-            except asyncio.CancelledError:
-                self._spill([item for item in batch if item.durable])  # replaying a written one is harmless
-                raise
-            finally:
-                for _ in batch:
-                    self._queue.task_done()
-
-    async def _write_until_done(self, batch: list[_Item]) -> None:
-        delay, retry = 0.05, False
-        while True:
-            try:
-                await asyncio.wait_for(self._write(batch, retry), _WRITE_TIMEOUT)
-            except Exception as exc:
-                if not self._retrying:
-                    logger.error("the %s database refused a write (%s); retrying until it is back", self.name, exc)
-                self._failed_at = time.monotonic()
-                for item in batch:
-                    if item.future is not None and not item.future.done():
-                        item.future.set_exception(LedgerUnavailable(str(exc)))
-                batch = [item for item in batch if item.durable]
-                if not batch:
-                    return
-                self._retrying = retry = True
-                self._spill(batch)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, _MAX_BACKOFF)
-                continue
-            if self._retrying:
-                logger.warning("the %s database is back; queued writes are being written", self.name)
-            self._retrying = False
-            self._failed_at = None
-            written = sum(item.spilled for item in batch)
-            if written:
-                self._spilled -= written
-                if self._spilled == 0:
-                    self.spill.clear()
-            return
-
-    async def _write(self, batch: list[_Item], retry: bool) -> None:
-        operations, futures, after_commit = self._build(batch, retry)
-        results = await self.store.run(operations) if operations else []
-        after_commit()
-        for item in batch:
-            item.durably_written()
-        for future, (value, error) in zip(futures, results, strict=True):
-            if future is None or future.done():
-                continue
-            if error is not None:
-                future.set_exception(error)
-            else:
-                future.set_result(value)
 
 
 class Ledger:
@@ -228,12 +63,12 @@ class Ledger:
         self.instance = uuid.uuid4().hex
         main = open_store(dbs, dbs.main, busy_timeout_ms)
         self._sql = journal.statements(main.param)
-        self._main = _Writer("main", main, SpillFile(self.instance + "-main"), self._build_main)
+        self._main = Writer("main", main, SpillFile(self.instance + "-main"), self._build_main)
         if dbs.logs is dbs.main:
             self._logs = self._main
         else:
             logs = open_store(dbs, dbs.logs, busy_timeout_ms)
-            self._logs = _Writer("log", logs, SpillFile(self.instance + "-log"), self._build_logs)
+            self._logs = Writer("log", logs, SpillFile(self.instance + "-log"), self._build_logs)
         self._in_flight: set[str] = set()
         self._tasks: list[asyncio.Task[None]] = []
         # Told (user, quota before the request, quota after) when a charge settles: low-quota reminders.
@@ -254,9 +89,9 @@ class Ledger:
                 logger.warning("replaying %d ledger writes a stopped process left in %s", len(records), path)
                 for record in records:
                     if "charge" in record:
-                        self._main.put(_Item(charge=Charge(**record["charge"])))
+                        self._main.put(Item(charge=Charge(**record["charge"])))
                     else:
-                        self._logs.put(_Item(log=record["log"]))
+                        self._logs.put(Item(log=record["log"]))
                 await self.drain()
                 path.unlink(missing_ok=True)
                 handle.close()
@@ -401,15 +236,15 @@ class Ledger:
             channel.used_quota += charge.quota
         self._in_flight.discard(charge.reservation)
         written: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._main.put(_Item(charge=charge, written=written))
+        self._main.put(Item(charge=charge, written=written))
         return written
 
     def log(self, row: dict[str, Any]) -> None:
         """Queue a log row that moves no quota (top-up, manage, system and test logs)."""
-        self._logs.put(_Item(log=row))
+        self._logs.put(Item(log=row))
 
     # -- building transactions -------------------------------------------------------------------
-    def _build_main(self, batch: list[_Item], _retry: bool) -> tuple[list[Operation], list[asyncio.Future[Any] | None],
+    def _build_main(self, batch: list[Item], _retry: bool) -> tuple[list[Operation], list[asyncio.Future[Any] | None],
                                                       Callable[[], None]]:
         sql, totals = self._sql, Totals()
         operations: list[Operation] = []
@@ -443,7 +278,7 @@ class Ledger:
         def finish(execute: Execute) -> None:
             journal.write_totals(execute, sql, totals)
             if totals.logs and not separate_logs:
-                _insert_logs(execute, self._main.store.param, totals.logs)
+                insert_logs(execute, self._main.store.param, totals.logs)
 
         operations.append(finish)
         futures.append(None)
@@ -451,11 +286,11 @@ class Ledger:
         def after_commit() -> None:
             if separate_logs:
                 for row in totals.logs:
-                    self._logs.put(_Item(log=row))
+                    self._logs.put(Item(log=row))
 
         return operations, futures, after_commit
 
-    def _build_logs(self, batch: list[_Item], retry: bool) -> tuple[list[Operation],
+    def _build_logs(self, batch: list[Item], retry: bool) -> tuple[list[Operation],
                                                                    list[asyncio.Future[Any] | None],
                                                                    Callable[[], None]]:
         rows = [item.log for item in batch if item.log is not None]
@@ -464,30 +299,8 @@ class Ledger:
         def insert(execute: Execute) -> None:
             # A retry after a commit whose answer was lost must not write the batch twice: it is one
             # transaction, so its first and last rows tell whether it is already there.
-            if retry and rows and all(_log_exists(execute, param, row) for row in (rows[0], rows[-1])):
+            if retry and rows and all(log_exists(execute, param, row) for row in (rows[0], rows[-1])):
                 return
-            _insert_logs(execute, param, rows)
+            insert_logs(execute, param, rows)
 
         return [insert], [None], lambda: None
-
-
-def _log_exists(execute: Execute, param: str, row: dict[str, Any]) -> bool:
-    columns = [column for column in LOG_COLUMNS if row.get(column) is not None]
-    where = " AND ".join(f"{column} = {param}" for column in columns)
-    return bool(execute(f"SELECT 1 FROM logs WHERE {where} LIMIT 1", tuple(row[c] for c in columns)).fetchall())
-
-
-def _insert_logs(execute: Execute, param: str, rows: list[dict[str, Any]]) -> None:
-    columns = ", ".join(LOG_COLUMNS)
-    placeholders = "(" + ", ".join([param] * len(LOG_COLUMNS)) + ")"
-    for start in range(0, len(rows), _LOG_ROWS_PER_INSERT):
-        chunk = rows[start : start + _LOG_ROWS_PER_INSERT]
-        params = tuple(row.get(column, _LOG_DEFAULTS[column]) for row in chunk for column in LOG_COLUMNS)
-        execute(f"INSERT INTO logs ({columns}) VALUES {', '.join([placeholders] * len(chunk))}", params)
-
-
-def consume_log(**fields: Any) -> dict[str, Any]:
-    """A consume-log row with One API's columns; unspecified columns take their defaults."""
-    row = {"type": int(LogType.CONSUME), "created_at": int(time.time())}
-    row.update(fields)
-    return row

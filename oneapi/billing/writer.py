@@ -1,0 +1,186 @@
+"""The ledger's per-database writer: a queue, one task that writes it in batches, retries and the spill file.
+
+Whatever is queued is taken as one batch and run as one transaction (``billing/store.py``). Awaited
+operations (reservations) fail with LedgerUnavailable when the database is away; durable items
+(settlements, log rows) are retried with back-off, in order, never dropped, and while they wait they are
+also in a local spill file (``billing/spill.py``) so a kill -9 loses nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from oneapi.billing.journal import Charge, Totals
+from oneapi.billing.spill import SpillFile
+from oneapi.billing.store import Execute, Operation, Store
+
+logger = logging.getLogger(__name__)
+
+_MAX_BATCH = 512
+_WRITE_TIMEOUT = 30.0  # a batch that takes longer is treated as failed (and retried: every write is idempotent)
+_MAX_BACKOFF = 2.0
+_PROBE_AFTER = 1.0  # after a failure, reservations fail at once for this long, then one tries again
+
+LedgerOperation = Callable[[Execute, Totals], Any]
+
+
+class LedgerUnavailable(Exception):
+    """The database cannot take a reservation now (it is away, or its last write failed a moment ago)."""
+
+
+@dataclasses.dataclass(slots=True)
+class Item:
+    """One queued write: an awaited operation (given up when the database is away), or a durable
+    settlement or log row (retried until written)."""
+
+    operation: LedgerOperation | None = None
+    future: asyncio.Future[Any] | None = None
+    charge: Charge | None = None
+    log: dict[str, Any] | None = None
+    spilled: bool = False
+    written: asyncio.Future[None] | None = None  # a durable item's: set once it is in the database or spilled
+
+    def durably_written(self) -> None:
+        if self.written is not None and not self.written.done():
+            self.written.set_result(None)
+
+    @property
+    def durable(self) -> bool:
+        return self.operation is None
+
+    def record(self) -> dict[str, Any]:
+        if self.charge is not None:
+            return {"charge": dataclasses.asdict(self.charge)}
+        return {"log": self.log}
+
+
+Build = Callable[[list[Item], bool], tuple[list[Operation], list[asyncio.Future[Any] | None], Callable[[], None]]]
+
+
+class Writer:
+    """One database's queue and writer task: batches, one transaction each, retried in order until written."""
+
+    def __init__(self, name: str, store: Store, spill: SpillFile, build: Build) -> None:
+        self.name = name
+        self.store = store
+        self.spill = spill
+        self._build = build
+        self._queue: asyncio.Queue[Item] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self._retrying = False
+        self._failed_at: float | None = None
+        self._spilled = 0
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name=f"ledger-{self.name}")
+
+    async def stop(self) -> None:
+        """Stop the writer; what it could not write is left in the spill file for the next start."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        left: list[Item] = []
+        while not self._queue.empty():
+            left.append(self._queue.get_nowait())
+            self._queue.task_done()
+        self._spill([item for item in left if item.durable])
+
+    def available(self) -> bool:
+        if self._retrying:
+            return False
+        return self._failed_at is None or time.monotonic() - self._failed_at > _PROBE_AFTER
+
+    def put(self, item: Item) -> None:
+        if self._retrying and item.durable:
+            self._spill([item])  # the database is away: a kill -9 now must not lose it
+        self._queue.put_nowait(item)
+
+    async def submit(self, operation: LedgerOperation) -> Any:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.put(Item(operation=operation, future=future))
+        return await future
+
+    async def join(self) -> None:
+        await self._queue.join()
+
+    def _spill(self, items: list[Item]) -> None:
+        fresh = [item for item in items if not item.spilled]
+        if not fresh:
+            return
+        try:
+            self.spill.append([item.record() for item in fresh])
+        except OSError:
+            logger.exception("could not write the ledger's spill file %s; keeping the writes in memory",
+                             self.spill.path)
+            return
+        for item in fresh:
+            item.spilled = True
+            item.durably_written()
+        self._spilled += len(fresh)
+
+    async def _loop(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < _MAX_BATCH and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                await self._write_until_done(batch)
+            except asyncio.CancelledError:
+                self._spill([item for item in batch if item.durable])  # replaying a written one is harmless
+                raise
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
+
+    async def _write_until_done(self, batch: list[Item]) -> None:
+        delay, retry = 0.05, False
+        while True:
+            try:
+                await asyncio.wait_for(self._write(batch, retry), _WRITE_TIMEOUT)
+            except Exception as exc:
+                if not self._retrying:
+                    logger.error("the %s database refused a write (%s); retrying until it is back", self.name, exc)
+                self._failed_at = time.monotonic()
+                for item in batch:
+                    if item.future is not None and not item.future.done():
+                        item.future.set_exception(LedgerUnavailable(str(exc)))
+                batch = [item for item in batch if item.durable]
+                if not batch:
+                    return
+                self._retrying = retry = True
+                self._spill(batch)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, _MAX_BACKOFF)
+                continue
+            if self._retrying:
+                logger.warning("the %s database is back; queued writes are being written", self.name)
+            self._retrying = False
+            self._failed_at = None
+            written = sum(item.spilled for item in batch)
+            if written:
+                self._spilled -= written
+                if self._spilled == 0:
+                    self.spill.clear()
+            return
+
+    async def _write(self, batch: list[Item], retry: bool) -> None:
+        operations, futures, after_commit = self._build(batch, retry)
+        results = await self.store.run(operations) if operations else []
+        after_commit()
+        for item in batch:
+            item.durably_written()
+        for future, (value, error) in zip(futures, results, strict=True):
+            if future is None or future.done():
+                continue
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(value)
+
