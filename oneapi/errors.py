@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from aiohttp import web
@@ -11,6 +11,7 @@ from aiohttp import web
 from oneapi.security.redact import redact
 
 REQUEST_ID_HEADER = "X-Oneapi-Request-Id"
+T = TypeVar("T")
 
 
 class RelayError(Exception):
@@ -106,3 +107,10 @@ class ApiError(Exception):
         super().__init__(message)
         self.message = message
         self.status = status
+
+
+def found(row: T | None, missing: str) -> T:
+    """The row a lookup found, or One API's ``{success: false, message: missing}`` when it found none."""
+    if row is None:
+        raise ApiError(missing)
+    return row

@@ -12,9 +12,10 @@ import uuid
 
 from oneapi.constants import LogType, RedemptionStatus
 from oneapi.db.models import Redemption, User
-from oneapi.errors import ApiError
+from oneapi.errors import ApiError, found
 from oneapi.logs import format_quota, record_log
 from oneapi.state import AppState
+from oneapi.users import credit_cached
 
 NAME_MAX = 20
 COUNT_MAX = 100
@@ -56,20 +57,14 @@ async def redeem(state: AppState, user_id: int, key: str) -> int:
             User.update(quota=User.quota + redemption.quota).where(User.id == user_id))
         if credited != 1:
             raise ApiError("用户不存在")
-    cached = state.cache.user(user_id)
-    if cached is not None:
-        cached.quota += redemption.quota
-        state.cache.put_user(cached)
+    credit_cached(state, user_id, redemption.quota)
     record_log(state, user_id, LogType.TOPUP, f"通过兑换码充值 {format_quota(state.options, redemption.quota)}",
                quota=redemption.quota)
     return redemption.quota
 
 
 async def get_redemption(redemption_id: int) -> Redemption:
-    redemption = await Redemption.aget_or_none(Redemption.id == redemption_id)
-    if redemption is None:
-        raise ApiError("兑换码不存在")
-    return redemption
+    return found(await Redemption.aget_or_none(Redemption.id == redemption_id), "兑换码不存在")
 
 
 async def update_redemption(state: AppState, redemption_id: int, fields: dict[str, object]) -> Redemption:

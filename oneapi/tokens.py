@@ -15,7 +15,7 @@ from typing import Any
 
 from oneapi.constants import TokenStatus
 from oneapi.db.models import Token
-from oneapi.errors import ApiError
+from oneapi.errors import ApiError, found
 from oneapi.state import AppState
 
 _ALPHABET = string.ascii_letters + string.digits
@@ -59,10 +59,7 @@ async def create_token(state: AppState, user_id: int, name: str, *, remain_quota
 
 async def get_own_token(user_id: int, token_id: int) -> Token:
     """A token of this user; other users' tokens look exactly like missing ones."""
-    token = await Token.aget_or_none((Token.id == token_id) & (Token.user_id == user_id))
-    if token is None:
-        raise ApiError("令牌不存在")
-    return token
+    return found(await Token.aget_or_none((Token.id == token_id) & (Token.user_id == user_id)), "令牌不存在")
 
 
 def refuse_enabling(token: Token) -> None:
@@ -81,9 +78,8 @@ async def update_token(state: AppState, token: Token, fields: dict[str, Any]) ->
         refuse_enabling(token)
     async with state.dbs.write_transaction():
         await state.dbs.main.aexecute(Token.update(**fields).where(Token.id == token.id))
-        fresh = await Token.aget_or_none(Token.id == token.id)
-    if fresh is None:
-        raise ApiError("令牌不存在")
+        row = await Token.aget_or_none(Token.id == token.id)
+    fresh = found(row, "令牌不存在")
     state.cache.put_token(fresh)
     return fresh
 

@@ -17,7 +17,7 @@ from peewee import IntegrityError
 
 from oneapi.constants import LogType, Role, UserStatus
 from oneapi.db.models import User
-from oneapi.errors import ApiError
+from oneapi.errors import ApiError, found
 from oneapi.logs import format_quota, record_log
 from oneapi.security.sessions import REVOKING_FIELDS, end_sessions
 from oneapi.state import AppState
@@ -86,7 +86,6 @@ async def create_user(state: AppState, username: str, password: str, *, display_
     granted = options.int("QuotaForNewUser") if quota is None else 0
     invitee_bonus = options.int("QuotaForInvitee") if inviter_id else 0
     inviter_bonus = options.int("QuotaForInviter") if inviter_id else 0
-    inviter = state.cache.user(inviter_id) if inviter_id else None
     try:
         async with state.dbs.write_transaction():
             if await _username_taken(username):
@@ -108,9 +107,7 @@ async def create_user(state: AppState, username: str, password: str, *, display_
     if invitee_bonus > 0:
         record_log(state, user.id, LogType.SYSTEM, f"使用邀请码赠送 {format_quota(options, invitee_bonus)}")
     if inviter_bonus > 0:
-        if inviter is not None:
-            inviter.quota += inviter_bonus
-            state.cache.put_user(inviter)
+        credit_cached(state, inviter_id, inviter_bonus)
         record_log(state, inviter_id, LogType.SYSTEM, f"邀请用户赠送 {format_quota(options, inviter_bonus)}")
     if default_token:
         await create_token(state, user.id, "default", unlimited_quota=True, remain_quota=-1)
@@ -138,10 +135,7 @@ async def authenticate_password(state: AppState, username: str, password: str) -
 
 
 async def get_user(user_id: int) -> User:
-    user = await User.aget_or_none(User.id == user_id)
-    if user is None:
-        raise ApiError("用户不存在")
-    return user
+    return found(await User.aget_or_none(User.id == user_id), "用户不存在")
 
 
 async def update_user(state: AppState, user_id: int, fields: dict[str, Any]) -> User:
@@ -176,6 +170,12 @@ async def add_quota(state: AppState, user_id: int, amount: int) -> None:
         updated = await state.dbs.main.aexecute(User.update(quota=User.quota + amount).where(User.id == user_id))
     if not updated:
         raise ApiError("用户不存在")
+    credit_cached(state, user_id, amount)
+
+
+def credit_cached(state: AppState, user_id: int, amount: int) -> None:
+    """Add a credit the database already holds to the cached user (not a re-read: charges the cache has
+    seen but the ledger has not yet written stay counted)."""
     cached = state.cache.user(user_id)
     if cached is not None:
         cached.quota += amount

@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from oneapi.api.common import admin_listing, body_id, check_columns, path_id, read_json, row_dict
+from oneapi.api.common import admin_reads, body_id, check_columns, path_id, read_json, row_dict
 from oneapi.auth import require
 from oneapi.balance import QUERIES, update_balance
 from oneapi.catalogue import owners
@@ -20,7 +20,7 @@ from oneapi.channels import (
 )
 from oneapi.constants import ChannelStatus, Role
 from oneapi.db.models import Channel
-from oneapi.errors import ApiError, api_ok, json_response
+from oneapi.errors import ApiError, api_ok, found, json_response
 from oneapi.relay.channel_test import ChannelTester, run_channel_test
 from oneapi.relay.models import catalogue_entry
 from oneapi.state import STATE
@@ -36,18 +36,10 @@ def channel_dict(channel: Channel) -> dict[str, Any]:
 
 
 async def _existing(channel_id: int) -> Channel:
-    channel = await get_channel(channel_id)
-    if channel is None:
-        raise ApiError(CHANNEL_NOT_FOUND)
-    return channel
+    return found(await get_channel(channel_id), CHANNEL_NOT_FOUND)
 
 
-list_channels, search_channels = admin_listing(Channel, channel_dict)
-
-
-@require(Role.ADMIN)
-async def get_channel_by_id(request: web.Request) -> web.Response:
-    return api_ok(channel_dict(await _existing(path_id(request))))
+list_channels, search_channels, get_channel_by_id = admin_reads(Channel, channel_dict, _existing)
 
 
 @require(Role.ADMIN)
@@ -66,9 +58,7 @@ async def edit_channel(request: web.Request) -> web.Response:
     fields = channel_fields(body, for_update=True)
     check_columns(Channel, fields)
     channel = await update_channel(request.app[STATE], body_id(body), fields)
-    if channel is None:
-        raise ApiError(CHANNEL_NOT_FOUND)
-    return api_ok(channel_dict(channel))
+    return api_ok(channel_dict(found(channel, CHANNEL_NOT_FOUND)))
 
 
 @require(Role.ADMIN)

@@ -7,7 +7,7 @@ out-of-range integer or an over-long varchar), so a bad value is the client's er
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from functools import reduce
 from typing import Any, overload
 
@@ -69,10 +69,10 @@ async def search_rows(request: web.Request, model: type[User | Channel | Redempt
     return await request.app[STATE].dbs.main.list(model.select().where(where).order_by(model.id.desc()))
 
 
-def admin_listing(model: type[Channel | Redemption],
-                  to_dict: Callable[[Any], dict[str, Any]]) -> tuple[Handler, Handler]:
-    """The two read endpoints of an admin table with a ``name``: a page of rows, newest first, and the
-    ``?keyword=`` search (name prefix or id)."""
+def admin_reads(model: type[Channel | Redemption], to_dict: Callable[[Any], dict[str, Any]],
+                get: Callable[[int], Awaitable[Any]]) -> tuple[Handler, Handler, Handler]:
+    """The three read endpoints of an admin table with a ``name``: a page of rows, newest first, the
+    ``?keyword=`` search (name prefix or id) and one row by the path's id (``get`` refuses a missing one)."""
 
     @require(Role.ADMIN)
     async def list_page(request: web.Request) -> web.Response:
@@ -82,7 +82,11 @@ def admin_listing(model: type[Channel | Redemption],
     async def search(request: web.Request) -> web.Response:
         return api_ok([to_dict(row) for row in await search_rows(request, model, model.name)])
 
-    return list_page, search
+    @require(Role.ADMIN)
+    async def by_id(request: web.Request) -> web.Response:
+        return api_ok(to_dict(await get(path_id(request))))
+
+    return list_page, search, by_id
 
 
 def row_id(text: str) -> int | None:

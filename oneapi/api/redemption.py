@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from oneapi.api.common import admin_listing, body_id, body_int, body_str, path_id, read_json, row_dict
+from oneapi.api.common import admin_reads, body_id, body_int, body_str, path_id, read_json, row_dict
 from oneapi.auth import current_user, require
 from oneapi.constants import Role
 from oneapi.db.models import Redemption
@@ -19,12 +19,7 @@ def redemption_dict(redemption: Redemption) -> dict[str, Any]:
     return row_dict(redemption)
 
 
-list_redemptions, search_redemptions = admin_listing(Redemption, redemption_dict)
-
-
-@require(Role.ADMIN)
-async def get_redemption_by_id(request: web.Request) -> web.Response:
-    return api_ok(redemption_dict(await get_redemption(path_id(request))))
+list_redemptions, search_redemptions, get_redemption_by_id = admin_reads(Redemption, redemption_dict, get_redemption)
 
 
 @require(Role.ADMIN)
