@@ -13,6 +13,7 @@ import itertools
 import logging
 import random
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -44,11 +45,6 @@ class Tier:
     channels: list[Channel] = field(default_factory=list)
     cumulative: list[int] = field(default_factory=list)
 
-    def add(self, channel: Channel) -> None:
-        weight = channel.weight if channel.weight and channel.weight > 0 else 1
-        self.channels.append(channel)
-        self.cumulative.append((self.cumulative[-1] if self.cumulative else 0) + weight)
-
     def pick(self, exclude: set[int], rng: random.Random) -> Channel | None:
         if not exclude:
             roll = rng.random() * self.cumulative[-1]
@@ -60,32 +56,115 @@ class Tier:
         return rng.choices(candidates, weights)[0]
 
 
+RouteKey = tuple[str, str]
+# What a channel was routed by: enabled, priority, weight and its (group, model) pairs.
+Placement = tuple[bool, int, int, tuple[RouteKey, ...]]
+
+
+def _weight(channel: Channel) -> int:
+    return channel.weight if channel.weight and channel.weight > 0 else 1
+
+
+def _tier(priority: int, channels: list[Channel]) -> Tier:
+    return Tier(priority, channels, list(itertools.accumulate(_weight(c) for c in channels)))
+
+
 class Router:
-    """(group, model) -> priority tiers, highest first; built from the enabled channels."""
+    """(group, model) -> priority tiers, highest first; built from the enabled channels.
+
+    Built in one pass at load; afterwards ``put`` and ``drop`` change only the routes of the one channel, so
+    that a channel test or an auto-disable does not rebuild 1,000 channels x 100 models of routes."""
 
     def __init__(self, channels: Iterable[Channel]) -> None:
-        self._routes: dict[tuple[str, str], list[Tier]] = {}
+        self._routes: dict[RouteKey, list[Tier]] = {}
         self._group_models: dict[str, list[str]] = {}
         # Every (group, model) some channel lists, enabled or not: "unknown model" (404) vs "no channel up" (503).
-        self._listed: set[tuple[str, str]] = set()
-        for channel in sorted(channels, key=lambda c: c.id):
-            pairs = list(itertools.product(split_list(channel.group), split_list(channel.models)))
+        self._listed: Counter[RouteKey] = Counter()
+        self._placed: dict[int, Placement] = {}
+        pairs_of: dict[tuple[str | None, str | None], tuple[RouteKey, ...]] = {}
+        building: dict[RouteKey, dict[int, list[Channel]]] = {}
+        for channel in sorted(channels, key=_channel_id):
+            placement = self._placement(channel, pairs_of)
+            self._placed[channel.id] = placement
+            enabled, priority, _, pairs = placement
             self._listed.update(pairs)
-            if channel.status != ChannelStatus.ENABLED:
+            if not enabled:
                 continue
-            priority = channel.priority or 0
-            for group, model in pairs:
-                tiers = self._routes.setdefault((group, model), [])
-                tier = next((t for t in tiers if t.priority == priority), None)
-                if tier is None:
-                    tier = Tier(priority)
-                    tiers.append(tier)
-                    tiers.sort(key=lambda t: -t.priority)
-                tier.add(channel)
-        for group, model in self._routes:
-            self._group_models.setdefault(group, []).append(model)
+            for pair in pairs:
+                by_priority = building.get(pair)
+                if by_priority is None:
+                    building[pair] = {priority: [channel]}
+                elif priority in by_priority:
+                    by_priority[priority].append(channel)
+                else:
+                    by_priority[priority] = [channel]
+        for pair, by_priority in building.items():
+            self._routes[pair] = [_tier(p, by_priority[p]) for p in sorted(by_priority, reverse=True)]
+            self._group_models.setdefault(pair[0], []).append(pair[1])
         for models in self._group_models.values():
             models.sort()
+
+    @staticmethod
+    def _placement(channel: Channel, pairs_of: dict[tuple[str | None, str | None], tuple[RouteKey, ...]]
+                   ) -> Placement:
+        key = (channel.group, channel.models)
+        pairs = pairs_of.get(key)
+        if pairs is None:
+            pairs = pairs_of[key] = tuple(itertools.product(split_list(channel.group), split_list(channel.models)))
+        return channel.status == ChannelStatus.ENABLED, channel.priority or 0, _weight(channel), pairs
+
+    def put(self, channel: Channel) -> None:
+        """Route ``channel`` as it is now (new, edited, enabled or disabled)."""
+        placement = self._placement(channel, {})
+        old = self._placed.get(channel.id)
+        if old == placement:  # same routes: the tiers take the new object (its key or base_url may differ)
+            if placement[0]:
+                for pair in placement[3]:
+                    tier = next(t for t in self._routes[pair] if t.priority == placement[1])
+                    tier.channels[bisect.bisect_left(tier.channels, channel.id, key=_channel_id)] = channel
+            return
+        if old is not None:
+            self.drop(channel.id)
+        self._placed[channel.id] = placement
+        enabled, priority, _, pairs = placement
+        self._listed.update(pairs)
+        if not enabled:
+            return
+        for pair in pairs:
+            tiers = self._routes.get(pair)
+            if tiers is None:
+                tiers = self._routes[pair] = []
+                bisect.insort(self._group_models.setdefault(pair[0], []), pair[1])
+            index = next((i for i, t in enumerate(tiers) if t.priority <= priority), len(tiers))
+            if index < len(tiers) and tiers[index].priority == priority:
+                members = tiers[index].channels
+                members.insert(bisect.bisect_left(members, channel.id, key=_channel_id), channel)
+                tiers[index] = _tier(priority, members)
+            else:
+                tiers.insert(index, _tier(priority, [channel]))
+
+    def drop(self, channel_id: int) -> None:
+        """Stop routing to the channel and forget that it listed its models."""
+        old = self._placed.pop(channel_id, None)
+        if old is None:
+            return
+        enabled, priority, _, pairs = old
+        self._listed.subtract(pairs)
+        for pair in pairs:
+            if self._listed[pair] <= 0:
+                del self._listed[pair]
+            tiers = self._routes.get(pair)
+            if not enabled or tiers is None:
+                continue
+            index = next(i for i, t in enumerate(tiers) if t.priority == priority)
+            members = [c for c in tiers[index].channels if c.id != channel_id]
+            if members:
+                tiers[index] = _tier(priority, members)
+            else:
+                del tiers[index]
+            if not tiers:
+                del self._routes[pair]
+                self._group_models[pair[0]].remove(pair[1])
 
     def tiers(self, group: str, model: str) -> list[Tier]:
         return self._routes.get((group, model), [])
@@ -104,6 +183,10 @@ class Router:
             if channel is not None:
                 return channel
         return None
+
+
+def _channel_id(channel: Channel) -> int:
+    return channel.id
 
 
 class Cache:
@@ -206,12 +289,12 @@ class Cache:
 
     def put_channel(self, channel: Channel) -> None:
         self.channels[channel.id] = channel
-        self.router = Router(self.channels.values())
+        self.router.put(channel)
         self._changed("channel", [channel.id])
 
     def drop_channels(self, channel_ids: Iterable[int]) -> None:
         channel_ids = list(channel_ids)
         for channel_id in channel_ids:
             self.channels.pop(channel_id, None)
-        self.router = Router(self.channels.values())
+            self.router.drop(channel_id)
         self._changed("channel", channel_ids)

@@ -61,8 +61,7 @@ async def create_channels(state: AppState, fields: dict[str, object]) -> list[Ch
             await rebuild_abilities(state, channel)
             created.append(channel)
     for channel in created:
-        state.cache.channels[channel.id] = channel
-    state.cache.put_channel(created[-1])
+        state.cache.put_channel(channel)
     return created
 
 
