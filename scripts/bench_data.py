@@ -36,7 +36,7 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-import bench  # noqa: E402  (scripts/bench.py: the upstream, process helpers and load loop)
+import bench
 
 MODELS = [bench.MODEL] + [f"model-{i:03d}" for i in range(1, 100)]
 CONTENT = "模型倍率 15.00，分组倍率 1.00，补全倍率 2.00"
@@ -114,9 +114,10 @@ async def seed(dbs: Any, size: dict[str, int], upstream: str) -> str:
 
 async def roll_up_all(dbs: Any) -> None:
     """log_hourly and its mark as the background step leaves them once it has caught up (one GROUP BY)."""
-    from oneapi.log_rollup import MARK, time_bucket
-    from oneapi.db.models import Log, LogHourly, LogRollupMark
     from peewee import SQL, Expression, fn
+
+    from oneapi.db.models import Log, LogHourly, LogRollupMark
+    from oneapi.log_rollup import MARK, time_bucket
 
     db = dbs.logs
     hour = Expression(time_bucket(db, Log.created_at, 3600), "*", SQL("3600"))
@@ -258,10 +259,10 @@ async def during_retention(base: str, url: str, keys: list[str], days: int) -> d
 
     async def delete() -> None:
         started = time.monotonic()
-        async with aiohttp.ClientSession(headers={"Authorization": bench.ACCESS_TOKEN}) as admin:
-            async with admin.delete(base + "/api/log/", params={"target_timestamp": int(time.time()) - days * 86400},
-                                    timeout=aiohttp.ClientTimeout(total=3600)) as resp:
-                deleting["rows"] = (await resp.json())["data"]
+        params = {"target_timestamp": int(time.time()) - days * 86400}
+        async with (aiohttp.ClientSession(headers={"Authorization": bench.ACCESS_TOKEN}) as admin,
+                    admin.delete(base + "/api/log/", params=params, timeout=aiohttp.ClientTimeout(total=3600)) as resp):
+            deleting["rows"] = (await resp.json())["data"]
         deleting["seconds"] = time.monotonic() - started
 
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
@@ -375,11 +376,13 @@ def print_report(report: dict[str, Any]) -> None:
     print(f"{'RSS MB idle':<36}{empty['rss_idle_mb']:>12.0f}{big['rss_idle_mb']:>12.0f}")
     rounds = len(big["rps"])
     for i in range(rounds):
-        print(f"{f'relay req/s c={bench.CONCURRENCY}, round {i + 1}':<36}{empty['rps'][i]:>12.0f}{big['rps'][i]:>12.0f}")
+        label = f"relay req/s c={bench.CONCURRENCY}, round {i + 1}"
+        print(f"{label:<36}{empty['rps'][i]:>12.0f}{big['rps'][i]:>12.0f}")
     mean_empty, mean_big = sum(empty["rps"]) / rounds, sum(big["rps"]) / rounds
     print(f"{'relay req/s mean':<36}{mean_empty:>12.0f}{mean_big:>12.0f}   big / empty {mean_big / mean_empty:.3f} "
           "(target >= 0.95)")
-    print(f"{'  CPU ms per request (mean)':<36}{sum(empty['cpu_ms']) / rounds:>12.3f}{sum(big['cpu_ms']) / rounds:>12.3f}")
+    cpu_empty, cpu_big = sum(empty["cpu_ms"]) / rounds, sum(big["cpu_ms"]) / rounds
+    print(f"{'  CPU ms per request (mean)':<36}{cpu_empty:>12.3f}{cpu_big:>12.3f}")
     print(f"\nadmin reads, ms over {report['calls']} calls{'':<5}{'empty p50':>10}{'p95':>8}{'big p50':>10}{'p95':>8}"
           "   (target < 100)")
     for label, (p50, p95) in big["admin"].items():
