@@ -84,10 +84,7 @@ class Router:
         pairs_of: dict[tuple[str | None, str | None], tuple[RouteKey, ...]] = {}
         building: dict[RouteKey, dict[int, list[Channel]]] = {}
         for channel in sorted(channels, key=_channel_id):
-            placement = self._placement(channel, pairs_of)
-            self._placed[channel.id] = placement
-            enabled, priority, _, pairs = placement
-            self._listed.update(pairs)
+            enabled, priority, _, pairs = self._record(channel.id, self._placement(channel, pairs_of))
             if not enabled:
                 continue
             for pair in pairs:
@@ -113,6 +110,11 @@ class Router:
             pairs = pairs_of[key] = tuple(itertools.product(split_list(channel.group), split_list(channel.models)))
         return channel.status == ChannelStatus.ENABLED, channel.priority or 0, _weight(channel), pairs
 
+    def _record(self, channel_id: int, placement: Placement) -> Placement:
+        self._placed[channel_id] = placement
+        self._listed.update(placement[3])
+        return placement
+
     def put(self, channel: Channel) -> None:
         """Route ``channel`` as it is now (new, edited, enabled or disabled)."""
         placement = self._placement(channel, {})
@@ -125,9 +127,7 @@ class Router:
             return
         if old is not None:
             self.drop(channel.id)
-        self._placed[channel.id] = placement
-        enabled, priority, _, pairs = placement
-        self._listed.update(pairs)
+        enabled, priority, _, pairs = self._record(channel.id, placement)
         if not enabled:
             return
         for pair in pairs:
