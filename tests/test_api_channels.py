@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import time
+from dataclasses import dataclass, field
 
 import openai
 import pytest
@@ -13,7 +14,7 @@ from aiohttp import web
 from oneapi.api.channel import CHANNEL_TESTER
 from oneapi.constants import LogType
 from oneapi.db.models import Ability
-from tests.conftest import start_fake
+from tests.fakes.server import FakeServer
 
 CHAT = {"model": "gpt-3.5-turbo", "messages": [{"role": "user", "content": "hi"}]}
 
@@ -196,19 +197,19 @@ async def test_bulk_test_disables_failing_and_re_enables_only_auto_disabled(gate
     assert len(healthy.requests) - requests_before == 1  # manual-off only; failing hits the broken fake
 
 
-class FakeBilling:
+@dataclass
+class FakeBilling(FakeServer):
     """OpenAI's legacy dashboard billing endpoints: subscription (USD limits) and usage (cents)."""
 
-    def __init__(self, key: str, hard_limit: float, usage_cents: float, has_payment_method: bool) -> None:
-        self.key, self.hard_limit, self.usage_cents = key, hard_limit, usage_cents
-        self.has_payment_method = has_payment_method
-        self.queries: list[dict[str, str]] = []
+    key: str
+    hard_limit: float
+    usage_cents: float
+    has_payment_method: bool
+    queries: list[dict[str, str]] = field(default_factory=list)
 
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_get("/v1/dashboard/billing/subscription", self.subscription)
-        app.router.add_get("/v1/dashboard/billing/usage", self.usage)
-        return app
+    def routes(self) -> list[web.RouteDef]:
+        return [web.get("/v1/dashboard/billing/subscription", self.subscription),
+                web.get("/v1/dashboard/billing/usage", self.usage)]
 
     def _authorized(self, request: web.Request) -> bool:
         return request.headers.get("Authorization") == f"Bearer {self.key}"
@@ -227,27 +228,23 @@ class FakeBilling:
         return web.json_response({"object": "list", "total_usage": self.usage_cents})
 
 
-async def test_update_balance_reads_openai_billing(gateway):
-    billing = FakeBilling("sk-billing", hard_limit=120.0, usage_cents=2050.0, has_payment_method=False)
-    server = await start_fake(billing.app())
-    try:
-        base = str(server.make_url("")).rstrip("/")
-        channel = await gateway.add_channel(base, key="sk-billing", name="billed")
-        answer = await gateway.api("GET", f"/api/channel/update_balance/{channel['id']}")
-        assert answer == {"success": True, "message": "", "balance": 99.5}
-        today = datetime.datetime.now(datetime.UTC).date()
-        assert billing.queries[-1] == {"start_date": str(today - datetime.timedelta(days=100)),
-                                       "end_date": str(today)}
-        stored = (await gateway.api("GET", f"/api/channel/{channel['id']}"))["data"]
-        assert stored["balance"] == 99.5 and stored["balance_updated_time"] > 0
-        billing.has_payment_method = True
-        assert (await gateway.api("GET", "/api/channel/update_balance"))["success"]
-        assert billing.queries[-1]["start_date"] == str(today.replace(day=1))
-        wrong = await gateway.add_channel(base, key="sk-nope", name="wrong")
-        assert await gateway.api("GET", f"/api/channel/update_balance/{wrong['id']}") == {
-            "success": False, "message": "status code: 401"}
-    finally:
-        await server.close()
+async def test_update_balance_reads_openai_billing(gateway, serve_fake):
+    billing = await serve_fake(FakeBilling("sk-billing", hard_limit=120.0, usage_cents=2050.0,
+                                           has_payment_method=False))
+    channel = await gateway.add_channel(billing.url, key="sk-billing", name="billed")
+    answer = await gateway.api("GET", f"/api/channel/update_balance/{channel['id']}")
+    assert answer == {"success": True, "message": "", "balance": 99.5}
+    today = datetime.datetime.now(datetime.UTC).date()
+    assert billing.queries[-1] == {"start_date": str(today - datetime.timedelta(days=100)),
+                                   "end_date": str(today)}
+    stored = (await gateway.api("GET", f"/api/channel/{channel['id']}"))["data"]
+    assert stored["balance"] == 99.5 and stored["balance_updated_time"] > 0
+    billing.has_payment_method = True
+    assert (await gateway.api("GET", "/api/channel/update_balance"))["success"]
+    assert billing.queries[-1]["start_date"] == str(today.replace(day=1))
+    wrong = await gateway.add_channel(billing.url, key="sk-nope", name="wrong")
+    assert await gateway.api("GET", f"/api/channel/update_balance/{wrong['id']}") == {
+        "success": False, "message": "status code: 401"}
     azure = await gateway.add_channel("https://example.invalid", type=3, name="azure")
     assert await gateway.api("GET", f"/api/channel/update_balance/{azure['id']}") == {
         "success": False, "message": "尚未实现"}

@@ -9,12 +9,10 @@ import asyncio
 
 import openai
 import pytest
-from aiohttp import web
 
 from oneapi.constants import ChannelType
 from tests.conftest import Gateway
-from tests.fakes.baidu import FakeBaidu
-from tests.fakes.openai_upstream import FakeOpenAI
+from tests.fakes.baidu import FakeBaidu, FakeQianfanV2
 from tests.providers import HI, Customer, assert_billed, fake_upstream, stream_chat, wire
 
 baidu = fake_upstream(FakeBaidu)
@@ -146,16 +144,6 @@ async def test_a_token_close_to_expiry_is_renewed_in_the_background(gateway: Gat
     assert baidu.token_requests == 2
     assert baidu.tokens_used[1] == baidu.tokens_used[0], "the request that started the renewal did not wait"
     assert baidu.tokens_used[-1] != baidu.tokens_used[0]
-
-
-class FakeQianfanV2(FakeOpenAI):
-    """Qianfan V2 is OpenAI's protocol under /v2 with a bearer API key; nothing answers under /v1."""
-
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_post("/v2/chat/completions", self.chat)
-        app.router.add_post("/v2/embeddings", self.embeddings)
-        return app
 
 
 async def test_qianfan_v2_goes_to_the_v2_openai_paths(gateway: Gateway, serve_fake):

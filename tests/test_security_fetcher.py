@@ -8,6 +8,8 @@ fake proxy answers for public addresses and redirects wherever the test wants.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import openai
 import pytest
 from aiohttp import web
@@ -15,6 +17,7 @@ from aiohttp import web
 from oneapi.constants import ChannelType
 from tests.conftest import Gateway
 from tests.fakes.gemini import PNG_DOT, FakeGemini
+from tests.fakes.server import FakeServer
 from tests.providers import fake_upstream, wire
 
 MODEL = "gemini-1.5-flash"
@@ -22,21 +25,18 @@ GENERIC = "the image_url could not be downloaded as an image"
 gemini = fake_upstream(FakeGemini)
 
 
-class ImageServer:
-    """Serves /dot.png, /page.html, /big.png, and /hop/N redirecting N times before the image."""
+@dataclass
+class ImageServer(FakeServer):
+    """Serves /dot.png, /page.html, /big.png, /elsewhere redirecting to ``redirect_to``, and /hop/N redirecting
+    N times before the image."""
 
-    def __init__(self) -> None:
-        self.url = ""
-        self.hits: list[str] = []
-        self.redirect_to = ""
+    redirect_to: str = ""
 
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_get("/{tail:.*}", self.handle)
-        return app
+    def routes(self) -> list[web.RouteDef]:
+        return [web.get("/{tail:.*}", self.handle)]
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        self.hits.append(request.path)
+        self.record(request)
         path = request.path
         if path == "/dot.png":
             return web.Response(body=PNG_DOT, content_type="image/png")
@@ -73,7 +73,7 @@ async def ask(gateway: Gateway, gemini: FakeGemini, url: str) -> str:
 async def test_a_private_image_server_is_used_when_allowed(make_gateway, gemini: FakeGemini, images: ImageServer):
     gateway = await make_gateway(FETCH_ALLOW_PRIVATE="true")
     assert await ask(gateway, gemini, images.url + "/hop/3") == "ok"
-    assert images.hits == ["/hop/3", "/hop/2", "/hop/1", "/dot.png"]
+    assert images.paths == ["/hop/3", "/hop/2", "/hop/1", "/dot.png"]
 
 
 @pytest.mark.parametrize("path", ["/hop/4", "/page.html", "/big.png", "/missing.png"])
@@ -98,7 +98,7 @@ async def test_internal_addresses_are_refused_by_default(gateway: Gateway, gemin
                                                          images: ImageServer, host: str):
     port = images.url.rsplit(":", 1)[1]
     assert await ask(gateway, gemini, f"http://{host}:{port}/dot.png") == GENERIC
-    assert images.hits == []
+    assert images.paths == []
 
 
 async def test_urls_with_credentials_are_refused(gateway: Gateway, gemini: FakeGemini):
@@ -112,8 +112,8 @@ async def test_redirects_are_checked_like_the_first_url(make_gateway, gemini: Fa
     assert await ask(gateway, gemini, "http://8.8.8.8/elsewhere") == "ok"
     for internal in (images.url + "/dot.png", "http://0x7f.1/dot.png", "http://169.254.169.254/latest",
                      "http://localhost/dot.png"):
-        images.hits.clear()
+        images.paths.clear()
         gemini.requests.clear()
         images.redirect_to = internal
         assert await ask(gateway, gemini, "http://8.8.8.8/elsewhere") == GENERIC
-        assert images.hits == ["/elsewhere"]
+        assert images.paths == ["/elsewhere"]

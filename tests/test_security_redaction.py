@@ -3,27 +3,25 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import openai
 import pytest
 from aiohttp import web
 
 from tests.conftest import ROOT_ACCESS_TOKEN, Gateway
+from tests.fakes.server import FakeServer
 
 # A composite key as Baidu/Xunfei/Tencent channels store them; the upstream echoes one part of it.
 COMPOSITE = "AKIDsecretpart0001|SKEYsecretpart0002|APPsecret0003"
 
 
-class EchoingUpstream:
+@dataclass
+class EchoingUpstream(FakeServer):
     """An OpenAI-compatible upstream that quotes the credentials it got back in its error, as some do."""
 
-    def __init__(self) -> None:
-        self.url = ""
-
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_post("/v1/chat/completions", self.chat)
-        return app
+    def routes(self) -> list[web.RouteDef]:
+        return [web.post("/v1/chat/completions", self.chat)]
 
     async def chat(self, request: web.Request) -> web.Response:
         auth = request.headers.get("Authorization", "")

@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from tests.fakes.server import FakeServer, Refusal
 from tests.fakes.shared import sized
 
 PNG_BYTES = b"\x89PNG\r\n\x1a\nfake-wanx-image"
@@ -25,12 +26,13 @@ def _request_id() -> str:
     return str(uuid.uuid4())
 
 
-def _error(status: int, code: str, message: str) -> web.Response:
-    return web.json_response({"code": code, "message": message, "request_id": _request_id()}, status=status)
+def _error(status: int, code: str, message: str) -> Refusal:
+    return Refusal(web.json_response({"code": code, "message": message, "request_id": _request_id()},
+                                     status=status))
 
 
 @dataclass
-class FakeDashScope:
+class FakeDashScope(FakeServer):
     key: str = "sk-dashscope"
     reply: str = "Hello from Qwen"
     usage: tuple[int, int] = (13, 5)  # (input_tokens, output_tokens) reported for chat
@@ -38,57 +40,47 @@ class FakeDashScope:
     chunks: int = 3
     polls_until_done: int = 2  # task queries answered PENDING/RUNNING before SUCCEEDED
     task_failure: tuple[str, str] | None = None  # (code, message) makes image tasks end FAILED
-    requests: list[dict[str, Any]] = field(default_factory=list)
-    headers: list[dict[str, str]] = field(default_factory=list)
-    paths: list[str] = field(default_factory=list)
     failures: list[tuple[int, str, str]] = field(default_factory=list)
     tasks: dict[str, dict[str, Any]] = field(default_factory=dict)
-    url: str = ""
 
     def fail_next(self, status: int, code: str, message: str) -> None:
         self.failures.append((status, code, message))
 
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_post("/api/v1/services/aigc/text-generation/generation", self.generation)
-        app.router.add_post("/api/v1/services/embeddings/text-embedding/text-embedding", self.embeddings)
-        app.router.add_post("/api/v1/services/aigc/text2image/image-synthesis", self.image_synthesis)
-        app.router.add_get("/api/v1/tasks/{task_id}", self.task)
-        app.router.add_get("/images/{name}", self.image_file)
-        return app
+    def routes(self) -> list[web.RouteDef]:
+        return [web.post("/api/v1/services/aigc/text-generation/generation", self.generation),
+                web.post("/api/v1/services/embeddings/text-embedding/text-embedding", self.embeddings),
+                web.post("/api/v1/services/aigc/text2image/image-synthesis", self.image_synthesis),
+                web.get("/api/v1/tasks/{task_id}", self.task), web.get("/images/{name}", self.image_file)]
 
-    async def _check(self, request: web.Request) -> tuple[dict[str, Any] | None, web.Response | None]:
-        self.paths.append(request.path)
-        self.headers.append(dict(request.headers))
+    async def _check(self, request: web.Request) -> dict[str, Any]:
+        """The body (empty for a GET) of a call with the right key, unless a failure is scripted."""
+        self.record(request)
         if request.headers.get("Authorization") != f"Bearer {self.key}":
-            return None, _error(401, "InvalidApiKey", "Invalid API-key provided.")
+            raise _error(401, "InvalidApiKey", "Invalid API-key provided.")
         body: dict[str, Any] = {}
         if request.method == "POST":
             try:
                 body = orjson.loads(await request.read())
             except orjson.JSONDecodeError:
-                return None, _error(400, "InvalidParameter", "The request body is not valid JSON.")
+                raise _error(400, "InvalidParameter", "The request body is not valid JSON.") from None
             self.requests.append(body)
         if self.failures:
-            status, code, message = self.failures.pop(0)
-            return None, _error(status, code, message)
-        return body, None
+            raise _error(*self.failures.pop(0))
+        return body
 
     # -- text generation ---------------------------------------------------------------------------
     async def generation(self, request: web.Request) -> web.StreamResponse:
-        body, refused = await self._check(request)
-        if refused is not None:
-            return refused
+        body = await self._check(request)
         messages = (body.get("input") or {}).get("messages")
         if not isinstance(body.get("model"), str) or not isinstance(messages, list) or not messages:
-            return _error(400, "InvalidParameter", "Field required: input.messages")
+            raise _error(400, "InvalidParameter", "Field required: input.messages")
         problem = _invalid_messages(messages)
         if problem:
-            return _error(400, "InvalidParameter", problem)
+            raise _error(400, "InvalidParameter", problem)
         parameters = body.get("parameters") or {}
         top_p = parameters.get("top_p")
         if top_p is not None and not 0 < top_p < 1:
-            return _error(400, "InvalidParameter", "Range of top_p should be (0.0, 1.0)")
+            raise _error(400, "InvalidParameter", "Range of top_p should be (0.0, 1.0)")
         message, finish = self._answer(messages, parameters)
         sse = request.headers.get("X-DashScope-SSE") == "enable" or \
             request.headers.get("Accept") == "text/event-stream"
@@ -142,13 +134,11 @@ class FakeDashScope:
 
     # -- embeddings --------------------------------------------------------------------------------
     async def embeddings(self, request: web.Request) -> web.Response:
-        body, refused = await self._check(request)
-        if refused is not None:
-            return refused
+        body = await self._check(request)
         texts = (body.get("input") or {}).get("texts")
         dimension = (body.get("parameters") or {}).get("dimension")
         if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
-            return _error(400, "InvalidParameter", "input.texts should be a list of strings")
+            raise _error(400, "InvalidParameter", "input.texts should be a list of strings")
         return web.json_response({
             "output": {"embeddings": [{"text_index": i, "embedding": sized([0.25, -0.5, float(i)], dimension)}
                                       for i in range(len(texts))]},
@@ -156,28 +146,24 @@ class FakeDashScope:
 
     # -- images (asynchronous tasks) ------------------------------------------------------------------
     async def image_synthesis(self, request: web.Request) -> web.Response:
-        body, refused = await self._check(request)
-        if refused is not None:
-            return refused
+        body = await self._check(request)
         if request.headers.get("X-DashScope-Async") != "enable":
-            return _error(403, "AccessDenied", "current user api does not support synchronous calls")
+            raise _error(403, "AccessDenied", "current user api does not support synchronous calls")
         prompt = (body.get("input") or {}).get("prompt")
         size = (body.get("parameters") or {}).get("size", "1024*1024")
         if not isinstance(prompt, str) or not prompt or "*" not in size:
-            return _error(400, "InvalidParameter", "input.prompt is required and size must look like 1024*1024")
+            raise _error(400, "InvalidParameter", "input.prompt is required and size must look like 1024*1024")
         task_id = str(uuid.uuid4())
         self.tasks[task_id] = {"n": int((body.get("parameters") or {}).get("n") or 1), "polls": 0}
         return web.json_response({"output": {"task_status": "PENDING", "task_id": task_id},
                                   "request_id": _request_id()})
 
     async def task(self, request: web.Request) -> web.Response:
-        _, refused = await self._check(request)
-        if refused is not None:
-            return refused
+        await self._check(request)
         task_id = request.match_info["task_id"]
         task = self.tasks.get(task_id)
         if task is None:
-            return _error(404, "NotFound", f"task {task_id} not found")
+            raise _error(404, "NotFound", f"task {task_id} not found")
         task["polls"] += 1
         output: dict[str, Any] = {"task_id": task_id}
         if task["polls"] <= self.polls_until_done:

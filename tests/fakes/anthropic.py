@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from tests.fakes.server import FakeServer, Refusal
 from tests.fakes.shared import schema_example, split_text, stream_fault
 
 _TOP_LEVEL = {"model", "messages", "max_tokens", "system", "stop_sequences", "stream", "temperature", "top_p",
@@ -36,8 +37,12 @@ def error_body(kind: str, message: str) -> dict[str, Any]:
     return {"type": "error", "error": {"type": kind, "message": message}}
 
 
+def _refusal(status: int, kind: str, message: str) -> Refusal:
+    return Refusal(web.json_response(error_body(kind, message), status=status))
+
+
 @dataclass
-class FakeAnthropic:
+class FakeAnthropic(FakeServer):
     key: str = "sk-ant-upstream"
     reply: str = "Hello from Claude"
     usage: tuple[int, int] = (13, 5)  # (input_tokens, output_tokens) reported
@@ -48,47 +53,36 @@ class FakeAnthropic:
     stop_reason: str = "end_turn"
     stream_error: dict[str, Any] | None = None  # an `error` event sent after the first text delta
     stream_fault: str | None = None  # one of shared.STREAM_FAULTS, after the first text delta
-    requests: list[dict[str, Any]] = field(default_factory=list)
-    headers: list[dict[str, str]] = field(default_factory=list)
     failures: list[tuple[int, dict[str, Any], dict[str, str]]] = field(default_factory=list)
-    url: str = ""
 
     def fail_next(self, status: int, kind: str, message: str, headers: dict[str, str] | None = None) -> None:
         """Answer the next request with this error (and these headers, e.g. retry-after on a 429)."""
         self.failures.append((status, error_body(kind, message), headers or {}))
 
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_post("/v1/messages", self.messages)
-        app.router.add_post("/v1/messages/count_tokens", self.count_tokens)
-        return app
+    def routes(self) -> list[web.RouteDef]:
+        return [web.post("/v1/messages", self.messages), web.post("/v1/messages/count_tokens", self.count_tokens)]
 
-    def _refused(self, request: web.Request) -> web.Response | None:
-        self.headers.append(dict(request.headers))
+    def _check_headers(self, request: web.Request) -> None:
+        self.record(request)
         key = request.headers.get("x-api-key")
         if not key:
-            return web.json_response(error_body("authentication_error", "x-api-key header is required"), status=401)
+            raise _refusal(401, "authentication_error", "x-api-key header is required")
         if key != self.key:
-            return web.json_response(error_body("authentication_error", "invalid x-api-key"), status=401)
+            raise _refusal(401, "authentication_error", "invalid x-api-key")
         if not request.headers.get("anthropic-version"):
-            return web.json_response(error_body("invalid_request_error", "anthropic-version: header is required"),
-                                     status=400)
-        return None
+            raise _refusal(400, "invalid_request_error", "anthropic-version: header is required")
 
     async def count_tokens(self, request: web.Request) -> web.Response:
         """Counts like the real endpoint takes them: the Messages fields without max_tokens."""
-        refused = self._refused(request)
-        if refused is not None:
-            return refused
+        self._check_headers(request)
         body = orjson.loads(await request.read())
         self.requests.append(body)
         if "max_tokens" in body or "stream" in body:
-            return web.json_response(error_body("invalid_request_error", "max_tokens: Extra inputs are not "
-                                                "permitted"), status=400)
+            raise _refusal(400, "invalid_request_error", "max_tokens: Extra inputs are not permitted")
         try:
             validate({**body, "max_tokens": 4096})
         except Invalid as exc:
-            return web.json_response(error_body("invalid_request_error", str(exc)), status=400)
+            raise _refusal(400, "invalid_request_error", str(exc)) from None
         return web.json_response({"input_tokens": self.usage[0] + sum(self.cache)})
 
     def _usage(self) -> dict[str, int]:
@@ -98,18 +92,16 @@ class FakeAnthropic:
         return usage
 
     async def messages(self, request: web.Request) -> web.StreamResponse:
-        refused = self._refused(request)
-        if refused is not None:
-            return refused
+        self._check_headers(request)
         try:
             body = orjson.loads(await request.read())
         except orjson.JSONDecodeError:
-            return web.json_response(error_body("invalid_request_error", "request body is not valid JSON"), status=400)
+            raise _refusal(400, "invalid_request_error", "request body is not valid JSON") from None
         self.requests.append(body)
         try:
             validate(body)
         except Invalid as exc:
-            return web.json_response(error_body("invalid_request_error", str(exc)), status=400)
+            raise _refusal(400, "invalid_request_error", str(exc)) from None
         if self.failures:
             status, payload, headers = self.failures.pop(0)
             return web.json_response(payload, status=status, headers=headers)
@@ -158,25 +150,20 @@ class FakeAnthropic:
             "usage": {**self._usage(), "output_tokens": 1}}})
         await send({"type": "ping"})
         for index, block in enumerate(content):
-            if block["type"] == "thinking":
-                await send({"type": "content_block_start", "index": index,
-                            "content_block": {"type": "thinking", "thinking": ""}})
-                for piece in split_text(block["thinking"], 3):
+            kind = block["type"]
+            if kind in ("thinking", "text"):  # the block's text in three thinking_delta or text_delta events
+                await send({"type": "content_block_start", "index": index, "content_block": {"type": kind, kind: ""}})
+                for piece in split_text(block[kind], 3):
                     await send({"type": "content_block_delta", "index": index,
-                                "delta": {"type": "thinking_delta", "thinking": piece}})
-                await send({"type": "content_block_delta", "index": index,
-                            "delta": {"type": "signature_delta", "signature": block["signature"]}})
-            elif block["type"] == "text":
-                await send({"type": "content_block_start", "index": index,
-                            "content_block": {"type": "text", "text": ""}})
-                for piece in split_text(block["text"], 3):
-                    await send({"type": "content_block_delta", "index": index,
-                                "delta": {"type": "text_delta", "text": piece}})
-                    if self.stream_error is not None:
+                                "delta": {"type": f"{kind}_delta", kind: piece}})
+                    if kind == "text" and self.stream_error is not None:
                         await send({"type": "error", "error": self.stream_error})
                         return response
-                    if await stream_fault(response, self.stream_fault):
+                    if kind == "text" and await stream_fault(response, self.stream_fault):
                         return response
+                if kind == "thinking":
+                    await send({"type": "content_block_delta", "index": index,
+                                "delta": {"type": "signature_delta", "signature": block["signature"]}})
             else:
                 start = {"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}
                 await send({"type": "content_block_start", "index": index, "content_block": start})

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 from aiohttp import web
 
 from tests.fakes.openai_upstream import serve_responses
+from tests.fakes.server import FakeServer, Refusal
 from tests.fakes.shared import openai_embedding, sized, sse_event, structured_reply, token_usage
 
 API_VERSIONS = {"2023-05-15", "2024-02-01", "2024-03-01-preview", "2024-06-01", "2024-08-01-preview",
@@ -24,12 +25,12 @@ API_VERSIONS = {"2023-05-15", "2024-02-01", "2024-03-01-preview", "2024-06-01", 
 _FILTER_OK = {name: {"filtered": False, "severity": "safe"} for name in ("hate", "self_harm", "sexual", "violence")}
 
 
-def azure_error(status: int, code: str, message: str) -> web.Response:
-    return web.json_response({"error": {"code": code, "message": message}}, status=status)
+def azure_error(status: int, code: str, message: str) -> Refusal:
+    return Refusal(web.json_response({"error": {"code": code, "message": message}}, status=status))
 
 
 @dataclass
-class FakeAzure:
+class FakeAzure(FakeServer):
     key: str = "azure-upstream-key"
     reply: str = "Hello from Azure"
     usage: tuple[int, int] = (17, 9)
@@ -38,47 +39,40 @@ class FakeAzure:
         "gpt-35-turbo": "gpt-35-turbo", "gpt-4o": "gpt-4o", "text-embedding-3-small": "text-embedding-3-small",
         "dall-e-3": "dall-e-3"})
     tool_call: tuple[str, str] | None = ("get_weather", '{"city":"Paris"}')
-    requests: list[dict[str, Any]] = field(default_factory=list)
-    paths: list[str] = field(default_factory=list)
-    headers: list[dict[str, str]] = field(default_factory=list)
     failures: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
-    url: str = ""
+    query_in_paths: ClassVar[bool] = True
 
     def fail_next(self, status: int, code: str, message: str) -> None:
         self.failures.append((status, {"error": {"code": code, "message": message}}))
 
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_post("/openai/deployments/{deployment}/{task:.+}", self.dispatch)
-        app.router.add_post("/openai/v1/responses", self.responses)
-        return app
+    def routes(self) -> list[web.RouteDef]:
+        return [web.post("/openai/deployments/{deployment}/{task:.+}", self.dispatch),
+                web.post("/openai/v1/responses", self.responses)]
 
     async def responses(self, request: web.Request) -> web.StreamResponse:
         """The v1 Responses API: no api-version, the deployment named by the body's ``model``."""
-        self.paths.append(request.path_qs)
-        self.headers.append(dict(request.headers))
+        self.record(request)
         if request.headers.get("api-key") != self.key:
-            return azure_error(401, "401", "Access denied due to invalid subscription key or wrong API endpoint.")
+            raise azure_error(401, "401", "Access denied due to invalid subscription key or wrong API endpoint.")
         body = await request.json()
         self.requests.append(body)
         if body.get("model") not in self.deployments:
-            return azure_error(404, "DeploymentNotFound", "The API deployment for this resource does not exist.")
+            raise azure_error(404, "DeploymentNotFound", "The API deployment for this resource does not exist.")
         tool_uses = [(self.tool_call[0], orjson.loads(self.tool_call[1]))] if self.tool_call else []
         return await serve_responses(request, body, self.reply, self.usage, tool_uses, 3)
 
     async def dispatch(self, request: web.Request) -> web.StreamResponse:
-        self.paths.append(request.path_qs)
-        self.headers.append(dict(request.headers))
+        self.record(request)
         if request.headers.get("api-key") != self.key:
-            return azure_error(401, "401", "Access denied due to invalid subscription key or wrong API endpoint. "
+            raise azure_error(401, "401", "Access denied due to invalid subscription key or wrong API endpoint. "
                                "Make sure to provide a valid key for an active subscription and use a correct "
                                "regional API endpoint for your resource.")
         version = request.query.get("api-version", "")
         if version not in API_VERSIONS:
-            return azure_error(404, "404", "Resource not found")
+            raise azure_error(404, "404", "Resource not found")
         model = self.deployments.get(request.match_info["deployment"])
         if model is None:
-            return azure_error(404, "DeploymentNotFound", "The API deployment for this resource does not exist. If "
+            raise azure_error(404, "DeploymentNotFound", "The API deployment for this resource does not exist. If "
                                "you created the deployment within the last 5 minutes, please wait a moment and try "
                                "again.")
         body = await request.json()
@@ -104,7 +98,7 @@ class FakeAzure:
             return web.json_response({"created": 1700000000, "data": [
                 {"url": "https://fake.blob.core.windows.net/image.png", "revised_prompt": body.get("prompt"),
                  "content_filter_results": _FILTER_OK}]})
-        return azure_error(404, "404", "Resource not found")
+        raise azure_error(404, "404", "Resource not found")
 
     def _usage(self) -> dict[str, int]:
         return token_usage(*self.usage)

@@ -20,6 +20,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.openai_upstream import FakeOpenAI
+from tests.fakes.server import FakeServer, Refusal
 from tests.fakes.shared import sse_event, token_usage
 
 CHAT_ENDPOINTS = {"completions", "completions_pro", "eb-instant", "ernie_speed", "ernie-3.5-8k-0205",
@@ -29,7 +31,7 @@ EMBEDDING_ENDPOINTS = {"embedding-v1", "bge_large_zh", "bge_large_en", "tao_8k"}
 
 
 @dataclass
-class FakeBaidu:
+class FakeBaidu(FakeServer):
     api_key: str = field(default_factory=lambda: secrets.token_hex(12))
     secret_key: str = field(default_factory=lambda: secrets.token_hex(16))
     expires_in: int = 2592000
@@ -40,10 +42,8 @@ class FakeBaidu:
     issued: dict[str, tuple[str, float]] = field(default_factory=dict)  # token -> (api key, expires at)
     token_requests: int = 0
     tokens_used: list[str] = field(default_factory=list)
-    requests: list[dict[str, Any]] = field(default_factory=list)
     endpoints: list[str] = field(default_factory=list)
     failures: list[tuple[int, str]] = field(default_factory=list)
-    url: str = ""
     token_issued: asyncio.Event = field(default_factory=asyncio.Event)
     _second_token_request: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -59,12 +59,10 @@ class FakeBaidu:
         """Forget every issued token, as when Baidu rotates them: their next use gets error 110."""
         self.issued.clear()
 
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_route("*", "/oauth/2.0/token", self.token)
-        app.router.add_post("/rpc/2.0/ai_custom/v1/wenxinworkshop/chat/{endpoint}", self.chat)
-        app.router.add_post("/rpc/2.0/ai_custom/v1/wenxinworkshop/embeddings/{endpoint}", self.embeddings)
-        return app
+    def routes(self) -> list[web.RouteDef]:
+        return [web.route("*", "/oauth/2.0/token", self.token),
+                web.post("/rpc/2.0/ai_custom/v1/wenxinworkshop/chat/{endpoint}", self.chat),
+                web.post("/rpc/2.0/ai_custom/v1/wenxinworkshop/embeddings/{endpoint}", self.embeddings)]
 
     async def token(self, request: web.Request) -> web.Response:
         self.token_requests += 1
@@ -94,31 +92,29 @@ class FakeBaidu:
             "scope": "public brain_all_scope wenxinworkshop_mgr", "session_secret": secrets.token_hex(16),
         })
 
-    def _refusal(self, request: web.Request) -> web.Response | None:
+    async def _body(self, request: web.Request, endpoints: set[str]) -> dict[str, Any]:
+        """The body of a model call with a live access token to one of ``endpoints``."""
+        self.endpoints.append(request.match_info["endpoint"])
         token = request.query.get("access_token", "")
         self.tokens_used.append(token)
         issued = self.issued.get(token)
         if issued is None:
-            return _error(110, "Access token invalid or no longer valid")
+            raise _error(110, "Access token invalid or no longer valid")
         if issued[1] <= time.time():
-            return _error(111, "Access token expired")
+            raise _error(111, "Access token expired")
         if self.failures:
-            return _error(*self.failures.pop(0))
-        return None
-
-    async def chat(self, request: web.Request) -> web.StreamResponse:
-        endpoint = request.match_info["endpoint"]
-        self.endpoints.append(endpoint)
-        refused = self._refusal(request)
-        if refused is not None:
-            return refused
-        if endpoint not in CHAT_ENDPOINTS:
-            return _error(3, "Unsupported openapi method")
+            raise _error(*self.failures.pop(0))
+        if request.match_info["endpoint"] not in endpoints:
+            raise _error(3, "Unsupported openapi method")
         body = await request.json()
         self.requests.append(body)
+        return body
+
+    async def chat(self, request: web.Request) -> web.StreamResponse:
+        body = await self._body(request, CHAT_ENDPOINTS)
         invalid = _invalid_chat(body)
         if invalid:
-            return _error(336003, invalid)
+            raise _error(336003, invalid)
         prompt, completion = self.usage
         base = {"id": f"as-{uuid.uuid4().hex[:10]}", "object": "chat.completion", "created": int(time.time())}
         if not body.get("stream"):
@@ -137,23 +133,22 @@ class FakeBaidu:
         return response
 
     async def embeddings(self, request: web.Request) -> web.Response:
-        endpoint = request.match_info["endpoint"]
-        self.endpoints.append(endpoint)
-        refused = self._refusal(request)
-        if refused is not None:
-            return refused
-        if endpoint not in EMBEDDING_ENDPOINTS:
-            return _error(3, "Unsupported openapi method")
-        body = await request.json()
-        self.requests.append(body)
+        body = await self._body(request, EMBEDDING_ENDPOINTS)
         inputs = body.get("input")
         if not isinstance(inputs, list) or not 0 < len(inputs) <= 16 or not all(isinstance(i, str) for i in inputs):
-            return _error(336003, "input must be a list of 1 to 16 strings")
+            raise _error(336003, "input must be a list of 1 to 16 strings")
         return web.json_response({
             "id": f"as-{uuid.uuid4().hex[:10]}", "object": "embedding_list", "created": int(time.time()),
             "data": [{"object": "embedding", "embedding": [0.5, 0.25, -0.125], "index": i} for i in range(len(inputs))],
             "usage": {"prompt_tokens": self.embedding_tokens, "total_tokens": self.embedding_tokens},
         })
+
+
+class FakeQianfanV2(FakeOpenAI):
+    """Qianfan V2 is OpenAI's protocol under /v2 with a bearer API key; nothing answers under /v1."""
+
+    def routes(self) -> list[web.RouteDef]:
+        return [web.post("/v2/chat/completions", self.chat), web.post("/v2/embeddings", self.embeddings)]
 
 
 def _invalid_chat(body: dict[str, Any]) -> str:
@@ -175,5 +170,6 @@ def _invalid_chat(body: dict[str, Any]) -> str:
     return ""
 
 
-def _error(code: int, message: str) -> web.Response:
-    return web.json_response({"error_code": code, "error_msg": message})
+def _error(code: int, message: str) -> Refusal:
+    """Baidu's failures come with HTTP 200."""
+    return Refusal(web.json_response({"error_code": code, "error_msg": message}))

@@ -8,6 +8,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.server import FakeServer
+
 
 def _credit_grants(available: float, field_name: str = "total_available") -> dict[str, Any]:
     return {"object": "credit_summary", "total_granted": available + 5, "total_used": 5, field_name: available,
@@ -42,16 +44,13 @@ REFUSALS: dict[str, dict[str, Any]] = {  # what each answers for a bad key, wher
 
 
 @dataclass
-class FakeBalance:
+class FakeBalance(FakeServer):
     service: str
     key: str = "sk-balance"
-    url: str = ""
     seen: list[dict[str, str]] = field(default_factory=list)
 
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_get(SERVICES[self.service][0], self.answer)
-        return app
+    def routes(self) -> list[web.RouteDef]:
+        return [web.get(SERVICES[self.service][0], self.answer)]
 
     def _authorized(self, request: web.Request) -> bool:
         style = SERVICES[self.service][1]

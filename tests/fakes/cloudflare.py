@@ -8,56 +8,51 @@ token for another account 403, both with Cloudflare's envelope ``{"success": fal
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from aiohttp import web
 
+from tests.fakes.server import FakeServer, Refusal
 from tests.fakes.shared import sse_event, token_usage
 
 
-def _failure(status: int, code: int, message: str) -> web.Response:
-    return web.json_response({"success": False, "errors": [{"code": code, "message": message}], "messages": [],
-                              "result": None}, status=status)
+def _failure(status: int, code: int, message: str) -> Refusal:
+    return Refusal(web.json_response({"success": False, "errors": [{"code": code, "message": message}],
+                                      "messages": [], "result": None}, status=status))
 
 
 @dataclass
-class FakeWorkersAI:
+class FakeWorkersAI(FakeServer):
     token: str = "cf-token"
     account_id: str = "0123456789abcdef0123456789abcdef"
     models: tuple[str, ...] = ("@cf/meta/llama-3-8b-instruct", "@cf/baai/bge-base-en-v1.5")
     reply: str = "Hello from Workers AI"
     usage: tuple[int, int] = (17, 6)
     embedding_tokens: int = 4
-    requests: list[dict[str, Any]] = field(default_factory=list)
-    paths: list[str] = field(default_factory=list)
-    url: str = ""
 
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_post("/client/v4/accounts/{account}/ai/v1/chat/completions", self.chat)
-        app.router.add_post("/client/v4/accounts/{account}/ai/v1/embeddings", self.embeddings)
-        return app
+    def routes(self) -> list[web.RouteDef]:
+        return [web.post("/client/v4/accounts/{account}/ai/v1/chat/completions", self.chat),
+                web.post("/client/v4/accounts/{account}/ai/v1/embeddings", self.embeddings)]
 
-    async def _check(self, request: web.Request) -> tuple[dict[str, Any], web.Response | None]:
-        self.paths.append(request.path)
+    async def _body(self, request: web.Request) -> dict[str, Any]:
+        """The body of a call with the account's token, for a model the account has."""
+        self.record(request)
         if request.headers.get("Authorization") != f"Bearer {self.token}":
-            return {}, _failure(401, 10000, "Authentication error")
+            raise _failure(401, 10000, "Authentication error")
         if request.match_info["account"] != self.account_id:
-            return {}, _failure(403, 10000, "Authentication error")
+            raise _failure(403, 10000, "Authentication error")
         body = orjson.loads(await request.read())
         self.requests.append(body)
         if body.get("model") not in self.models:
-            return body, _failure(400, 5007, f"AiError: No such model {body.get('model')} or task")
-        return body, None
+            raise _failure(400, 5007, f"AiError: No such model {body.get('model')} or task")
+        return body
 
     async def chat(self, request: web.Request) -> web.StreamResponse:
-        body, refused = await self._check(request)
-        if refused is not None:
-            return refused
+        body = await self._body(request)
         if not isinstance(body.get("messages"), list) or not body["messages"]:
-            return _failure(400, 5006, "AiError: Error: required properties at '/' are 'messages'")
+            raise _failure(400, 5006, "AiError: Error: required properties at '/' are 'messages'")
         prompt, completion = self.usage
         usage = token_usage(prompt, completion)
         base = {"id": "id-1712345678901", "created": 1712345678, "model": body["model"]}
@@ -79,9 +74,7 @@ class FakeWorkersAI:
         return response
 
     async def embeddings(self, request: web.Request) -> web.Response:
-        body, refused = await self._check(request)
-        if refused is not None:
-            return refused
+        body = await self._body(request)
         inputs = body.get("input")
         inputs = [inputs] if isinstance(inputs, str) else inputs
         return web.json_response({"object": "list", "model": body["model"],

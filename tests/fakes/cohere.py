@@ -16,48 +16,45 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from tests.fakes.server import FakeServer, Refusal
+
 _ROLES = {"USER", "CHATBOT", "SYSTEM", "TOOL"}
 _TYPES = {"str", "int", "float", "bool", "list", "dict"}
 
 
-def _error(status: int, message: str) -> web.Response:
-    return web.json_response({"message": message}, status=status)
+def _error(status: int, message: str) -> Refusal:
+    return Refusal(web.json_response({"message": message}, status=status))
 
 
 @dataclass
-class FakeCohere:
+class FakeCohere(FakeServer):
     key: str = "co-key"
     models: tuple[str, ...] = ("command-r", "command-r-plus")
     reply: str = "Hello from Cohere"
     usage: tuple[int, int] = (21, 9)  # meta.tokens (input, output)
     chunks: int = 3
-    requests: list[dict[str, Any]] = field(default_factory=list)
-    headers: list[dict[str, str]] = field(default_factory=list)
     failures: list[tuple[int, str]] = field(default_factory=list)
-    url: str = ""
 
     def fail_next(self, status: int, message: str) -> None:
         self.failures.append((status, message))
 
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_post("/v1/chat", self.chat)
-        return app
+    def routes(self) -> list[web.RouteDef]:
+        return [web.post("/v1/chat", self.chat)]
 
     async def chat(self, request: web.Request) -> web.StreamResponse:
-        self.headers.append(dict(request.headers))
+        self.record(request)
         if request.headers.get("Authorization") != f"Bearer {self.key}":
-            return _error(401, "invalid api token")
+            raise _error(401, "invalid api token")
         try:
             body = orjson.loads(await request.read())
         except orjson.JSONDecodeError:
-            return _error(400, "invalid request: could not parse the request body")
+            raise _error(400, "invalid request: could not parse the request body") from None
         self.requests.append(body)
         if self.failures:
-            return _error(*self.failures.pop(0))
+            raise _error(*self.failures.pop(0))
         problem = self._invalid(body)
         if problem:
-            return _error(400, f"invalid request: {problem}")
+            raise _error(400, f"invalid request: {problem}")
         response = self._response(body)
         if not body.get("stream"):
             return web.json_response(response)

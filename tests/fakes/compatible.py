@@ -8,7 +8,8 @@ with the OpenAI fake's handlers, and records each path so tests can check where 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import ClassVar
 
 from aiohttp import web
 
@@ -19,19 +20,17 @@ _CHAT_ENDINGS = ("/chat/completions", "/chatcompletion_v2")
 
 @dataclass
 class FakeCompatible(FakeOpenAI):
-    paths: list[str] = field(default_factory=list)
+    query_in_paths: ClassVar[bool] = True
 
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_post("/{path:.*}", self.dispatch)
-        return app
+    def routes(self) -> list[web.RouteDef]:
+        return [web.post("/{path:.*}", self.dispatch)]
 
     async def dispatch(self, request: web.Request) -> web.StreamResponse:
-        self.paths.append(request.path_qs)
         if request.path.endswith(_CHAT_ENDINGS):
             return await self.chat(request)
         if request.path.endswith("/embeddings"):
             return await self.embeddings(request)
+        self.record(request)
         return web.json_response({"error": {"message": f"Invalid URL (POST {request.path})",
                                             "type": "invalid_request_error", "param": None, "code": None}},
                                  status=404)

@@ -7,11 +7,12 @@ a 400 with DeepL's ``{"message": ...}``. The "translation" is deterministic: ``<
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import orjson
 from aiohttp import web
+
+from tests.fakes.server import FakeServer
 
 TARGET_LANGS = {"AR", "BG", "CS", "DA", "DE", "EL", "EN", "EN-GB", "EN-US", "ES", "ET", "FI", "FR", "HU", "ID", "IT",
                 "JA", "KO", "LT", "LV", "NB", "NL", "PL", "PT", "PT-BR", "PT-PT", "RO", "RU", "SK", "SL", "SV", "TR",
@@ -19,17 +20,14 @@ TARGET_LANGS = {"AR", "BG", "CS", "DA", "DE", "EL", "EN", "EN-GB", "EN-US", "ES"
 
 
 @dataclass
-class FakeDeepL:
+class FakeDeepL(FakeServer):
     key: str = "279a2e9d-83b3-c416-7e2d-f721593e42a0:fx"
-    requests: list[dict[str, Any]] = field(default_factory=list)
-    url: str = ""
 
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_post("/v2/translate", self.translate)
-        return app
+    def routes(self) -> list[web.RouteDef]:
+        return [web.post("/v2/translate", self.translate)]
 
     async def translate(self, request: web.Request) -> web.Response:
+        self.record(request)
         if request.headers.get("Authorization") != f"DeepL-Auth-Key {self.key}":
             return web.Response(status=403)
         body = orjson.loads(await request.read())

@@ -19,11 +19,12 @@ import base64
 import binascii
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 from aiohttp import web
 
+from tests.fakes.server import FakeServer, Refusal
 from tests.fakes.shared import schema_example, split_text, stream_fault
 
 # A 1x1 PNG, served at /images/dot.png for "the gateway fetches http image URLs".
@@ -46,24 +47,21 @@ _THINKING_FIELDS = {"thinkingBudget", "includeThoughts"}
 _PART_FIELDS = {"text", "inlineData", "functionCall", "functionResponse", "fileData"}
 
 
-class GoogleError(Exception):
+class GoogleError(Refusal):
+    """Google's error answer: ``{"error": {"code", "message", "status", "details"}}``."""
+
     def __init__(self, status: int, rpc_status: str, message: str, reason: str | None = None,
                  retry_delay: str | None = None) -> None:
-        super().__init__(message)
-        self.status, self.rpc_status, self.message, self.reason = status, rpc_status, message, reason
-        self.retry_delay = retry_delay
-
-    def response(self) -> web.Response:
-        error: dict[str, Any] = {"code": self.status, "message": self.message, "status": self.rpc_status}
+        error: dict[str, Any] = {"code": status, "message": message, "status": rpc_status}
         details: list[dict[str, Any]] = []
-        if self.reason:
-            details.append({"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": self.reason,
+        if reason:
+            details.append({"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": reason,
                             "domain": "googleapis.com", "metadata": {"service": "generativelanguage.googleapis.com"}})
-        if self.retry_delay:  # how Google says when to retry a 429: in the body, not a header
-            details.append({"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": self.retry_delay})
+        if retry_delay:  # how Google says when to retry a 429: in the body, not a header
+            details.append({"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": retry_delay})
         if details:
             error["details"] = details
-        return web.json_response({"error": error}, status=self.status)
+        super().__init__(web.json_response({"error": error}, status=status))
 
 
 def invalid(message: str) -> GoogleError:
@@ -87,18 +85,16 @@ def normalise(obj: dict[str, Any], allowed: set[str], where: str = "") -> dict[s
 
 
 @dataclass
-class _Google:
+class _Google(FakeServer):
     key: str = "google-upstream-key"
-    requests: list[dict[str, Any]] = field(default_factory=list)
-    paths: list[str] = field(default_factory=list)
     failures: list[GoogleError] = field(default_factory=list)
-    url: str = ""
+    query_in_paths: ClassVar[bool] = True
 
     def fail_next(self, status: int, rpc_status: str, message: str, retry_delay: str | None = None) -> None:
         self.failures.append(GoogleError(status, rpc_status, message, retry_delay=retry_delay))
 
     def _check(self, request: web.Request) -> None:
-        self.paths.append(request.path_qs)
+        self.record(request)
         key = request.headers.get("x-goog-api-key") or request.query.get("key")
         if not key:
             raise GoogleError(403, "PERMISSION_DENIED",
@@ -137,37 +133,31 @@ class FakeGemini(_Google):
     block_prompt: str | None = None  # e.g. "SAFETY": no candidates, promptFeedback.blockReason
     stream_fault: str | None = None  # one of shared.STREAM_FAULTS, after the first chunk
 
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_post("/{version}/models/{call}", self.dispatch)
-        app.router.add_get("/images/dot.png", self.image)
-        return app
+    def routes(self) -> list[web.RouteDef]:
+        return [web.post("/{version}/models/{call}", self.dispatch), web.get("/images/dot.png", self.image)]
 
     async def image(self, request: web.Request) -> web.Response:
         return web.Response(body=PNG_DOT, content_type="image/png")
 
     async def dispatch(self, request: web.Request) -> web.StreamResponse:
-        try:
-            self._check(request)
-            version = request.match_info["version"]
-            model, _, method = request.match_info["call"].rpartition(":")
-            if version not in ("v1", "v1beta") or model not in self.models:
-                raise GoogleError(404, "NOT_FOUND", f"models/{model} is not found for API version {version}, or is "
-                                  "not supported for generateContent.")
-            body = await self._body(request)
-            if method == "batchEmbedContents":
-                return self._embed(model, body)
-            if method not in ("generateContent", "streamGenerateContent"):
-                raise GoogleError(404, "NOT_FOUND", f"Method {method} not found.")
-            body = validate_generate(body, version)
-            thinking, thought = self._thinking(model, body.get("generationConfig") or {})
-            reply = self._reply(body)
-            if method == "generateContent":
-                return web.json_response(self._answer(body, reply, with_usage=True, thinking=thinking,
-                                                      thought=thought))
-            return await self._stream(request, body, reply, thinking, thought)
-        except GoogleError as exc:
-            return exc.response()
+        self._check(request)
+        version = request.match_info["version"]
+        model, _, method = request.match_info["call"].rpartition(":")
+        if version not in ("v1", "v1beta") or model not in self.models:
+            raise GoogleError(404, "NOT_FOUND", f"models/{model} is not found for API version {version}, or is "
+                              "not supported for generateContent.")
+        body = await self._body(request)
+        if method == "batchEmbedContents":
+            return self._embed(model, body)
+        if method not in ("generateContent", "streamGenerateContent"):
+            raise GoogleError(404, "NOT_FOUND", f"Method {method} not found.")
+        body = validate_generate(body, version)
+        thinking, thought = self._thinking(model, body.get("generationConfig") or {})
+        reply = self._reply(body)
+        if method == "generateContent":
+            return web.json_response(self._answer(body, reply, with_usage=True, thinking=thinking,
+                                                  thought=thought))
+        return await self._stream(request, body, reply, thinking, thought)
 
     def _reply(self, body: dict[str, Any]) -> str:
         """``reply``, or JSON fitting the ``responseSchema`` when the request asks for a JSON answer."""
@@ -361,32 +351,27 @@ class FakePalm(_Google):
     models: tuple[str, ...] = ("chat-bison-001",)
     filtered: str | None = None  # e.g. "OTHER": no candidates, a filters entry
 
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_post("/v1beta2/models/{call}", self.generate_message)
-        return app
+    def routes(self) -> list[web.RouteDef]:
+        return [web.post("/v1beta2/models/{call}", self.generate_message)]
 
     async def generate_message(self, request: web.Request) -> web.Response:
-        try:
-            self._check(request)
-            model, _, method = request.match_info["call"].rpartition(":")
-            if model not in self.models or method != "generateMessage":
-                raise GoogleError(404, "NOT_FOUND", f"models/{model} is not found for API version v1beta2")
-            body = normalise(await self._body(request), {"prompt", "temperature", "candidateCount", "topP", "topK"})
-            prompt = normalise(body.get("prompt") or {}, {"context", "examples", "messages"}, "prompt")
-            messages = prompt.get("messages")
-            if not isinstance(messages, list) or not messages:
-                raise invalid("* GenerateMessageRequest.prompt.messages: messages must not be empty")
-            for i, message in enumerate(messages):
-                if not message.get("content"):
-                    raise invalid(f"* GenerateMessageRequest.prompt.messages[{i}].content: must not be empty")
-                if i and message.get("author") == messages[i - 1].get("author"):
-                    raise invalid("Messages must alternate between authors.")
-            top_k = body.get("topK")
-            if top_k is not None and (not isinstance(top_k, int) or top_k < 1 or top_k > 40):
-                raise invalid("topK must be between 1 and 40")
-        except GoogleError as exc:
-            return exc.response()
+        self._check(request)
+        model, _, method = request.match_info["call"].rpartition(":")
+        if model not in self.models or method != "generateMessage":
+            raise GoogleError(404, "NOT_FOUND", f"models/{model} is not found for API version v1beta2")
+        body = normalise(await self._body(request), {"prompt", "temperature", "candidateCount", "topP", "topK"})
+        prompt = normalise(body.get("prompt") or {}, {"context", "examples", "messages"}, "prompt")
+        messages = prompt.get("messages")
+        if not isinstance(messages, list) or not messages:
+            raise invalid("* GenerateMessageRequest.prompt.messages: messages must not be empty")
+        for i, message in enumerate(messages):
+            if not message.get("content"):
+                raise invalid(f"* GenerateMessageRequest.prompt.messages[{i}].content: must not be empty")
+            if i and message.get("author") == messages[i - 1].get("author"):
+                raise invalid("Messages must alternate between authors.")
+        top_k = body.get("topK")
+        if top_k is not None and (not isinstance(top_k, int) or top_k < 1 or top_k > 40):
+            raise invalid("topK must be between 1 and 40")
         if self.filtered:
             return web.json_response({"messages": messages, "filters": [{"reason": self.filtered}]})
         count = body.get("candidateCount") or 1

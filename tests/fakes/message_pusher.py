@@ -8,21 +8,20 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.server import FakeServer
+
 
 @dataclass
-class FakeMessagePusher:
+class FakeMessagePusher(FakeServer):
     token: str = "pusher-token"
-    url: str = ""
     messages: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
 
     @property
     def address(self) -> str:
         return f"{self.url}/push/root"
 
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_post("/push/{user}", self.push)
-        return app
+    def routes(self) -> list[web.RouteDef]:
+        return [web.post("/push/{user}", self.push)]
 
     async def push(self, request: web.Request) -> web.Response:
         body = await request.json()

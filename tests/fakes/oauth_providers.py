@@ -13,16 +13,17 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.server import FakeServer
+
 CLIENT_ID = "client-id-123"
 CLIENT_SECRET = "client-secret-456"
 
 
 @dataclass
-class _CodeGrant:
+class _CodeGrant(FakeServer):
     """The authorization-code half every OAuth provider shares: codes -> access tokens -> profiles."""
 
     redirect_uri: str = ""  # what the token request must name, when the provider checks it
-    url: str = ""
     codes: dict[str, dict[str, Any]] = field(default_factory=dict)
     tokens: dict[str, dict[str, Any]] = field(default_factory=dict)
     grants: list[dict[str, Any]] = field(default_factory=list)
@@ -58,12 +59,9 @@ class FakeGitHub(_CodeGrant):
     callback: str = ""  # the OAuth app's registered callback URL
     consenting: dict[str, Any] | None = None
 
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_get("/login/oauth/authorize", self.authorize)
-        app.router.add_post("/login/oauth/access_token", self.access_token)
-        app.router.add_get("/user", self.user)
-        return app
+    def routes(self) -> list[web.RouteDef]:
+        return [web.get("/login/oauth/authorize", self.authorize),
+                web.post("/login/oauth/access_token", self.access_token), web.get("/user", self.user)]
 
     async def authorize(self, request: web.Request) -> web.Response:
         if request.query.get("client_id") != CLIENT_ID or self.consenting is None:
@@ -88,11 +86,9 @@ class FakeGitHub(_CodeGrant):
 
 
 class FakeLark(_CodeGrant):
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_post("/suite/passport/oauth/token", self.token)
-        app.router.add_get("/suite/passport/oauth/userinfo", self.userinfo)
-        return app
+    def routes(self) -> list[web.RouteDef]:
+        return [web.post("/suite/passport/oauth/token", self.token),
+                web.get("/suite/passport/oauth/userinfo", self.userinfo)]
 
     async def token(self, request: web.Request) -> web.Response:
         body = await request.json()
@@ -109,12 +105,9 @@ class FakeLark(_CodeGrant):
 
 
 class FakeOIDC(_CodeGrant):
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_get("/.well-known/openid-configuration", self.discovery)
-        app.router.add_post("/oauth2/token", self.token)
-        app.router.add_get("/oauth2/userinfo", self.userinfo)
-        return app
+    def routes(self) -> list[web.RouteDef]:
+        return [web.get("/.well-known/openid-configuration", self.discovery),
+                web.post("/oauth2/token", self.token), web.get("/oauth2/userinfo", self.userinfo)]
 
     @property
     def well_known(self) -> str:
@@ -141,11 +134,10 @@ class FakeOIDC(_CodeGrant):
 
 
 @dataclass
-class FakeWeChatServer:
+class FakeWeChatServer(FakeServer):
     """songquanpeng/wechat-server: ``GET /api/wechat/user?code=`` with the server token in Authorization."""
 
     token: str = "wechat-server-token"
-    url: str = ""
     codes: dict[str, str] = field(default_factory=dict)
 
     def issue_code(self, wechat_id: str) -> str:
@@ -153,10 +145,8 @@ class FakeWeChatServer:
         self.codes[code] = wechat_id
         return code
 
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_get("/api/wechat/user", self.user)
-        return app
+    def routes(self) -> list[web.RouteDef]:
+        return [web.get("/api/wechat/user", self.user)]
 
     async def user(self, request: web.Request) -> web.Response:
         if request.headers.get("Authorization") != self.token:
@@ -168,11 +158,10 @@ class FakeWeChatServer:
 
 
 @dataclass
-class FakeTurnstile:
+class FakeTurnstile(FakeServer):
     """Cloudflare's siteverify: a token passes once, for the right secret and the client IP it was made for."""
 
     secret: str = "turnstile-secret"
-    url: str = ""
     tokens: dict[str, str] = field(default_factory=dict)  # token -> remote IP
     checks: list[dict[str, str]] = field(default_factory=list)
 
@@ -185,10 +174,8 @@ class FakeTurnstile:
         self.tokens[token] = ip
         return token
 
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_post("/turnstile/v0/siteverify", self.siteverify)
-        return app
+    def routes(self) -> list[web.RouteDef]:
+        return [web.post("/turnstile/v0/siteverify", self.siteverify)]
 
     async def siteverify(self, request: web.Request) -> web.Response:
         form = {k: str(v) for k, v in (await request.post()).items()}

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from aiohttp import web
 
+from tests.fakes.server import FakeServer, Refusal
 from tests.fakes.shared import sized
 
 CREATED_AT = "2024-07-22T20:33:28.123648Z"
@@ -25,55 +26,48 @@ _OPTIONS = {"num_keep", "seed", "num_predict", "top_k", "top_p", "min_p", "typic
             "low_vram", "vocab_only", "use_mmap", "use_mlock", "num_thread"}
 
 
-def _error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status)
+def _error(status: int, message: str) -> Refusal:
+    return Refusal(web.json_response({"error": message}, status=status))
 
 
 @dataclass
-class FakeOllama:
+class FakeOllama(FakeServer):
     models: tuple[str, ...] = ("llama3:latest", "nomic-embed-text")
     reply: str = "Hello from Ollama"
     usage: tuple[int, int] = (26, 8)  # (prompt_eval_count, eval_count)
     embedding_tokens: int = 6
     chunks: int = 3
-    requests: list[dict[str, Any]] = field(default_factory=list)
-    paths: list[str] = field(default_factory=list)
-    url: str = ""
 
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_post("/api/chat", self.chat)
-        app.router.add_post("/api/embed", self.embed)
-        return app
+    def routes(self) -> list[web.RouteDef]:
+        return [web.post("/api/chat", self.chat), web.post("/api/embed", self.embed)]
 
-    async def _body(self, request: web.Request) -> tuple[dict[str, Any], web.Response | None]:
-        self.paths.append(request.path)
+    async def _body(self, request: web.Request) -> dict[str, Any]:
+        """A JSON object naming a model this server has, with options Ollama knows."""
+        self.record(request)
         try:
             body = orjson.loads(await request.read())
         except orjson.JSONDecodeError:
-            return {}, _error(400, "invalid character in request body")
+            raise _error(400, "invalid character in request body") from None
         if not isinstance(body, dict):
-            return {}, _error(400, "the request body must be a JSON object")
+            raise _error(400, "the request body must be a JSON object")
         self.requests.append(body)
         model = body.get("model")
         if not model:
-            return body, _error(400, "model is required")
+            raise _error(400, "model is required")
         if model not in self.models:
-            return body, _error(404, f'model "{model}" not found, try pulling it first')
+            raise _error(404, f'model "{model}" not found, try pulling it first')
         options = body.get("options", {})
         unknown = set(options) - _OPTIONS if isinstance(options, dict) else {"<not an object>"}
         if unknown:
-            return body, _error(400, f"invalid options: {', '.join(sorted(unknown))}")
-        return body, None
+            raise _error(400, f"invalid options: {', '.join(sorted(unknown))}")
+        return body
 
     async def chat(self, request: web.Request) -> web.StreamResponse:
-        body, refused = await self._body(request)
-        if refused is not None:
-            return refused
+        body = await self._body(request)
         messages = body.get("messages")
         problem = _invalid_messages(messages)
         if problem:
-            return _error(400, problem)
+            raise _error(400, problem)
         prompt, completion = self.usage
         final = {"done_reason": "stop", "done": True, "total_duration": 5191566416, "load_duration": 2154458,
                  "prompt_eval_count": prompt, "prompt_eval_duration": 383809000, "eval_count": completion,
@@ -93,13 +87,11 @@ class FakeOllama:
         return response
 
     async def embed(self, request: web.Request) -> web.Response:
-        body, refused = await self._body(request)
-        if refused is not None:
-            return refused
+        body = await self._body(request)
         inputs = body.get("input")
         inputs = [inputs] if isinstance(inputs, str) else inputs
         if not isinstance(inputs, list) or not inputs or not all(isinstance(text, str) for text in inputs):
-            return _error(400, "invalid input type")
+            raise _error(400, "invalid input type")
         return web.json_response({"model": body["model"],
                                   "embeddings": [sized([0.01 * i, -0.02, 0.03], body.get("dimensions"))
                                                  for i in range(len(inputs))],

@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from tests.fakes.server import FakeServer, Refusal
 from tests.fakes.shared import (
     openai_embedding,
     sized,
@@ -27,7 +28,7 @@ from tests.fakes.shared import (
 
 
 @dataclass
-class FakeOpenAI:
+class FakeOpenAI(FakeServer):
     key: str = "sk-upstream"
     reply: str = "Hello from fake"
     usage: tuple[int, int] | None = (11, 7)  # (prompt, completion) reported; None: report no usage
@@ -38,10 +39,7 @@ class FakeOpenAI:
     stream_fault: str | None = None  # one of shared.STREAM_FAULTS, after the first piece of text
     base64_embeddings: bool = True  # honours encoding_format "base64" (OpenAI does; some compatible vendors not)
     tool_uses: list[tuple[str, dict[str, Any]]] = field(default_factory=lambda: [("get_weather", {"city": "Paris"})])
-    requests: list[dict[str, Any]] = field(default_factory=list)
-    headers: list[dict[str, str]] = field(default_factory=list)
     failures: list[tuple[int, dict[str, Any], dict[str, str]]] = field(default_factory=list)
-    url: str = ""
 
     def fail_next(self, status: int, message: str = "upstream failure", type_: str = "server_error",
                   code: str | None = None, times: int = 1, headers: dict[str, str] | None = None) -> None:
@@ -50,29 +48,30 @@ class FakeOpenAI:
             self.failures.append((status, {"error": {"message": message, "type": type_, "param": None,
                                                      "code": code}}, headers or {}))
 
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_post("/v1/chat/completions", self.chat)
-        app.router.add_post("/v1/completions", self.completions)
-        app.router.add_post("/v1/embeddings", self.embeddings)
-        app.router.add_post("/v1/images/generations", self.images)
-        app.router.add_post("/v1/moderations", self.moderations)
-        app.router.add_post("/v1/audio/speech", self.speech)
-        app.router.add_post("/v1/audio/transcriptions", self.transcriptions)
-        app.router.add_post("/v1/responses", self.responses)
-        return app
+    def routes(self) -> list[web.RouteDef]:
+        return [web.post("/v1/chat/completions", self.chat), web.post("/v1/completions", self.completions),
+                web.post("/v1/embeddings", self.embeddings), web.post("/v1/images/generations", self.images),
+                web.post("/v1/moderations", self.moderations), web.post("/v1/audio/speech", self.speech),
+                web.post("/v1/audio/transcriptions", self.transcriptions),
+                web.post("/v1/responses", self.responses)]
 
-    def _check(self, request: web.Request, body: dict[str, Any]) -> web.Response | None:
+    def _check(self, request: web.Request, body: dict[str, Any]) -> None:
+        """Record the request; refuse a wrong key, or answer a scripted failure."""
         self.requests.append(body)
-        self.headers.append(dict(request.headers))
+        self.record(request)
         if request.headers.get("Authorization") != f"Bearer {self.key}":
-            return web.json_response({"error": {"message": "Incorrect API key provided", "type":
-                                                "invalid_request_error", "param": None,
-                                                "code": "invalid_api_key"}}, status=401)
+            raise Refusal(web.json_response({"error": {"message": "Incorrect API key provided", "type":
+                                                       "invalid_request_error", "param": None,
+                                                       "code": "invalid_api_key"}}, status=401))
         if self.failures:
             status, payload, headers = self.failures.pop(0)
-            return web.json_response(payload, status=status, headers=headers)
-        return None
+            raise Refusal(web.json_response(payload, status=status, headers=headers))
+
+    async def _body(self, request: web.Request) -> dict[str, Any]:
+        """The JSON body of a request that passed ``_check``."""
+        body = await request.json()
+        self._check(request, body)
+        return body
 
     def _tool_calls(self, body: dict[str, Any]) -> list[dict[str, Any]]:
         """Like a model: offered tools and no tool result yet, it calls each of ``tool_uses`` it was offered."""
@@ -90,10 +89,7 @@ class FakeOpenAI:
         return token_usage(*self.usage)
 
     async def chat(self, request: web.Request) -> web.StreamResponse:
-        body = await request.json()
-        refused = self._check(request, body)
-        if refused is not None:
-            return refused
+        body = await self._body(request)
         if self.gate is not None:
             await self.gate.wait()
         model = body.get("model")
@@ -137,10 +133,7 @@ class FakeOpenAI:
         return response
 
     async def completions(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        refused = self._check(request, body)
-        if refused is not None:
-            return refused
+        body = await self._body(request)
         answer: dict[str, Any] = {"id": "cmpl-fake", "object": "text_completion", "created": 1700000000,
                                   "model": body.get("model"),
                                   "choices": [{"index": 0, "text": self.reply, "finish_reason": "stop",
@@ -150,10 +143,7 @@ class FakeOpenAI:
         return web.json_response(answer)
 
     async def embeddings(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        refused = self._check(request, body)
-        if refused is not None:
-            return refused
+        body = await self._body(request)
         inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
         prompt = self.usage[0] if self.usage else 0
         return web.json_response({
@@ -165,35 +155,23 @@ class FakeOpenAI:
         })
 
     async def images(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        refused = self._check(request, body)
-        if refused is not None:
-            return refused
+        body = await self._body(request)
         pictures = [{"url": f"https://images.example/{i}.png"} for i in range(body.get("n", 1))]
         return web.json_response({"created": 1700000000, "data": pictures})
 
     async def moderations(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        refused = self._check(request, body)
-        if refused is not None:
-            return refused
+        await self._body(request)
         return web.json_response({"id": "modr-fake", "model": "text-moderation-007",
                                   "results": [{"flagged": False, "categories": {}, "category_scores": {}}]})
 
-
     async def speech(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        refused = self._check(request, body)
-        if refused is not None:
-            return refused
+        body = await self._body(request)
         return web.Response(body=b"ID3-fake-mp3-" + body["input"].encode(), content_type="audio/mpeg")
 
     async def transcriptions(self, request: web.Request) -> web.Response:
         """Multipart in, like OpenAI: file + model (+ response_format); the transcript is ``reply``."""
         form = await request.post()
-        refused = self._check(request, {k: v for k, v in form.items() if isinstance(v, str)})
-        if refused is not None:
-            return refused
+        self._check(request, {k: v for k, v in form.items() if isinstance(v, str)})
         upload = form.get("file")
         if not hasattr(upload, "file") or not form.get("model"):
             return web.json_response({"error": {"message": "file and model are required",
@@ -204,10 +182,7 @@ class FakeOpenAI:
 
     async def responses(self, request: web.Request) -> web.StreamResponse:
         """The Responses API (see ``serve_responses``); a ``previous_response_id`` of another server is unknown."""
-        body = await request.json()
-        refused = self._check(request, body)
-        if refused is not None:
-            return refused
+        body = await self._body(request)
         if body.get("previous_response_id"):
             return web.json_response({"error": {"message": f"Previous response with id "
                                                 f"'{body['previous_response_id']}' not found.",

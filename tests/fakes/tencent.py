@@ -22,24 +22,23 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from tests.fakes.server import FakeServer, Refusal
 from tests.fakes.shared import sse_event
 
 VERSION = "2023-09-01"
 
 
 @dataclass
-class FakeTencent:
+class FakeTencent(FakeServer):
     app_id: str = "1300000001"
     secret_id: str = field(default_factory=lambda: "AKID" + secrets.token_hex(16))
     secret_key: str = field(default_factory=lambda: secrets.token_hex(16))
     reply: str = "Hello from Hunyuan"
     usage: tuple[int, int] = (19, 11)  # (prompt, completion) reported
     embedding_tokens: int = 7
-    requests: list[dict[str, Any]] = field(default_factory=list)
     actions: list[str] = field(default_factory=list)
     hosts: list[str] = field(default_factory=list)
     failures: list[tuple[str, str]] = field(default_factory=list)
-    url: str = ""
 
     @property
     def key(self) -> str:
@@ -49,10 +48,8 @@ class FakeTencent:
     def fail_next(self, code: str, message: str) -> None:
         self.failures.append((code, message))
 
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_post("/", self.call)
-        return app
+    def routes(self) -> list[web.RouteDef]:
+        return [web.post("/", self.call)]
 
     def _signature_problem(self, request: web.Request, body: bytes) -> tuple[str, str] | None:
         fields = _authorization_fields(request.headers.get("Authorization", ""))
@@ -89,30 +86,31 @@ class FakeTencent:
         action = request.headers.get("X-TC-Action", "")
         self.actions.append(action)
         self.hosts.append(request.host)
+        self.record(request)
         problem = self._signature_problem(request, body)
         if problem is None and request.headers.get("X-TC-Version") != VERSION:
             problem = "InvalidParameterValue", f"X-TC-Version must be {VERSION}."
         if problem is None and self.failures:
             problem = self.failures.pop(0)
         if problem is not None:
-            return _error(*problem)
+            raise _error(*problem)
         payload = orjson.loads(body)
         self.requests.append(payload)
         if action == "ChatCompletions":
             return await self._chat(request, payload)
         if action == "GetEmbedding":
             return self._embedding(payload)
-        return _error("InvalidAction", f"The action {action} is not supported.")
+        raise _error("InvalidAction", f"The action {action} is not supported.")
 
     async def _chat(self, request: web.Request, payload: dict[str, Any]) -> web.StreamResponse:
         messages = payload.get("Messages")
         if not isinstance(messages, list) or not messages or messages[-1].get("Role") != "user" \
                 or any(m.get("Role") not in ("system", "user", "assistant") or not m.get("Content") for m in messages):
-            return _error("InvalidParameter", "Messages: roles must be system/user/assistant, the last one user, "
+            raise _error("InvalidParameter", "Messages: roles must be system/user/assistant, the last one user, "
                                               "and Content must not be empty.")
         temperature = payload.get("Temperature")
         if temperature is not None and not 0 <= temperature <= 2:
-            return _error("InvalidParameterValue", "Temperature must be within [0, 2].")
+            raise _error("InvalidParameterValue", "Temperature must be within [0, 2].")
         prompt, completion = self.usage
         created, answer_id = int(time.time()), uuid.uuid4().hex
         note = "以上内容为AI生成，不代表开发者立场，请勿删除或修改本标记"
@@ -138,7 +136,7 @@ class FakeTencent:
     def _embedding(self, payload: dict[str, Any]) -> web.Response:
         inputs = payload.get("InputList") or ([payload["Input"]] if isinstance(payload.get("Input"), str) else None)
         if not inputs or not all(isinstance(i, str) and i for i in inputs):
-            return _error("InvalidParameter", "Input or InputList is required.")
+            raise _error("InvalidParameter", "Input or InputList is required.")
         return web.json_response({"Response": {
             "RequestId": str(uuid.uuid4()),
             "Data": [{"Embedding": [0.125, 0.5, -0.25], "Index": i, "Object": "embedding"} for i in range(len(inputs))],
@@ -159,6 +157,7 @@ def _usage(prompt: int, completion: int) -> dict[str, int]:
     return {"PromptTokens": prompt, "CompletionTokens": completion, "TotalTokens": prompt + completion}
 
 
-def _error(code: str, message: str) -> web.Response:
-    return web.json_response({"Response": {"Error": {"Code": code, "Message": message},
-                                           "RequestId": str(uuid.uuid4())}})
+def _error(code: str, message: str) -> Refusal:
+    """Tencent Cloud's failures come with HTTP 200."""
+    return Refusal(web.json_response({"Response": {"Error": {"Code": code, "Message": message},
+                                                   "RequestId": str(uuid.uuid4())}}))

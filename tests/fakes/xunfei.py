@@ -27,13 +27,15 @@ from typing import Any
 import orjson
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from tests.fakes.server import FakeServer, Refusal
+
 DOMAINS = {"/v1.1/chat": "lite", "/v2.1/chat": "generalv2", "/v3.1/chat": "generalv3", "/chat/pro-128k": "pro-128k",
            "/v3.5/chat": "generalv3.5", "/chat/max-32k": "max-32k", "/v4.0/chat": "4.0Ultra"}
 _AUTH_FIELD = re.compile(r'(\w+)="([^"]*)"')
 
 
 @dataclass
-class FakeXunfei:
+class FakeXunfei(FakeServer):
     app_id: str = field(default_factory=lambda: secrets.token_hex(4))
     api_secret: str = field(default_factory=lambda: base64.b64encode(secrets.token_bytes(24)).decode())
     api_key: str = field(default_factory=lambda: secrets.token_hex(16))
@@ -41,11 +43,9 @@ class FakeXunfei:
     usage: tuple[int, int] = (21, 12)  # (prompt, completion) reported in the last frame
     function_arguments: str = '{"city":"Hefei"}'
     frames: list[dict[str, Any]] = field(default_factory=list)  # request frames received
-    paths: list[str] = field(default_factory=list)
     handshake_failures: list[str] = field(default_factory=list)
     failures: list[tuple[int, str]] = field(default_factory=list)
     refused_frames: list[str] = field(default_factory=list)  # types of request frames refused (not TEXT)
-    url: str = ""
 
     @property
     def key(self) -> str:
@@ -55,11 +55,8 @@ class FakeXunfei:
     def fail_next(self, code: int, message: str) -> None:
         self.failures.append((code, message))
 
-    def app(self) -> web.Application:
-        app = web.Application()
-        for path in DOMAINS:
-            app.router.add_get(path, self.chat)
-        return app
+    def routes(self) -> list[web.RouteDef]:
+        return [web.get(path, self.chat) for path in DOMAINS]
 
     def _handshake_refusal(self, request: web.Request) -> str:
         query = request.query
@@ -85,11 +82,11 @@ class FakeXunfei:
         return ""
 
     async def chat(self, request: web.Request) -> web.StreamResponse:
-        self.paths.append(request.path)
+        self.record(request)
         refusal = self._handshake_refusal(request)
         if refusal:
             self.handshake_failures.append(refusal)
-            return web.json_response({"message": refusal}, status=401)
+            raise Refusal(web.json_response({"message": refusal}, status=401))
         ws = web.WebSocketResponse()
         await ws.prepare(request)
         message = await ws.receive()

@@ -21,22 +21,20 @@ import orjson
 from aiohttp import web
 from jwt.warnings import InsecureKeyLengthWarning
 
+from tests.fakes.server import FakeServer, Refusal
 from tests.fakes.shared import sized, sse_event, token_usage
 
 
 @dataclass
-class FakeZhipu:
+class FakeZhipu(FakeServer):
     api_id: str = "4c2a19e07d5b4f7e9a1c3b5d7e9f1a2b"
     secret: str = "Xq7pLm2Zr9TtVb4K"
     reply: str = "Hello from GLM"
     usage: tuple[int, int] = (13, 8)  # (prompt, completion) reported for chat
     embedding_tokens: int = 6
     tool_arguments: str = '{"city": "Beijing"}'
-    requests: list[dict[str, Any]] = field(default_factory=list)
-    paths: list[str] = field(default_factory=list)
     tokens: list[str] = field(default_factory=list)  # every JWT received
     failures: list[tuple[int, int, str]] = field(default_factory=list)
-    url: str = ""
 
     @property
     def key(self) -> str:
@@ -47,13 +45,11 @@ class FakeZhipu:
         """The next call fails with this HTTP status (v4; v3 always says 200) and Zhipu error code."""
         self.failures.append((status, code, message))
 
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_post("/api/paas/v4/chat/completions", self.chat_v4)
-        app.router.add_post("/api/paas/v4/embeddings", self.embeddings)
-        app.router.add_post("/api/paas/v4/images/generations", self.images)
-        app.router.add_post("/api/paas/v3/model-api/{model}/{action:invoke|sse-invoke}", self.invoke_v3)
-        return app
+    def routes(self) -> list[web.RouteDef]:
+        return [web.post("/api/paas/v4/chat/completions", self.chat_v4),
+                web.post("/api/paas/v4/embeddings", self.embeddings),
+                web.post("/api/paas/v4/images/generations", self.images),
+                web.post("/api/paas/v3/model-api/{model}/{action:invoke|sse-invoke}", self.invoke_v3)]
 
     # -- auth ----------------------------------------------------------------------------------------
     def _auth_failure(self, request: web.Request) -> tuple[int, str] | None:
@@ -88,34 +84,29 @@ class FakeZhipu:
     async def _read(self, request: web.Request) -> dict[str, Any]:
         body = await request.json()
         self.requests.append(body)
-        self.paths.append(request.path)
+        self.record(request)
         return body
 
-    async def _v4_request(self, request: web.Request) -> tuple[dict[str, Any], web.Response | None]:
-        """The body of a v4 call, and the refusal to answer with instead when auth or a scripted failure says so."""
-        return await self._read(request), self._v4_refusal(request)
-
-    def _v4_refusal(self, request: web.Request) -> web.Response | None:
+    async def _v4_request(self, request: web.Request) -> dict[str, Any]:
+        """The body of a v4 call, refused when auth or a scripted failure says so."""
+        body = await self._read(request)
         failure = self._auth_failure(request)
         if failure is not None:
-            return _v4_error(401, *failure)
+            raise _v4_error(401, *failure)
         if self.failures:
-            status, code, message = self.failures.pop(0)
-            return _v4_error(status, code, message)
-        return None
+            raise _v4_error(*self.failures.pop(0))
+        return body
 
     # -- v4 --------------------------------------------------------------------------------------------
     async def chat_v4(self, request: web.Request) -> web.StreamResponse:
-        body, refused = await self._v4_request(request)
-        if refused is not None:
-            return refused
+        body = await self._v4_request(request)
         for name in ("temperature", "top_p"):
             value = body.get(name)
             if value is not None and not 0 < value < 1:
-                return _v4_error(400, 1214, f"{name}参数非法，取值范围为(0,1)")
+                raise _v4_error(400, 1214, f"{name}参数非法，取值范围为(0,1)")
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages:
-            return _v4_error(400, 1214, "messages 参数非法")
+            raise _v4_error(400, 1214, "messages 参数非法")
         message = self._answer(body)
         created = int(time.time())
         prompt, completion = self.usage
@@ -154,13 +145,11 @@ class FakeZhipu:
         return {"role": "assistant", "content": self.reply}
 
     async def embeddings(self, request: web.Request) -> web.Response:
-        body, refused = await self._v4_request(request)
-        if refused is not None:
-            return refused
+        body = await self._v4_request(request)
         inputs = body.get("input")
         inputs = [inputs] if isinstance(inputs, str) else inputs
         if not isinstance(inputs, list) or not inputs or not all(isinstance(i, str) and i for i in inputs):
-            return _v4_error(400, 1214, "input 参数非法")
+            raise _v4_error(400, 1214, "input 参数非法")
         return web.json_response({
             "model": body.get("model"), "object": "list",
             "data": [{"embedding": sized([0.25, -0.5, 0.75], body.get("dimensions")), "index": i, "object": "embedding"}
@@ -170,11 +159,9 @@ class FakeZhipu:
         })
 
     async def images(self, request: web.Request) -> web.Response:
-        body, refused = await self._v4_request(request)
-        if refused is not None:
-            return refused
+        body = await self._v4_request(request)
         if not body.get("model") or not body.get("prompt"):
-            return _v4_error(400, 1214, "model 与 prompt 不能为空")
+            raise _v4_error(400, 1214, "model 与 prompt 不能为空")
         return web.json_response({"created": int(time.time()),
                                   "data": [{"url": "https://aigc-files.bigmodel.cn/api/cogview/fake.png"}]})
 
@@ -212,5 +199,5 @@ def _task_id() -> str:
     return f"{int(time.time() * 1000)}{uuid.uuid4().int % 10**10}"
 
 
-def _v4_error(status: int, code: int, message: str) -> web.Response:
-    return web.json_response({"error": {"code": str(code), "message": message}}, status=status)
+def _v4_error(status: int, code: int, message: str) -> Refusal:
+    return Refusal(web.json_response({"error": {"code": str(code), "message": message}}, status=status))
