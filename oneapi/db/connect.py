@@ -16,6 +16,7 @@ import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, cast
 
 from playhouse.pwasyncio import AsyncMySQLDatabase, AsyncPostgresqlDatabase, AsyncSqliteDatabase
 
@@ -114,7 +115,7 @@ class Databases:
     async def release(self) -> None:
         """Give this task's pooled connections back (call before a long await, e.g. an upstream stream)."""
         for db in {id(self.main): self.main, id(self.logs): self.logs}.values():
-            if not db.is_closed() and not db.in_transaction():
+            if _holds_connection(db) and not db.in_transaction():
                 await db.aclose()
 
     async def close(self) -> None:
@@ -123,6 +124,14 @@ class Databases:
             await self.logs.close_pool()
         if self.process_lock is not None:
             self.process_lock.close()
+
+
+def _holds_connection(db: AsyncDatabase) -> bool:
+    """True when the current task has a connection of ``db``. Asked without ``is_closed()``, which registers
+    per-task state (and a done-callback) for a task that never connected: most relays never do."""
+    states: dict[int, Any] = cast(Any, db)._state._states  # pwasyncio's per-task connection states
+    state = states.get(id(asyncio.current_task()))
+    return state is not None and not state.closed
 
 
 def pool_size_for(settings: Settings) -> int:

@@ -7,8 +7,7 @@ from __future__ import annotations
 import base64
 import struct
 import uuid
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 import orjson
@@ -117,50 +116,76 @@ def conform(req: Answering, answer: dict[str, Any]) -> bool:
     """Complete a chat completion (or chunk, when streaming) from an OpenAI-compatible upstream with what OpenAI
     always sends and some compatible upstreams leave out (``object``, ``created``, a choice's ``index`` and
     ``finish_reason``, a tool-call delta's ``index``), and move usage off chunks that carry choices (it belongs
-    in the final usage chunk). True when the answer was changed."""
+    in the final usage chunk). True when the answer was changed. Runs on every stream chunk: the usual,
+    complete chunk costs a few dict lookups."""
     changed = False
-    kind = "chat.completion.chunk" if req.stream else "chat.completion"
-    for key, default in (("id", new_id), ("object", lambda: kind), ("created", lambda: req.created),
-                         ("model", lambda: req.origin_model)):
-        if not answer.get(key):
-            answer[key], changed = default(), True
+    if not (answer.get("id") and answer.get("object") and answer.get("created") and answer.get("model")):
+        changed = _fill_head(req, answer)
     choices = answer.get("choices")
+    stream = req.stream
     for position, choice in enumerate(choices if isinstance(choices, list) else ()):
         if not isinstance(choice, dict):
             continue
         if "index" not in choice:
             choice["index"], changed = position, True
-        if req.stream:
-            if "finish_reason" not in choice or "delta" not in choice:
-                choice.setdefault("finish_reason", None)
-                choice.setdefault("delta", {})
-                changed = True
-            delta = choice["delta"] if isinstance(choice["delta"], dict) else {}
-            for number, call in enumerate(delta.get("tool_calls") or ()):
-                if isinstance(call, dict) and "index" not in call:
-                    call["index"], changed = number, True
-        elif choice.get("finish_reason") is None:
-            choice["finish_reason"], changed = "stop", True
-    if req.stream and choices and answer.get("usage") is not None:
+        if not stream:
+            if choice.get("finish_reason") is None:
+                choice["finish_reason"], changed = "stop", True
+            continue
+        if "finish_reason" not in choice or "delta" not in choice:
+            choice.setdefault("finish_reason", None)
+            choice.setdefault("delta", {})
+            changed = True
+        delta = choice["delta"]
+        calls = delta.get("tool_calls") if isinstance(delta, dict) else None
+        for number, call in enumerate(calls or ()):
+            if isinstance(call, dict) and "index" not in call:
+                call["index"], changed = number, True
+    if stream and choices and answer.get("usage") is not None:
         del answer["usage"]
         changed = True
     return changed
 
 
-@dataclass
+def _fill_head(req: Answering, answer: dict[str, Any]) -> bool:
+    """The id, object, created and model an answer left out (or empty); True when one was filled in."""
+    defaults: dict[str, Callable[[], Any]] = {
+        "id": new_id, "object": lambda: "chat.completion.chunk" if req.stream else "chat.completion",
+        "created": lambda: req.created, "model": lambda: req.origin_model}
+    changed = False
+    for key, default in defaults.items():
+        if not answer.get(key):
+            answer[key], changed = default(), True
+    return changed
+
+
 class StreamProgress:
     """What a chat stream has told the client so far: the chunk id, whether the answer finished, whether the
     final usage chunk went out."""
 
-    chunk_id: str = field(default_factory=new_id)
-    finished: bool = False
-    usage_sent: bool = False
+    __slots__ = ("_chunk_id", "finished", "usage_sent")
+
+    def __init__(self) -> None:
+        self._chunk_id = ""
+        self.finished = False
+        self.usage_sent = False
+
+    @property
+    def chunk_id(self) -> str:
+        """The id the stream's chunks carry; one of our own (made when first needed) if they carry none."""
+        if not self._chunk_id:
+            self._chunk_id = new_id()
+        return self._chunk_id
 
     def saw(self, chunk: dict[str, Any]) -> None:
-        self.chunk_id = chunk.get("id") or self.chunk_id
+        self._chunk_id = chunk.get("id") or self._chunk_id
         choices = chunk.get("choices")
         if choices:
-            self.finished = self.finished or any(isinstance(c, dict) and c.get("finish_reason") for c in choices)
+            if not self.finished:
+                for choice in choices:
+                    if isinstance(choice, dict) and choice.get("finish_reason"):
+                        self.finished = True
+                        break
         elif chunk.get("usage"):
             self.usage_sent = True
 
