@@ -40,11 +40,7 @@ class FakeDashScope(FakeServer):
     chunks: int = 3
     polls_until_done: int = 2  # task queries answered PENDING/RUNNING before SUCCEEDED
     task_failure: tuple[str, str] | None = None  # (code, message) makes image tasks end FAILED
-    failures: list[tuple[int, str, str]] = field(default_factory=list)
     tasks: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    def fail_next(self, status: int, code: str, message: str) -> None:
-        self.failures.append((status, code, message))
 
     def routes(self) -> list[web.RouteDef]:
         return [web.post("/api/v1/services/aigc/text-generation/generation", self.generation),
@@ -65,7 +61,7 @@ class FakeDashScope(FakeServer):
                 raise _error(400, "InvalidParameter", "The request body is not valid JSON.") from None
             self.requests.append(body)
         if self.failures:
-            raise _error(*self.failures.pop(0))
+            raise _error(*self.failures.pop(0))  # (HTTP status, code, message)
         return body
 
     # -- text generation ---------------------------------------------------------------------------

@@ -53,7 +53,6 @@ class FakeAnthropic(FakeServer):
     stop_reason: str = "end_turn"
     stream_error: dict[str, Any] | None = None  # an `error` event sent after the first text delta
     stream_fault: str | None = None  # one of shared.STREAM_FAULTS, after the first text delta
-    failures: list[tuple[int, dict[str, Any], dict[str, str]]] = field(default_factory=list)
 
     def fail_next(self, status: int, kind: str, message: str, headers: dict[str, str] | None = None) -> None:
         """Answer the next request with this error (and these headers, e.g. retry-after on a 429)."""

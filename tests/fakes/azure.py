@@ -39,7 +39,6 @@ class FakeAzure(FakeServer):
         "gpt-35-turbo": "gpt-35-turbo", "gpt-4o": "gpt-4o", "text-embedding-3-small": "text-embedding-3-small",
         "dall-e-3": "dall-e-3"})
     tool_call: tuple[str, str] | None = ("get_weather", '{"city":"Paris"}')
-    failures: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     query_in_paths: ClassVar[bool] = True
 
     def fail_next(self, status: int, code: str, message: str) -> None:

@@ -43,7 +43,6 @@ class FakeBaidu(FakeServer):
     token_requests: int = 0
     tokens_used: list[str] = field(default_factory=list)
     endpoints: list[str] = field(default_factory=list)
-    failures: list[tuple[int, str]] = field(default_factory=list)
     token_issued: asyncio.Event = field(default_factory=asyncio.Event)
     _second_token_request: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -51,9 +50,6 @@ class FakeBaidu(FakeServer):
     def key(self) -> str:
         """The channel key: ``AK|SK``."""
         return f"{self.api_key}|{self.secret_key}"
-
-    def fail_next(self, error_code: int, error_msg: str) -> None:
-        self.failures.append((error_code, error_msg))
 
     def revoke_tokens(self) -> None:
         """Forget every issued token, as when Baidu rotates them: their next use gets error 110."""
@@ -103,7 +99,7 @@ class FakeBaidu(FakeServer):
         if issued[1] <= time.time():
             raise _error(111, "Access token expired")
         if self.failures:
-            raise _error(*self.failures.pop(0))
+            raise _error(*self.failures.pop(0))  # (error_code, error_msg)
         if request.match_info["endpoint"] not in endpoints:
             raise _error(3, "Unsupported openapi method")
         body = await request.json()

@@ -10,7 +10,7 @@ the counts the fake was given; ``meta.billed_units`` is smaller, as Cohere does 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -33,10 +33,6 @@ class FakeCohere(FakeServer):
     reply: str = "Hello from Cohere"
     usage: tuple[int, int] = (21, 9)  # meta.tokens (input, output)
     chunks: int = 3
-    failures: list[tuple[int, str]] = field(default_factory=list)
-
-    def fail_next(self, status: int, message: str) -> None:
-        self.failures.append((status, message))
 
     def routes(self) -> list[web.RouteDef]:
         return [web.post("/v1/chat", self.chat)]
@@ -51,7 +47,7 @@ class FakeCohere(FakeServer):
             raise _error(400, "invalid request: could not parse the request body") from None
         self.requests.append(body)
         if self.failures:
-            raise _error(*self.failures.pop(0))
+            raise _error(*self.failures.pop(0))  # (HTTP status, message)
         problem = self._invalid(body)
         if problem:
             raise _error(400, f"invalid request: {problem}")

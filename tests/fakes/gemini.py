@@ -87,7 +87,6 @@ def normalise(obj: dict[str, Any], allowed: set[str], where: str = "") -> dict[s
 @dataclass
 class _Google(FakeServer):
     key: str = "google-upstream-key"
-    failures: list[GoogleError] = field(default_factory=list)
     query_in_paths: ClassVar[bool] = True
 
     def fail_next(self, status: int, rpc_status: str, message: str, retry_delay: str | None = None) -> None:

@@ -19,6 +19,12 @@ CLIENT_ID = "client-id-123"
 CLIENT_SECRET = "client-secret-456"
 
 
+def _single_use(store: dict[str, Any], token: str, meaning: Any) -> str:
+    """Hand out ``token``, remembering what it stands for (a profile, a WeChat id, a client IP) until it is used."""
+    store[token] = meaning
+    return token
+
+
 @dataclass
 class _CodeGrant(FakeServer):
     """The authorization-code half every OAuth provider shares: codes -> access tokens -> profiles."""
@@ -30,9 +36,7 @@ class _CodeGrant(FakeServer):
 
     def issue_code(self, profile: dict[str, Any]) -> str:
         """What the provider would append to the redirect after the user agreed."""
-        code = secrets.token_hex(10)
-        self.codes[code] = profile
-        return code
+        return _single_use(self.codes, secrets.token_hex(10), profile)
 
     def exchange(self, body: dict[str, Any]) -> tuple[str | None, str]:
         """An access token for a good request, or (None, error code)."""
@@ -141,9 +145,7 @@ class FakeWeChatServer(FakeServer):
     codes: dict[str, str] = field(default_factory=dict)
 
     def issue_code(self, wechat_id: str) -> str:
-        code = secrets.token_hex(3)
-        self.codes[code] = wechat_id
-        return code
+        return _single_use(self.codes, secrets.token_hex(3), wechat_id)
 
     def routes(self) -> list[web.RouteDef]:
         return [web.get("/api/wechat/user", self.user)]
@@ -170,9 +172,7 @@ class FakeTurnstile(FakeServer):
         return f"{self.url}/turnstile/v0/siteverify"
 
     def solve(self, ip: str = "127.0.0.1") -> str:
-        token = secrets.token_urlsafe(16)
-        self.tokens[token] = ip
-        return token
+        return _single_use(self.tokens, secrets.token_urlsafe(16), ip)
 
     def routes(self) -> list[web.RouteDef]:
         return [web.post("/turnstile/v0/siteverify", self.siteverify)]

@@ -39,7 +39,6 @@ class FakeOpenAI(FakeServer):
     stream_fault: str | None = None  # one of shared.STREAM_FAULTS, after the first piece of text
     base64_embeddings: bool = True  # honours encoding_format "base64" (OpenAI does; some compatible vendors not)
     tool_uses: list[tuple[str, dict[str, Any]]] = field(default_factory=lambda: [("get_weather", {"city": "Paris"})])
-    failures: list[tuple[int, dict[str, Any], dict[str, str]]] = field(default_factory=list)
 
     def fail_next(self, status: int, message: str = "upstream failure", type_: str = "server_error",
                   code: str | None = None, times: int = 1, headers: dict[str, str] | None = None) -> None:

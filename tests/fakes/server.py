@@ -38,6 +38,7 @@ class FakeServer:
     requests: list[dict[str, Any]] = field(default_factory=list)
     paths: list[str] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
+    failures: list[Any] = field(default_factory=list)  # scripted failures, in the order the next requests get them
     url: str = ""
     # Whether ``paths`` keep the query (where the query says something the tests check, e.g. an api-version).
     query_in_paths: ClassVar[bool] = False
@@ -49,6 +50,11 @@ class FakeServer:
         app = web.Application(middlewares=[_answer_refusals])
         app.add_routes(self.routes())
         return app
+
+    def fail_next(self, *failure: Any) -> None:
+        """Refuse the next request with ``failure``: the fields of the provider's error answer, in the order its
+        fake's error function takes them (a fake whose errors say more defines its own ``fail_next``)."""
+        self.failures.append(failure)
 
     def record(self, request: web.Request) -> None:
         """Note where a request went and the headers it carried."""

@@ -38,15 +38,11 @@ class FakeTencent(FakeServer):
     embedding_tokens: int = 7
     actions: list[str] = field(default_factory=list)
     hosts: list[str] = field(default_factory=list)
-    failures: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def key(self) -> str:
         """The channel key: ``AppId|SecretId|SecretKey``."""
         return f"{self.app_id}|{self.secret_id}|{self.secret_key}"
-
-    def fail_next(self, code: str, message: str) -> None:
-        self.failures.append((code, message))
 
     def routes(self) -> list[web.RouteDef]:
         return [web.post("/", self.call)]
@@ -91,7 +87,7 @@ class FakeTencent(FakeServer):
         if problem is None and request.headers.get("X-TC-Version") != VERSION:
             problem = "InvalidParameterValue", f"X-TC-Version must be {VERSION}."
         if problem is None and self.failures:
-            problem = self.failures.pop(0)
+            problem = self.failures.pop(0)  # (code, message)
         if problem is not None:
             raise _error(*problem)
         payload = orjson.loads(body)

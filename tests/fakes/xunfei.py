@@ -44,16 +44,12 @@ class FakeXunfei(FakeServer):
     function_arguments: str = '{"city":"Hefei"}'
     frames: list[dict[str, Any]] = field(default_factory=list)  # request frames received
     handshake_failures: list[str] = field(default_factory=list)
-    failures: list[tuple[int, str]] = field(default_factory=list)
     refused_frames: list[str] = field(default_factory=list)  # types of request frames refused (not TEXT)
 
     @property
     def key(self) -> str:
         """The channel key: ``APPID|APISecret|APIKey``."""
         return f"{self.app_id}|{self.api_secret}|{self.api_key}"
-
-    def fail_next(self, code: int, message: str) -> None:
-        self.failures.append((code, message))
 
     def routes(self) -> list[web.RouteDef]:
         return [web.get(path, self.chat) for path in DOMAINS]
@@ -99,7 +95,7 @@ class FakeXunfei(FakeServer):
         sid = f"cht000{uuid.uuid4().hex[:12]}@dx"
         problem = self._check(frame, DOMAINS[request.path])
         if problem is None and self.failures:
-            problem = self.failures.pop(0)
+            problem = self.failures.pop(0)  # (code, message)
         if problem is not None:
             await ws.send_str(orjson.dumps({"header": {"code": problem[0], "message": problem[1], "sid": sid,
                                                        "status": 2}}).decode())

@@ -34,16 +34,11 @@ class FakeZhipu(FakeServer):
     embedding_tokens: int = 6
     tool_arguments: str = '{"city": "Beijing"}'
     tokens: list[str] = field(default_factory=list)  # every JWT received
-    failures: list[tuple[int, int, str]] = field(default_factory=list)
 
     @property
     def key(self) -> str:
         """The channel key: ``id.secret``."""
         return f"{self.api_id}.{self.secret}"
-
-    def fail_next(self, status: int, code: int, message: str) -> None:
-        """The next call fails with this HTTP status (v4; v3 always says 200) and Zhipu error code."""
-        self.failures.append((status, code, message))
 
     def routes(self) -> list[web.RouteDef]:
         return [web.post("/api/paas/v4/chat/completions", self.chat_v4),
@@ -94,7 +89,7 @@ class FakeZhipu(FakeServer):
         if failure is not None:
             raise _v4_error(401, *failure)
         if self.failures:
-            raise _v4_error(*self.failures.pop(0))
+            raise _v4_error(*self.failures.pop(0))  # (HTTP status, Zhipu code, message)
         return body
 
     # -- v4 --------------------------------------------------------------------------------------------
@@ -170,7 +165,7 @@ class FakeZhipu(FakeServer):
         body = await self._read(request)
         failure = self._auth_failure(request)
         if failure is None and self.failures:
-            _, code, message = self.failures.pop(0)
+            _, code, message = self.failures.pop(0)  # v3 answers failures with HTTP 200
             failure = code, message
         if failure is not None:
             return web.json_response({"code": failure[0], "msg": failure[1], "success": False})
