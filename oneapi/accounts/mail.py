@@ -12,8 +12,6 @@ import logging
 from email.message import EmailMessage
 from email.utils import formataddr, make_msgid
 
-import aiosmtplib
-
 from oneapi.state import AppState
 
 logger = logging.getLogger(__name__)
@@ -49,6 +47,8 @@ async def send_mail(state: AppState, to: str, subject: str, html: str) -> None:
         raise MailError("SMTP 服务器未配置")
     port = options.int("SMTPPort", 587) or 587
     account, password = options.get("SMTPAccount"), options.get("SMTPToken")
+    import aiosmtplib  # at the first mail, not at start-up
+
     try:
         await aiosmtplib.send(
             build_message(state, to, subject, html), hostname=server, port=port,

@@ -10,14 +10,18 @@ from __future__ import annotations
 
 from functools import lru_cache
 from html import escape
+from typing import TYPE_CHECKING
 
-import nh3
-from markdown_it import MarkdownIt
 from markupsafe import Markup
+
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
 
 
 @lru_cache(maxsize=1)
 def _markdown() -> MarkdownIt:
+    from markdown_it import MarkdownIt  # imported at the first page that shows a text, not at start-up
+
     return MarkdownIt("commonmark", {"html": False, "linkify": True}).enable(["table", "strikethrough", "linkify"])
 
 
@@ -28,6 +32,8 @@ def render_markdown(text: str) -> Markup:
 
 def sanitize_html(html: str) -> Markup:
     """The admin's HTML without anything that runs: no script, no on* handlers, no javascript: URLs."""
+    import nh3
+
     return Markup(nh3.clean(html, url_schemes={"http", "https", "mailto"}, link_rel=None))
 
 

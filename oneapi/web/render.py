@@ -10,10 +10,9 @@ import functools
 import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-import jinja2
 from aiohttp import web
 
 from oneapi import __version__
@@ -28,7 +27,9 @@ from oneapi.users import check_password
 from oneapi.web import i18n
 from oneapi.web.markdown import render_rich
 
-JINJA: web.AppKey[jinja2.Environment] = web.AppKey("jinja", jinja2.Environment)
+if TYPE_CHECKING:
+    import jinja2
+
 PAGE_USER = "oneapi.page_user"
 DEFAULT_ROOT_PASSWORD = "123456"
 
@@ -71,32 +72,31 @@ def static_url(path: str) -> str:
     return f"/static/{path}?v={_file_version(path)}"
 
 
-@jinja2.pass_context
 def _translate(context: jinja2.runtime.Context, key: str, **params: Any) -> str:
     return i18n.translate(context["lang"], key, **params)
 
 
-@jinja2.pass_context
 def _gettext(context: jinja2.runtime.Context, message: str) -> str:
     return i18n.gettext_for(context["lang"]).gettext(message)
 
 
-@jinja2.pass_context
 def _ngettext(context: jinja2.runtime.Context, singular: str, plural: str, n: int) -> str:
     return i18n.gettext_for(context["lang"]).ngettext(singular, plural, n)
 
 
-@jinja2.pass_context
 def _pgettext(context: jinja2.runtime.Context, msgctxt: str, message: str) -> str:
     return i18n.gettext_for(context["lang"]).pgettext(msgctxt, message)
 
 
-@jinja2.pass_context
 def _npgettext(context: jinja2.runtime.Context, msgctxt: str, singular: str, plural: str, n: int) -> str:
     return i18n.gettext_for(context["lang"]).npgettext(msgctxt, singular, plural, n)
 
 
-def make_env() -> jinja2.Environment:
+@functools.cache
+def environment() -> jinja2.Environment:
+    """Made at the first page rendered: Jinja2 and the templates are not loaded at start-up."""
+    import jinja2
+
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates_dir())),
         autoescape=jinja2.select_autoescape(["html"]),
@@ -106,9 +106,11 @@ def make_env() -> jinja2.Environment:
         extensions=["jinja2.ext.i18n"],
     )
     # Jinja2's i18n extension (_(), {% trans %}) and t() read the same catalogues, in the page's language.
+    context = jinja2.pass_context  # each callable reads the page's language from the template's context
     env.install_gettext_callables(  # type: ignore[attr-defined]
-        _gettext, _ngettext, newstyle=True, pgettext=_pgettext, npgettext=_npgettext)
-    env.globals.update(t=_translate, has_t=i18n.has, static_url=static_url, Role=Role, rich=render_rich)
+        context(_gettext), context(_ngettext), newstyle=True, pgettext=context(_pgettext),
+        npgettext=context(_npgettext))
+    env.globals.update(t=context(_translate), has_t=i18n.has, static_url=static_url, Role=Role, rich=render_rich)
     return env
 
 
@@ -206,7 +208,7 @@ async def render(request: web.Request, template: str, *, status: int = 200, titl
         "options": options,
     }
     context.update(extra)
-    html = request.app[JINJA].get_template(template).render(context)
+    html = environment().get_template(template).render(context)
     response = web.Response(text=html, status=status, content_type="text/html",
                             headers={"Cache-Control": "no-cache", "Content-Language": lang})
     response.enable_compression()

@@ -13,7 +13,7 @@ from oneapi.security.redirects import safe_redirect
 from oneapi.state import STATE
 from oneapi.web import i18n
 from oneapi.web.pages import PAGES, handler_for
-from oneapi.web.render import JINJA, PAGE_USER, guard, make_env, page_user, render
+from oneapi.web.render import PAGE_USER, guard, page_user, render
 
 STATIC_MAX_AGE = 604800  # a week, as One API; URLs carry a content hash (render.static_url)
 GLOBAL_WEB_WINDOW = 180.0
@@ -81,7 +81,6 @@ async def _static_headers(request: web.Request, response: web.StreamResponse) ->
 
 
 def setup_routes(app: web.Application) -> None:
-    app[JINJA] = make_env()
     app.router.add_static("/static/", static_dir(), name="static")
     for page in PAGES:
         app.router.add_get(page.path, guard(page.role, handler_for(page), guest_only=page.guest_only))
