@@ -5,6 +5,10 @@ ids are handed out before commit, so a younger row with a smaller id may still b
 the rows past the mark straight from the logs table, so every figure equals a direct sum over the logs at
 any moment. Moving the mark is a conditional UPDATE in the same transaction as the sums, so two workers or
 nodes never add the same rows twice.
+
+Rows of user ALL_USERS (-1) hold every user's sums per hour and model, so that the stats over all users read
+at most hours x models rows. A database summed before they existed gets them from its per-user rows once
+(the TOTALS mark records that).
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ logger = logging.getLogger(__name__)
 HOUR = 3600
 DAY = 86400
 MARK = "log_hourly"
+TOTALS = "log_hourly_totals"
+ALL_USERS = -1
 SETTLE_SECONDS = 10  # a log row this old has been committed, wherever it was written
 CHUNK = 2000  # log rows summed per step: a short hold of SQLite's write lock, which reservations wait for
 INTERVAL = 30.0  # seconds between steps of the background loop
@@ -49,7 +55,10 @@ async def roll_up(state: AppState) -> int:
 
     Readers call it too, so that the figures they read come mostly from log_hourly."""
     db = state.dbs.logs
-    mark = await rolled_up_to(db)
+    marks = dict(await db.list(LogRollupMark.select(LogRollupMark.name, LogRollupMark.last_log_id).tuples()))
+    if TOTALS not in marks:
+        await add_totals(state)
+    mark = int(marks.get(MARK) or 0)
     rows = await db.list(Log.select(Log.id, Log.created_at).where(Log.id > mark).order_by(Log.id).limit(CHUNK)
                          .tuples())
     settled = time.time() - SETTLE_SECONDS
@@ -69,6 +78,22 @@ async def roll_up(state: AppState) -> int:
     return upto - mark
 
 
+async def add_totals(state: AppState) -> None:
+    """Once per database: the ALL_USERS rows from the per-user rows summed before they existed."""
+    db = state.dbs.logs
+    async with state.dbs.write_transaction(db):
+        await lock_mark(db)  # the mark's row lock: one node does it, the others then find the TOTALS mark
+        if await db.scalar(LogRollupMark.select(LogRollupMark.name).where(LogRollupMark.name == TOTALS)):
+            return
+        figures = (LogHourly.requests, LogHourly.quota, LogHourly.prompt_tokens, LogHourly.completion_tokens)
+        summed = (LogHourly.select(SQL(str(ALL_USERS)), LogHourly.hour, LogHourly.model_name,
+                                   *(fn.SUM(f) for f in figures))
+                  .where(LogHourly.user_id != ALL_USERS).group_by(LogHourly.hour, LogHourly.model_name))
+        await db.aexecute(LogHourly.insert_from(summed, [LogHourly.user_id, LogHourly.hour, LogHourly.model_name,
+                                                         *figures]))
+        await db.aexecute(LogRollupMark.insert(name=TOTALS, last_log_id=0))
+
+
 async def hourly_sums(db: AsyncDatabase, where: Expression) -> list[dict[str, Any]]:
     """log_hourly rows for the consume logs matching ``where``."""
     hour = Expression(time_bucket(db, Log.created_at, HOUR), "*", SQL(str(HOUR)))
@@ -79,7 +104,15 @@ async def hourly_sums(db: AsyncDatabase, where: Expression) -> list[dict[str, An
         .where(where & (Log.type == int(LogType.CONSUME)))
         .group_by(Log.user_id, hour, Log.model_name).dicts())
     # SUMs come back as Decimal on MySQL and PostgreSQL
-    return [{key: value if key == "model_name" else int(value or 0) for key, value in row.items()} for row in rows]
+    sums = [{key: value if key == "model_name" else int(value or 0) for key, value in row.items()} for row in rows]
+    totals: dict[tuple[int, str], dict[str, Any]] = {}
+    for row in sums:
+        total = totals.setdefault((row["hour"], row["model_name"]), {
+            "user_id": ALL_USERS, "hour": row["hour"], "model_name": row["model_name"], "requests": 0, "quota": 0,
+            "prompt_tokens": 0, "completion_tokens": 0})
+        for key in ("requests", "quota", "prompt_tokens", "completion_tokens"):
+            total[key] += row[key]
+    return sums + list(totals.values())
 
 
 async def add_to_hourly(db: AsyncDatabase, rows: list[dict[str, Any]], sign: int = 1) -> None:
@@ -166,8 +199,7 @@ async def summed_quota(state: AppState, user_id: int | None, model_name: str, st
     rolled = LogHourly.hour >= first_hour
     if end:
         rolled &= LogHourly.hour < end_hour
-    if user_id is not None:
-        rolled &= LogHourly.user_id == user_id
+    rolled &= LogHourly.user_id == (ALL_USERS if user_id is None else user_id)
     if model_name:
         rolled &= LogHourly.model_name == model_name
     total = int(await db.scalar(LogHourly.select(fn.COALESCE(fn.SUM(LogHourly.quota), 0)).where(rolled)) or 0)

@@ -11,7 +11,7 @@ from oneapi.auth import current_user, require
 from oneapi.constants import Role
 from oneapi.db.models import Log
 from oneapi.errors import ApiError, api_ok
-from oneapi.logs import LogFilter, consumed_quota, delete_logs_before, find_logs, log_dict
+from oneapi.logs import LogFilter, consumed_quota, delete_logs_before, find_logs, log_dict, log_where
 from oneapi.state import STATE
 
 SEARCH_LIMIT = 100
@@ -43,7 +43,7 @@ async def _page(request: web.Request, log_filter: LogFilter) -> list[Log]:
     state = request.app[STATE]
     offset = page_offset(request)
     page, query = offset // ITEMS_PER_PAGE, astuple(log_filter)
-    where = log_filter.where()
+    where = await log_where(state, log_filter)
     after = state.log_pages.after(query, page)
     if after is None:
         logs = await find_logs(state, where, offset, ITEMS_PER_PAGE)

@@ -268,6 +268,7 @@ for _model, _name, _cols, _unique in (
     # ours: the log pages order by id within these filters (PostgreSQL does not keep id order in idx_logs_user_id)
     (Log, "idx_logs_user_id_id", ("user_id", "id"), False),
     (Log, "idx_logs_type_id", ("type", "id"), False),
+    (Log, "idx_logs_username_id", ("username", "id"), False),  # One API's username index leads with model_name
     (LogHourly, "idx_log_hourly_hour", ("hour",), False),
 ):
     _index(_model, _name, *_cols, unique=_unique)
