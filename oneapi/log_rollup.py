@@ -105,7 +105,7 @@ async def hourly_sums(db: AsyncDatabase, where: Expression) -> list[dict[str, An
         .group_by(Log.user_id, hour, Log.model_name).dicts())
     # SUMs come back as Decimal on MySQL and PostgreSQL
     sums = [{key: value if key == "model_name" else int(value or 0) for key, value in row.items()} for row in rows]
-    totals: dict[tuple[int, str], dict[str, Any]] = {}
+    totals: dict[tuple[Any, Any], dict[str, Any]] = {}
     for row in sums:
         total = totals.setdefault((row["hour"], row["model_name"]), {
             "user_id": ALL_USERS, "hour": row["hour"], "model_name": row["model_name"], "requests": 0, "quota": 0,
