@@ -24,11 +24,11 @@ from oneapi.db.migrate import migrate_schema
 from oneapi.db.models import Token, User
 from oneapi.log_rollup import roll_up_loop
 from oneapi.logs import retention_loop
-from oneapi.middlewares import frontend_redirect, request_context
+from oneapi.middlewares import answer_headers, frontend_redirect, request_context
 from oneapi.options import Options
 from oneapi.relay import routes as relay_routes
 from oneapi.security import redact
-from oneapi.security.body_limits import body_limits
+from oneapi.security.body_limits import app_body_limit, body_limits
 from oneapi.security.csrf import refuse_cross_site_writes
 from oneapi.security.fetcher import SafeFetcher
 from oneapi.security.login_limits import LOGIN_LIMITS, LoginLimits
@@ -188,11 +188,12 @@ def make_app(settings: Settings, role: WorkerRole | None = None) -> web.Applicat
     middlewares = [request_context, reject_undecodable_headers, refuse_cross_site_writes, body_limits]
     if settings.frontend_base_url and not settings.is_master:
         middlewares.append(frontend_redirect(settings.frontend_base_url))
-    app = web.Application(middlewares=middlewares, client_max_size=settings.max_body_mb * 1024 * 1024,
+    app = web.Application(middlewares=middlewares, client_max_size=app_body_limit(settings),
                           handler_args={"max_field_size": 65536, "auto_decompress": False})
     app[SETTINGS] = settings
     app[ROLE] = role or WorkerRole()
     app[LOGIN_LIMITS] = LoginLimits()
+    app.on_response_prepare.append(answer_headers)
     app.on_startup.append(_startup)
     app.on_cleanup.append(_cleanup)
     relay_routes.setup_routes(app)

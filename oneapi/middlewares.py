@@ -2,6 +2,11 @@
 
 No client input may produce a 500 with a stack trace: /v1 answers in OpenAI's error shape, /api in
 One API's ``{success, message}`` envelope, and anything unexpected is logged with the request id.
+
+A relay request (``/v1/...`` but the billing emulation) is checked here in one step - its headers and its
+body's size and encoding - and goes straight to its route's handler: the other middlewares guard /api and
+the pages (sessions, CSRF, the global rate limits, the frontend redirect) and would only pass it on. A
+middleware that relay requests must pass through has to be called from ``request_context`` for them.
 """
 
 from __future__ import annotations
@@ -15,16 +20,14 @@ from aiohttp import web
 from aiohttp.web_protocol import RequestPayloadError
 
 from oneapi.errors import REQUEST_ID_HEADER, ApiError, RelayError, api_fail, json_response
+from oneapi.security.body_limits import with_body_limit
+from oneapi.security.request_headers import check_headers
 
 logger = logging.getLogger(__name__)
 
-_CORS = {
-    "Access-Control-Allow-Origin": "*",
-    "Access-Control-Allow-Credentials": "true",
-    "Access-Control-Allow-Methods": "GET, POST, PUT, DELETE, OPTIONS",
-    "Access-Control-Allow-Headers": "*",
-    "Access-Control-Max-Age": "43200",
-}
+_CORS = {"Access-Control-Allow-" + name: value for name, value in (
+    ("Origin", "*"), ("Credentials", "true"), ("Methods", "GET, POST, PUT, DELETE, OPTIONS"), ("Headers", "*"),
+    ("Max-Age", "43200"))}
 
 
 @functools.lru_cache(maxsize=2)
@@ -51,13 +54,17 @@ def _openai_error(message: str, status: int, type_: str = "invalid_request_error
 
 @web.middleware
 async def request_context(request: web.Request, handler):
-    """Request id, CORS and the error shapes."""
+    """Request id, CORS and the error shapes; relay requests in one step (see the module's docstring)."""
     request_id = new_request_id()
     request["request_id"] = request_id
-    relay = _is_relay(request.path)
+    path = request.path
+    relay = _is_relay(path)
     try:
         if relay and request.method == "OPTIONS":
             response: web.StreamResponse = web.Response(status=204)
+        elif relay and path.startswith("/v1/") and not path.startswith("/v1/dashboard/"):
+            check_headers(request)
+            response = await request.match_info.handler(await with_body_limit(request))
         else:
             response = await handler(request)
     except RelayError as error:
@@ -66,7 +73,7 @@ async def request_context(request: web.Request, handler):
         response = api_fail(error.message, error.status)
     except RequestPayloadError as exc:  # a body that broke off mid-way
         message = f"the request body cannot be decoded: {exc}"
-        if request.path.startswith("/api/"):
+        if path.startswith("/api/"):
             response = api_fail(message, 400)
         else:
             response = _openai_error(message, 400, code="invalid_body", request_id=request_id)
@@ -76,16 +83,21 @@ async def request_context(request: web.Request, handler):
             raise
         response = converted
     except Exception:
-        logger.exception("unhandled error in %s %s (request id %s)", request.method, request.path, request_id)
-        if request.path.startswith("/api/"):
+        logger.exception("unhandled error in %s %s (request id %s)", request.method, path, request_id)
+        if path.startswith("/api/"):
             response = api_fail(f"internal error (request id: {request_id})", 500)
         else:
             response = _openai_error("internal server error", 500, "one_api_error", "internal_error", request_id)
-    if not response.prepared:
-        response.headers[REQUEST_ID_HEADER] = request_id
-        if relay:
-            response.headers.update(_CORS)
     return response
+
+
+async def answer_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """The request id on every answer and CORS on the relay's, streams included (set as the headers go out)."""
+    request_id = request.get("request_id")
+    if request_id is not None:
+        response.headers[REQUEST_ID_HEADER] = request_id
+        if _is_relay(request.path):
+            response.headers.update(_CORS)
 
 
 def _http_error(request: web.Request, exc: web.HTTPException, request_id: str) -> web.Response | None:

@@ -18,6 +18,7 @@ import brotli
 import zstandard
 from aiohttp import streams, web
 
+from oneapi.config import Settings
 from oneapi.errors import ApiError, RelayError
 from oneapi.state import STATE
 
@@ -33,11 +34,16 @@ class TooLarge(Exception):
     """The decoded body would pass the limit."""
 
 
+def app_body_limit(settings: Settings) -> int:
+    """ONEAPI_MAX_BODY_MB in bytes: the app's own limit (``client_max_size``), for all but the paths above."""
+    return settings.max_body_mb * 1024 * 1024
+
+
 def body_limit(request: web.Request) -> int:
     """The most bytes (decoded) this request's body may have."""
     if request.path.startswith(UNAUTHENTICATED_PATHS):
         return UNAUTHENTICATED_BODY_LIMIT
-    return request.app[STATE].settings.max_body_mb * 1024 * 1024
+    return app_body_limit(request.app[STATE].settings)
 
 
 def _too_large(request: web.Request) -> Exception:
@@ -100,17 +106,17 @@ def _with_body(request: web.Request, body: bytes, limit: int) -> web.Request:
     return clone
 
 
-@web.middleware
-async def body_limits(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Refuse bodies over the limit from Content-Length, decode compressed ones under the same cap."""
+async def with_body_limit(request: web.Request) -> web.Request:
+    """The request as the handler gets it: refused (413) when Content-Length says it is over the limit, its
+    body decoded under the same cap when compressed, with the path's limit when that is not the app's own."""
     if request.method in ("GET", "HEAD", "OPTIONS") and not request.body_exists:
-        return await handler(request)
+        return request
     limit = body_limit(request)
     if (request.content_length or 0) > limit:
         raise _too_large(request)
     encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
     if encoding in ("", "identity"):
-        return await handler(request.clone(client_max_size=limit))
+        return request if limit == app_body_limit(request.app[STATE].settings) else request.clone(client_max_size=limit)
     if encoding not in ENCODINGS:
         raise _unsupported(request, encoding)
     try:
@@ -119,4 +125,10 @@ async def body_limits(request: web.Request, handler: Handler) -> web.StreamRespo
         raise _too_large(request) from None
     except (zlib.error, brotli.error, zstandard.ZstdError, ValueError):
         raise _undecodable(request) from None
-    return await handler(_with_body(request, body, limit))
+    return _with_body(request, body, limit)
+
+
+@web.middleware
+async def body_limits(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Refuse bodies over the limit from Content-Length, decode compressed ones under the same cap."""
+    return await handler(await with_body_limit(request))

@@ -25,8 +25,7 @@ def _undecodable(value: str) -> bool:
     return False
 
 
-@web.middleware
-async def reject_undecodable_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
+def check_headers(request: web.Request) -> None:
     """401 for an Authorization header that is not UTF-8, 400 for any other such header."""
     for name, value in request.headers.items():
         if not _undecodable(value):
@@ -40,4 +39,9 @@ async def reject_undecodable_headers(request: web.Request, handler: Handler) -> 
         if relay:
             raise RelayError(message, status=400, type="invalid_request_error", code="invalid_header")
         raise ApiError(message, status=400)
+
+
+@web.middleware
+async def reject_undecodable_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
+    check_headers(request)
     return await handler(request)
