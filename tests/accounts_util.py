@@ -27,3 +27,11 @@ async def call(session: aiohttp.ClientSession, gateway: Gateway, method: str, pa
     async with session.request(method, gateway.url + path, **kwargs) as resp:
         assert resp.status < 500, (path, resp.status, await resp.text())
         return await resp.json(content_type=None)
+
+
+async def register(session: aiohttp.ClientSession, gateway: Gateway, username: str, query: str = "",
+                   **fields: str) -> Any:
+    """A visitor signing up as ``username`` with password "password123" and ``fields`` (email,
+    verification_code), ``query`` after the path (``?turnstile=...``); the answer's JSON body."""
+    return await call(session, gateway, "POST", f"/api/user/register{query}",
+                      json={"username": username, "password": "password123", **fields})

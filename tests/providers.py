@@ -232,6 +232,42 @@ async def assert_billed(buyer: Customer, model: str, channel_type: int, prompt: 
     return log
 
 
+async def streamed_hi_billed(buyer: Customer, model: str, channel_type: int, reply: str,
+                             usage: tuple[int, int]) -> list[Any]:
+    """Stream "hi" asking for the usage chunk: the chunks, having checked they carry ``reply`` and end with "stop",
+    and that the usage chunk and the stream's one consume log both say ``usage`` (prompt, completion)."""
+    chunks = await stream_chat(buyer.client, model=model, messages=HI, stream_options={"include_usage": True})
+    assert streamed_text(chunks) == reply
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+    last = chunks[-1]
+    assert last.choices == [] and (last.usage.prompt_tokens, last.usage.completion_tokens) == usage
+    assert last.usage.total_tokens == sum(usage)
+    log = await assert_billed(buyer, model, channel_type, *usage)
+    assert log["is_stream"]
+    return chunks
+
+
+async def billed_embeddings(buyer: Customer, model: str, channel_type: int, tokens: int,
+                            texts: str | list[str]) -> list[list[float]]:
+    """Embed ``texts``: the vectors, in input order, having checked they are billed as the ``tokens`` the
+    provider reported (and no completion)."""
+    result = await buyer.client.embeddings.create(model=model, input=texts)
+    assert [item.index for item in result.data] == list(range(len(result.data)))
+    await assert_billed(buyer, model, channel_type, tokens, 0)
+    return [item.embedding for item in result.data]
+
+
+async def refused_at_no_cost(buyer: Customer, error: type[openai.APIStatusError],
+                             **request: Any) -> openai.APIStatusError:
+    """Ask for a chat answer to "hi" that the upstream refuses: the ``error`` the client got, having checked the
+    reservation was given back and nothing was logged as consumed."""
+    before = await buyer.quota_left()
+    with pytest.raises(error) as caught:
+        await buyer.client.chat.completions.create(messages=HI, **request)
+    assert await buyer.quota_left() == before and await buyer.logs() == []
+    return caught.value
+
+
 def offline_request(channel: Channel, path: str, mode: RelayMode, model: str = "gpt-3.5-turbo") -> RelayRequest:
     """The request an adaptor would get for ``channel`` — enough to build URLs and headers, no network.
 

@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from tests.accounts_util import browser, call, set_options
+from tests.accounts_util import browser, call, register, set_options
 from tests.fakes.smtp import FakeSMTP
 
 EMAIL = "alice@example.com"
@@ -39,8 +39,7 @@ async def test_registration_with_a_mailed_code_over_starttls(make_gateway, smtp:
     gateway = await mail_gateway(make_gateway, smtp)
     await set_options(gateway, EmailVerificationEnabled=True)
     async with browser() as session:
-        no_code = await call(session, gateway, "POST", "/api/user/register",
-                             json={"username": "alice", "password": "password123", "email": EMAIL})
+        no_code = await register(session, gateway, "alice", email=EMAIL)
         assert no_code == {"success": False, "message": "管理员开启了邮箱验证，请输入邮箱地址和验证码"}
         sent = await call(session, gateway, "GET", f"/api/verification?email={EMAIL}")
         assert sent["success"], sent
@@ -52,17 +51,11 @@ async def test_registration_with_a_mailed_code_over_starttls(make_gateway, smtp:
         code = code_in(smtp.last_html())
 
         wrong = "000000" if code != "000000" else "111111"
-        bad = await call(session, gateway, "POST", "/api/user/register",
-                         json={"username": "alice", "password": "password123", "email": EMAIL,
-                               "verification_code": wrong})
+        bad = await register(session, gateway, "alice", email=EMAIL, verification_code=wrong)
         assert bad == {"success": False, "message": "验证码错误或已过期"}
-        ok = await call(session, gateway, "POST", "/api/user/register",
-                        json={"username": "alice", "password": "password123", "email": EMAIL,
-                              "verification_code": code})
+        ok = await register(session, gateway, "alice", email=EMAIL, verification_code=code)
         assert ok["success"], ok
-        again = await call(session, gateway, "POST", "/api/user/register",
-                           json={"username": "alice2", "password": "password123", "email": EMAIL,
-                                 "verification_code": code})
+        again = await register(session, gateway, "alice2", email=EMAIL, verification_code=code)
         assert again == {"success": False, "message": "验证码错误或已过期"}, "a code is used once"
         login = await call(session, gateway, "POST", "/api/user/login",
                            json={"username": "alice", "password": "password123"})
@@ -78,10 +71,9 @@ async def test_a_good_code_survives_a_taken_username(make_gateway, smtp: FakeSMT
     async with browser() as session:
         assert (await call(session, gateway, "GET", f"/api/verification?email={EMAIL}"))["success"]
         code = code_in(smtp.last_html())
-        body = {"username": "bob", "password": "password123", "email": EMAIL, "verification_code": code}
-        taken = await call(session, gateway, "POST", "/api/user/register", json=body)
+        taken = await register(session, gateway, "bob", email=EMAIL, verification_code=code)
         assert taken == {"success": False, "message": "用户名 bob 已被占用"}
-        ok = await call(session, gateway, "POST", "/api/user/register", json={**body, "username": "bob2"})
+        ok = await register(session, gateway, "bob2", email=EMAIL, verification_code=code)
         assert ok["success"], ok
 
 
@@ -222,11 +214,7 @@ async def test_a_code_mailed_by_one_node_is_checked_by_another(make_gateway, smt
         sent = await call(session, node_a, "GET", f"/api/verification?email={email}")
         assert sent["success"], sent
         code = code_in(smtp.last_html())
-        ok = await call(session, node_b, "POST", "/api/user/register",
-                        json={"username": "ivy", "password": "password123", "email": email,
-                              "verification_code": code})
+        ok = await register(session, node_b, "ivy", email=email, verification_code=code)
         assert ok["success"], ok
-        replay = await call(session, node_a, "POST", "/api/user/register",
-                            json={"username": "ivy2", "password": "password123", "email": email,
-                                  "verification_code": code})
+        replay = await register(session, node_a, "ivy2", email=email, verification_code=code)
         assert replay == {"success": False, "message": "验证码错误或已过期"}

@@ -16,8 +16,8 @@ from tests.providers import (
     customer,
     expected_quota,
     fake_upstream,
-    stream_chat,
-    streamed_text,
+    refused_at_no_cost,
+    streamed_hi_billed,
     tool_round_trip,
 )
 
@@ -59,17 +59,10 @@ async def test_chat_is_converted_and_billed_from_dashscope_usage(qwen_user: Cust
 
 
 async def test_stream_uses_dashscope_sse_with_incremental_output(qwen_user: Customer, dashscope: FakeDashScope):
-    chunks = await stream_chat(qwen_user.client, model="qwen-max", messages=[{"role": "user", "content": "hi"}],
-                               stream_options={"include_usage": True})
+    await streamed_hi_billed(qwen_user, "qwen-max", ALI, "Hello from Qwen", (13, 5))
 
-    assert streamed_text(chunks) == "Hello from Qwen"
-    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
-    assert chunks[-1].choices == [] and chunks[-1].usage.total_tokens == 18
     assert dashscope.headers[-1]["X-DashScope-SSE"] == "enable"
     assert dashscope.requests[-1]["parameters"]["incremental_output"] is True
-    [log] = await qwen_user.logs()
-    assert (log["prompt_tokens"], log["completion_tokens"]) == (13, 5) and log["is_stream"]
-    assert log["quota"] == expected_quota(13, 5, "qwen-max", ALI)
 
 
 async def test_internet_suffix_turns_on_search_and_bills_the_base_model(qwen_user: Customer,
@@ -135,14 +128,11 @@ async def test_failed_image_task_is_an_error_and_costs_nothing(qwen_user: Custom
 
 async def test_dashscope_error_reaches_the_client_in_openai_shape(qwen_user: Customer, dashscope: FakeDashScope):
     dashscope.fail_next(400, "InvalidParameter", "Range of max_tokens should be [1, 2000]")
-    before = await qwen_user.quota_left()
-    with pytest.raises(openai.BadRequestError) as caught:
-        await qwen_user.client.chat.completions.create(model="qwen-max", max_tokens=5000,
-                                                       messages=[{"role": "user", "content": "hi"}])
-    error = caught.value.body
+    refused = await refused_at_no_cost(qwen_user, openai.BadRequestError, model="qwen-max", max_tokens=5000)
+
+    error = refused.body
     assert "Range of max_tokens" in error["message"]
     assert error["type"] == "InvalidParameter" and error["code"] == "InvalidParameter"
-    assert await qwen_user.quota_left() == before, "the reservation was refunded"
 
 
 async def test_wrong_dashscope_key_is_rejected(gateway: Gateway, dashscope: FakeDashScope):

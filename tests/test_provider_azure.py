@@ -12,7 +12,16 @@ from oneapi.constants import ChannelType
 from oneapi.options import Options
 from tests.conftest import Gateway
 from tests.fakes.azure import FakeAzure
-from tests.providers import WEATHER_TOOL, assert_billed, fake_upstream, stream_chat, streamed_text, tool_reply, wire
+from tests.providers import (
+    WEATHER_TOOL,
+    assert_billed,
+    billed_embeddings,
+    fake_upstream,
+    stream_chat,
+    streamed_text,
+    tool_reply,
+    wire,
+)
 
 MODEL = "gpt-3.5-turbo"
 TYPE = ChannelType.AZURE
@@ -78,11 +87,10 @@ async def test_tool_call_round_trip(gateway: Gateway, azure: FakeAzure):
 async def test_embeddings_use_their_deployment(gateway: Gateway, azure: FakeAzure):
     model = "text-embedding-3-small"
     wired = await wire(gateway, azure, TYPE, model, config=NEW_API)
-    result = await wired.client.embeddings.create(model=model, input=["one", "two"])
+    vectors = await billed_embeddings(wired, model, TYPE, 17, ["one", "two"])
 
-    assert [item.index for item in result.data] == [0, 1]
+    assert len(vectors) == 2
     assert azure.paths[-1] == "/openai/deployments/text-embedding-3-small/embeddings?api-version=2024-10-21"
-    await assert_billed(wired, model, TYPE, 17, 0)
 
 
 async def test_images_use_their_deployment_and_the_per_picture_price(gateway: Gateway, azure: FakeAzure):

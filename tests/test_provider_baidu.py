@@ -13,7 +13,7 @@ import pytest
 from oneapi.constants import ChannelType
 from tests.conftest import Gateway
 from tests.fakes.baidu import FakeBaidu, FakeQianfanV2
-from tests.providers import HI, Customer, assert_billed, fake_upstream, stream_chat, wire
+from tests.providers import HI, Customer, assert_billed, billed_embeddings, fake_upstream, stream_chat, wire
 
 baidu = fake_upstream(FakeBaidu)
 
@@ -54,13 +54,10 @@ async def test_stream_ends_at_is_end_and_is_billed_from_its_usage(gateway: Gatew
 
 async def test_embeddings_are_billed_from_usage(gateway: Gateway, baidu: FakeBaidu):
     wired = await wire_baidu(gateway, baidu)
-    client = wired.client
+    vectors = await billed_embeddings(wired, "Embedding-V1", ChannelType.BAIDU, baidu.embedding_tokens, ["one", "two"])
 
-    result = await client.embeddings.create(model="Embedding-V1", input=["one", "two"])
-
-    assert [d.embedding for d in result.data] == [[0.5, 0.25, -0.125]] * 2
+    assert vectors == [[0.5, 0.25, -0.125]] * 2
     assert baidu.endpoints == ["embedding-v1"] and baidu.requests[0] == {"input": ["one", "two"]}
-    await assert_billed(wired, "Embedding-V1", ChannelType.BAIDU, baidu.embedding_tokens, 0)
 
 
 async def test_errors_inside_http_200_answers_get_a_real_status(gateway: Gateway, baidu: FakeBaidu):

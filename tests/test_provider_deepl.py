@@ -8,7 +8,7 @@ import pytest
 from oneapi.constants import ChannelType
 from tests.conftest import Gateway
 from tests.fakes.deepl import FakeDeepL
-from tests.providers import Customer, customer, expected_quota, fake_upstream, stream_chat
+from tests.providers import Customer, customer, expected_quota, fake_upstream, refused_at_no_cost, stream_chat
 
 DEEPL = ChannelType.DEEPL
 SOURCE = "Good morning, how are you?"
@@ -47,12 +47,9 @@ async def test_stream_request_gets_the_translation_in_one_chunk(translator: Cust
 
 
 async def test_deepl_error_reaches_the_client_in_openai_shape(translator: Customer):
-    before = await translator.quota_left()
-    with pytest.raises(openai.BadRequestError) as caught:
-        await translator.client.chat.completions.create(model="deepl-xx",
-                                                        messages=[{"role": "user", "content": "hi"}])
-    assert "Value for 'target_lang' not supported." in caught.value.body["message"]
-    assert await translator.quota_left() == before
+    refused = await refused_at_no_cost(translator, openai.BadRequestError, model="deepl-xx")
+
+    assert "Value for 'target_lang' not supported." in refused.body["message"]
 
 
 async def test_wrong_deepl_key_is_rejected_with_a_clear_message(gateway: Gateway, deepl: FakeDeepL):

@@ -10,7 +10,14 @@ import pytest
 from oneapi.constants import ChannelType
 from tests.conftest import Gateway
 from tests.fakes.ollama import FakeOllama
-from tests.providers import Customer, customer, expected_quota, fake_upstream, stream_chat, streamed_text
+from tests.providers import (
+    Customer,
+    customer,
+    expected_quota,
+    fake_upstream,
+    refused_at_no_cost,
+    streamed_hi_billed,
+)
 
 OLLAMA = ChannelType.OLLAMA
 PIXEL = base64.b64encode(b"\x89PNG\r\n\x1a\n-one-pixel").decode()
@@ -44,16 +51,9 @@ async def test_chat_is_converted_and_billed_from_eval_counts(llama_user: Custome
 
 
 async def test_ndjson_stream_becomes_sse(llama_user: Customer, ollama: FakeOllama):
-    chunks = await stream_chat(llama_user.client, model="llama3:latest",
-                               messages=[{"role": "user", "content": "hi"}], stream_options={"include_usage": True})
+    await streamed_hi_billed(llama_user, "llama3:latest", OLLAMA, "Hello from Ollama", (26, 8))
 
-    assert streamed_text(chunks) == "Hello from Ollama"
-    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
-    assert chunks[-1].usage.prompt_tokens == 26 and chunks[-1].usage.completion_tokens == 8
     assert ollama.requests[-1]["stream"] is True
-    [log] = await llama_user.logs()
-    assert (log["prompt_tokens"], log["completion_tokens"]) == (26, 8) and log["is_stream"]
-    assert log["quota"] == expected_quota(26, 8, "llama3:latest", OLLAMA)
 
 
 async def test_embeddings_use_api_embed(llama_user: Customer, ollama: FakeOllama):
@@ -68,12 +68,9 @@ async def test_embeddings_use_api_embed(llama_user: Customer, ollama: FakeOllama
 
 
 async def test_missing_model_error_reaches_the_client(llama_user: Customer):
-    before = await llama_user.quota_left()
-    with pytest.raises(openai.NotFoundError) as caught:
-        await llama_user.client.chat.completions.create(model="mistral:7b",
-                                                        messages=[{"role": "user", "content": "hi"}])
-    assert 'model "mistral:7b" not found' in caught.value.body["message"]
-    assert await llama_user.quota_left() == before and await llama_user.logs() == []
+    refused = await refused_at_no_cost(llama_user, openai.NotFoundError, model="mistral:7b")
+
+    assert 'model "mistral:7b" not found' in refused.body["message"]
 
 
 async def test_remote_image_urls_are_refused_before_calling_ollama(llama_user: Customer, ollama: FakeOllama):

@@ -8,7 +8,7 @@ import pytest
 from oneapi.constants import ChannelType
 from tests.conftest import Gateway
 from tests.fakes.tencent import FakeTencent
-from tests.providers import HI, Customer, assert_billed, fake_upstream, stream_chat, wire
+from tests.providers import HI, Customer, assert_billed, billed_embeddings, fake_upstream, stream_chat, wire
 
 hunyuan = fake_upstream(FakeTencent)
 
@@ -46,13 +46,11 @@ async def test_stream_is_billed_from_the_usage_its_events_carry(gateway: Gateway
 
 async def test_embeddings_are_billed_from_usage(gateway: Gateway, hunyuan: FakeTencent):
     wired = await wire_tencent(gateway, hunyuan)
-    client = wired.client
+    vectors = await billed_embeddings(wired, "hunyuan-embedding", ChannelType.TENCENT, hunyuan.embedding_tokens,
+                                      ["one", "two"])
 
-    result = await client.embeddings.create(model="hunyuan-embedding", input=["one", "two"])
-
-    assert [d.embedding for d in result.data] == [[0.125, 0.5, -0.25]] * 2
+    assert vectors == [[0.125, 0.5, -0.25]] * 2
     assert hunyuan.actions == ["GetEmbedding"] and hunyuan.requests[0] == {"InputList": ["one", "two"]}
-    await assert_billed(wired, "hunyuan-embedding", ChannelType.TENCENT, hunyuan.embedding_tokens, 0)
 
 
 async def test_a_wrong_secret_key_fails_the_signature_check(gateway: Gateway, hunyuan: FakeTencent):

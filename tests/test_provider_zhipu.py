@@ -15,6 +15,7 @@ from tests.providers import (
     WEATHER_TOOL,
     Customer,
     assert_billed,
+    billed_embeddings,
     fake_upstream,
     stream_chat,
     streamed_text,
@@ -108,14 +109,11 @@ async def test_chatglm_v3_sse_invoke_joins_data_lines_and_bills_the_meta_usage(g
 
 async def test_embeddings_go_to_v4_and_are_billed_from_usage(gateway: Gateway, zhipu: FakeZhipu):
     wired = await wire_zhipu(gateway, zhipu)
-    client = wired.client
+    vectors = await billed_embeddings(wired, "embedding-2", ChannelType.ZHIPU, zhipu.embedding_tokens, "hello")
 
-    result = await client.embeddings.create(model="embedding-2", input="hello")
-
-    assert result.data[0].embedding == [0.25, -0.5, 0.75]
+    assert vectors == [[0.25, -0.5, 0.75]]
     assert zhipu.paths == ["/api/paas/v4/embeddings"]
     assert zhipu.requests[0] == {"model": "embedding-2", "input": "hello"}
-    await assert_billed(wired, "embedding-2", ChannelType.ZHIPU, zhipu.embedding_tokens, 0)
 
 
 async def test_images_are_passed_to_v4_generations(gateway: Gateway, zhipu: FakeZhipu):
