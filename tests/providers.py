@@ -81,6 +81,110 @@ class Customer:
         await self.gateway.drain()
         return (await self.gateway.api("GET", f"/api/user/{self.user_id}"))["data"]["quota"]
 
+    async def assert_billed(self, model: str, channel_type: int, prompt: int, completion: int,
+                            requests: int = 1) -> dict[str, Any]:
+        """The newest of ``requests`` consume logs charged exactly (prompt, completion) at the default price."""
+        logs = await self.logs()
+        assert len(logs) == requests, logs
+        log = logs[0]
+        assert (log["prompt_tokens"], log["completion_tokens"]) == (prompt, completion)
+        assert log["model_name"] == model
+        assert log["quota"] == expected_quota(prompt, completion, model, channel_type) > 0
+        return log
+
+    async def streamed_hi_billed(self, model: str, channel_type: int, reply: str,
+                                 usage: tuple[int, int]) -> list[Any]:
+        """Stream "hi" asking for the usage chunk: the chunks, having checked they carry ``reply`` and end with "stop",
+        and that the usage chunk and the stream's one consume log both say ``usage`` (prompt, completion)."""
+        chunks = await stream_chat(self.client, model=model, messages=HI, stream_options={"include_usage": True})
+        assert streamed_text(chunks) == reply
+        assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+        last = chunks[-1]
+        assert last.choices == [] and (last.usage.prompt_tokens, last.usage.completion_tokens) == usage
+        assert last.usage.total_tokens == sum(usage)
+        log = await self.assert_billed(model, channel_type, *usage)
+        assert log["is_stream"]
+        return chunks
+
+    async def billed_embeddings(self, model: str, channel_type: int, tokens: int,
+                                texts: str | list[str]) -> list[list[float]]:
+        """Embed ``texts``: the vectors, in input order, having checked they are billed as the ``tokens`` the
+        provider reported (and no completion)."""
+        result = await self.client.embeddings.create(model=model, input=texts)
+        assert [item.index for item in result.data] == list(range(len(result.data)))
+        await self.assert_billed(model, channel_type, tokens, 0)
+        return [item.embedding for item in result.data]
+
+    async def refused_at_no_cost(self, error: type[openai.APIStatusError],
+                                 **request: Any) -> openai.APIStatusError:
+        """Ask for a chat answer to "hi" that the upstream refuses: the ``error`` the client got, having checked the
+        reservation was given back and nothing was logged as consumed."""
+        before = await self.quota_left()
+        with pytest.raises(error) as caught:
+            await self.client.chat.completions.create(messages=HI, **request)
+        assert await self.quota_left() == before and await self.logs() == []
+        return caught.value
+
+    async def tool_round_trip(self, model: str, question_text: str, tool: dict[str, Any],
+                              arguments: dict[str, Any], result: str) -> tuple[Any, Any]:
+        """Ask with ``tool`` offered, check the answer calls it with ``arguments``, send ``result`` back; returns
+        (the call, the second answer) for the provider's own checks of what it was sent."""
+        question = {"role": "user", "content": question_text}
+        first = await self.client.chat.completions.create(model=model, messages=[question], tools=[tool])
+        [call] = first.choices[0].message.tool_calls
+        assert first.choices[0].finish_reason == "tool_calls"
+        assert call.function.name == tool["function"]["name"] and orjson.loads(call.function.arguments) == arguments
+        second = await self.client.chat.completions.create(model=model, tools=[tool],
+                                                      messages=tool_reply(question, first, result))
+        return call, second
+
+    async def legacy_function_round_trip(self, model: str) -> tuple[Any, Any]:
+        """Ask for the weather with a forced legacy ``function_call``, answer it, and return both answers, having
+        checked what the OpenAI side must show: the call to get_weather for Paris, then a plain reply."""
+        question = {"role": "user", "content": "Weather in Paris?"}
+        first = await self.client.chat.completions.create(model=model, messages=[question],
+                                                           functions=[WEATHER_TOOL["function"]],
+                                                           function_call={"name": "get_weather"})
+        message = first.choices[0].message
+        assert first.choices[0].finish_reason == "function_call"
+        assert message.tool_calls is None
+        # The legacy form carries one call: the first.
+        assert (message.function_call.name, orjson.loads(message.function_call.arguments)) == (
+            "get_weather", {"city": "Paris"})
+        second = await self.client.chat.completions.create(model=model, functions=[WEATHER_TOOL["function"]],
+                                                            messages=function_reply(question, first, "Sunny"))
+        assert second.choices[0].message.function_call is None
+        return first, second
+
+    async def streamed_legacy_function_call(self, model: str) -> tuple[str, dict[str, Any], list[Any]]:
+        """Stream a question with legacy ``functions`` (``function_call: auto``): the called function's name, its
+        arguments and the chunks, having checked the stream ends with finish_reason ``function_call``."""
+        chunks = await stream_chat(self.client, model=model, messages=[{"role": "user", "content": "Weather?"}],
+                                   functions=[WEATHER_TOOL["function"]], function_call="auto")
+        name, arguments = streamed_function_call(chunks)
+        assert chunks[-1].choices[0].finish_reason == "function_call"
+        return name, orjson.loads(arguments), chunks
+
+    async def streamed_thinking(self, model: str, effort: str, thoughts: str, reply: str) -> list[Any]:
+        """Stream "Hi" with ``reasoning_effort``: the chunks, having checked the thoughts come as reasoning_content
+        deltas, all of them before the answer's first text."""
+        chunks = await stream_chat(self.client, model=model, messages=[{"role": "user", "content": "Hi"}],
+                                   reasoning_effort=effort, stream_options={"include_usage": True})
+        deltas = [c.choices[0].delta for c in chunks if c.choices]
+        reasoning = [getattr(d, "reasoning_content", None) or "" for d in deltas]
+        assert "".join(reasoning) == thoughts
+        assert "".join(d.content or "" for d in deltas) == reply
+        assert max(i for i, r in enumerate(reasoning) if r) < next(i for i, d in enumerate(deltas) if d.content)
+        return chunks
+
+    async def assert_unknown_effort_refused(self, model: str, upstream_requests: list[Any]) -> None:
+        """A reasoning_effort the gateway cannot map is refused with 400 before anything reaches the upstream."""
+        sent = len(upstream_requests)
+        with pytest.raises(openai.BadRequestError) as unknown:
+            await self.client.chat.completions.create(model=model, messages=HI, extra_body={"reasoning_effort": "max"})
+        assert unknown.value.code == "convert_request_failed" and "reasoning_effort 'max'" in unknown.value.message
+        assert len(upstream_requests) == sent
+
 
 async def new_customer(gateway: Gateway, quota: int = 10**9) -> Customer:
     """A new user (of the default group) with one token."""
@@ -136,71 +240,6 @@ def function_reply(question: dict[str, Any], answer: Any, result: str) -> list[d
             {"role": "function", "name": message.function_call.name, "content": result}]
 
 
-async def legacy_function_round_trip(wired: Any, model: str) -> tuple[Any, Any]:
-    """Ask for the weather with a forced legacy ``function_call``, answer it, and return both answers, having
-    checked what the OpenAI side must show: the call to get_weather for Paris, then a plain reply."""
-    question = {"role": "user", "content": "Weather in Paris?"}
-    first = await wired.client.chat.completions.create(model=model, messages=[question],
-                                                       functions=[WEATHER_TOOL["function"]],
-                                                       function_call={"name": "get_weather"})
-    message = first.choices[0].message
-    assert first.choices[0].finish_reason == "function_call"
-    assert message.tool_calls is None
-    # The legacy form carries one call: the first.
-    assert (message.function_call.name, orjson.loads(message.function_call.arguments)) == (
-        "get_weather", {"city": "Paris"})
-    second = await wired.client.chat.completions.create(model=model, functions=[WEATHER_TOOL["function"]],
-                                                        messages=function_reply(question, first, "Sunny"))
-    assert second.choices[0].message.function_call is None
-    return first, second
-
-
-async def assert_unknown_effort_refused(wired: Any, model: str, upstream_requests: list[Any]) -> None:
-    """A reasoning_effort the gateway cannot map is refused with 400 before anything reaches the upstream."""
-    sent = len(upstream_requests)
-    with pytest.raises(openai.BadRequestError) as unknown:
-        await wired.client.chat.completions.create(model=model, messages=HI, extra_body={"reasoning_effort": "max"})
-    assert unknown.value.code == "convert_request_failed" and "reasoning_effort 'max'" in unknown.value.message
-    assert len(upstream_requests) == sent
-
-
-async def streamed_legacy_function_call(wired: Any, model: str) -> tuple[str, dict[str, Any], list[Any]]:
-    """Stream a question with legacy ``functions`` (``function_call: auto``): the called function's name, its
-    arguments and the chunks, having checked the stream ends with finish_reason ``function_call``."""
-    chunks = await stream_chat(wired.client, model=model, messages=[{"role": "user", "content": "Weather?"}],
-                               functions=[WEATHER_TOOL["function"]], function_call="auto")
-    name, arguments = streamed_function_call(chunks)
-    assert chunks[-1].choices[0].finish_reason == "function_call"
-    return name, orjson.loads(arguments), chunks
-
-
-async def streamed_thinking(wired: Any, model: str, effort: str, thoughts: str, reply: str) -> list[Any]:
-    """Stream "Hi" with ``reasoning_effort``: the chunks, having checked the thoughts come as reasoning_content
-    deltas, all of them before the answer's first text."""
-    chunks = await stream_chat(wired.client, model=model, messages=[{"role": "user", "content": "Hi"}],
-                               reasoning_effort=effort, stream_options={"include_usage": True})
-    deltas = [c.choices[0].delta for c in chunks if c.choices]
-    reasoning = [getattr(d, "reasoning_content", None) or "" for d in deltas]
-    assert "".join(reasoning) == thoughts
-    assert "".join(d.content or "" for d in deltas) == reply
-    assert max(i for i, r in enumerate(reasoning) if r) < next(i for i, d in enumerate(deltas) if d.content)
-    return chunks
-
-
-async def tool_round_trip(client: openai.AsyncOpenAI, model: str, question_text: str, tool: dict[str, Any],
-                          arguments: dict[str, Any], result: str) -> tuple[Any, Any]:
-    """Ask with ``tool`` offered, check the answer calls it with ``arguments``, send ``result`` back; returns
-    (the call, the second answer) for the provider's own checks of what it was sent."""
-    question = {"role": "user", "content": question_text}
-    first = await client.chat.completions.create(model=model, messages=[question], tools=[tool])
-    [call] = first.choices[0].message.tool_calls
-    assert first.choices[0].finish_reason == "tool_calls"
-    assert call.function.name == tool["function"]["name"] and orjson.loads(call.function.arguments) == arguments
-    second = await client.chat.completions.create(model=model, tools=[tool],
-                                                  messages=tool_reply(question, first, result))
-    return call, second
-
-
 def streamed_function_call(chunks: list[Any]) -> tuple[str, str]:
     """(name, arguments) of the legacy ``function_call`` the chunks carry, checking none carries ``tool_calls``."""
     name = arguments = ""
@@ -218,54 +257,6 @@ def expected_quota(prompt: int, completion: int, model: str, channel_type: int) 
     options = Options()
     ratio = ratios.model_ratio(options, model, channel_type) * ratios.group_ratio(options, "default")
     return math.ceil((prompt + completion * ratios.completion_ratio(options, model, channel_type)) * ratio)
-
-
-async def assert_billed(buyer: Customer, model: str, channel_type: int, prompt: int, completion: int,
-                        requests: int = 1) -> dict[str, Any]:
-    """The newest of ``requests`` consume logs charged exactly (prompt, completion) at the default price."""
-    logs = await buyer.logs()
-    assert len(logs) == requests, logs
-    log = logs[0]
-    assert (log["prompt_tokens"], log["completion_tokens"]) == (prompt, completion)
-    assert log["model_name"] == model
-    assert log["quota"] == expected_quota(prompt, completion, model, channel_type) > 0
-    return log
-
-
-async def streamed_hi_billed(buyer: Customer, model: str, channel_type: int, reply: str,
-                             usage: tuple[int, int]) -> list[Any]:
-    """Stream "hi" asking for the usage chunk: the chunks, having checked they carry ``reply`` and end with "stop",
-    and that the usage chunk and the stream's one consume log both say ``usage`` (prompt, completion)."""
-    chunks = await stream_chat(buyer.client, model=model, messages=HI, stream_options={"include_usage": True})
-    assert streamed_text(chunks) == reply
-    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
-    last = chunks[-1]
-    assert last.choices == [] and (last.usage.prompt_tokens, last.usage.completion_tokens) == usage
-    assert last.usage.total_tokens == sum(usage)
-    log = await assert_billed(buyer, model, channel_type, *usage)
-    assert log["is_stream"]
-    return chunks
-
-
-async def billed_embeddings(buyer: Customer, model: str, channel_type: int, tokens: int,
-                            texts: str | list[str]) -> list[list[float]]:
-    """Embed ``texts``: the vectors, in input order, having checked they are billed as the ``tokens`` the
-    provider reported (and no completion)."""
-    result = await buyer.client.embeddings.create(model=model, input=texts)
-    assert [item.index for item in result.data] == list(range(len(result.data)))
-    await assert_billed(buyer, model, channel_type, tokens, 0)
-    return [item.embedding for item in result.data]
-
-
-async def refused_at_no_cost(buyer: Customer, error: type[openai.APIStatusError],
-                             **request: Any) -> openai.APIStatusError:
-    """Ask for a chat answer to "hi" that the upstream refuses: the ``error`` the client got, having checked the
-    reservation was given back and nothing was logged as consumed."""
-    before = await buyer.quota_left()
-    with pytest.raises(error) as caught:
-        await buyer.client.chat.completions.create(messages=HI, **request)
-    assert await buyer.quota_left() == before and await buyer.logs() == []
-    return caught.value
 
 
 def offline_request(channel: Channel, path: str, mode: RelayMode, model: str = "gpt-3.5-turbo") -> RelayRequest:

@@ -14,7 +14,7 @@ from tests.conftest import Gateway
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.gemini import FakeGemini
 from tests.fakes.openai_upstream import FakeOpenAI
-from tests.providers import assert_billed, fake_upstream, wire
+from tests.providers import fake_upstream, wire
 
 GEMINI = "gemini-2.0-flash"
 GPT = "gpt-4o-mini"
@@ -54,7 +54,7 @@ async def test_native_gemini_gets_the_request_as_it_is(gateway: Gateway, gemini:
     sent = gemini.requests[-1]
     assert sent["systemInstruction"]["parts"][0]["text"] == "Be brief."
     assert sent["generationConfig"] == {"temperature": 0.3, "maxOutputTokens": 64}  # as the client sent it
-    await assert_billed(buyer, GEMINI, ChannelType.GEMINI, 130, 50)
+    await buyer.assert_billed(GEMINI, ChannelType.GEMINI, 130, 50)
 
 
 async def test_converted_to_openai_with_a_function_call_round_trip(gateway: Gateway, gpt: FakeOpenAI, sdk):
@@ -80,7 +80,7 @@ async def test_converted_to_openai_with_a_function_call_round_trip(gateway: Gate
     tool_message = gpt.requests[-1]["messages"][-1]
     assert tool_message["role"] == "tool" and tool_message["content"] == '{"sky":"sunny"}'
     assert tool_message["tool_call_id"] == gpt.requests[-1]["messages"][-2]["tool_calls"][0]["id"]
-    await assert_billed(buyer, GPT, ChannelType.OPENAI, 11, 7, requests=2)
+    await buyer.assert_billed(GPT, ChannelType.OPENAI, 11, 7, requests=2)
 
 
 @pytest.mark.parametrize("channel", ["native", "converted"])
@@ -93,7 +93,7 @@ async def test_stream(gateway: Gateway, gemini: FakeGemini, claude: FakeAnthropi
     assert all(isinstance(chunk, types.GenerateContentResponse) for chunk in chunks)
     assert "".join(chunk.text or "" for chunk in chunks) == fake.reply
     assert chunks[-1].candidates[0].finish_reason == types.FinishReason.STOP
-    await assert_billed(buyer, model, kind, *fake.usage)
+    await buyer.assert_billed(model, kind, *fake.usage)
 
 
 async def test_key_in_the_query_and_errors_in_googles_shape(gateway: Gateway, gpt: FakeOpenAI):

@@ -17,7 +17,7 @@ from tests.conftest import Gateway
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.gemini import FakeGemini
 from tests.fakes.openai_upstream import FakeOpenAI
-from tests.providers import RED_PNG_B64, assert_billed, fake_upstream, wire
+from tests.providers import RED_PNG_B64, fake_upstream, wire
 
 CLAUDE = "claude-3-5-sonnet-20241022"
 GPT = "gpt-4o-mini"
@@ -89,7 +89,7 @@ async def test_converted_to_openai_with_tools_round_trip(gateway: Gateway, gpt: 
         {"role": "assistant", "content": None, "tool_calls": [{"id": use.id, "type": "function", "function": {
             "name": "get_weather", "arguments": '{"city":"Paris"}'}}]},
         {"role": "tool", "tool_call_id": use.id, "content": "Sunny"}]
-    await assert_billed(buyer, GPT, ChannelType.OPENAI, 11, 7, requests=2)
+    await buyer.assert_billed(GPT, ChannelType.OPENAI, 11, 7, requests=2)
 
 
 @pytest.mark.parametrize("channel", ["native", "converted"])
@@ -113,7 +113,7 @@ async def test_stream_has_anthropics_event_sequence(gateway: Gateway, claude: Fa
     assert final.content[0].text == fake.reply and final.stop_reason == "end_turn"
     prompt, completion = fake.usage
     assert final.usage.output_tokens == completion
-    await assert_billed(buyer, model, kind, prompt, completion)
+    await buyer.assert_billed(model, kind, prompt, completion)
 
 
 async def test_converted_stream_says_tool_calls_as_input_json_deltas(gateway: Gateway, gpt: FakeOpenAI):
@@ -184,7 +184,7 @@ async def test_claude_code_style_streaming_request_with_tools_and_thinking(gatew
     assert "ping" in names and names[-1] == "message_stop"
     assert claude.requests[-1] == {k: v for k, v in body.items()}
     assert claude.headers[-1]["anthropic-beta"] == headers["anthropic-beta"]
-    await assert_billed(buyer, CLAUDE, ChannelType.ANTHROPIC, *claude.usage)
+    await buyer.assert_billed(CLAUDE, ChannelType.ANTHROPIC, *claude.usage)
 
 
 async def test_converted_thinking_comes_back_as_thinking_blocks(gateway: Gateway, serve_fake):

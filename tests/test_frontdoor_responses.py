@@ -11,7 +11,7 @@ from oneapi.constants import ChannelType
 from tests.conftest import Gateway
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.openai_upstream import FakeOpenAI
-from tests.providers import assert_billed, fake_upstream, wire
+from tests.providers import fake_upstream, wire
 
 CLAUDE = "claude-3-5-haiku-20241022"
 GPT = "gpt-4o-mini"
@@ -41,7 +41,7 @@ async def test_native_openai_tool_round_trip_continues_from_the_stored_response(
     assert [item.get("type", "message") for item in sent["input"]] == ["message", "function_call",
                                                                        "function_call_output"]
     assert "instructions" not in sent  # OpenAI does not carry instructions over either
-    await assert_billed(buyer, GPT, ChannelType.OPENAI, 11, 7, requests=2)
+    await buyer.assert_billed(GPT, ChannelType.OPENAI, 11, 7, requests=2)
 
 
 async def test_converted_to_claude_with_instructions_retrieve_and_delete(gateway: Gateway, claude: FakeAnthropic):
@@ -68,7 +68,7 @@ async def test_converted_to_claude_with_instructions_retrieve_and_delete(gateway
     with pytest.raises(openai.NotFoundError):
         await gateway.openai((await wire(gateway, claude, ChannelType.ANTHROPIC, CLAUDE)).key).responses.retrieve(
             follow.id)  # another token's response is not there for you
-    await assert_billed(buyer, CLAUDE, ChannelType.ANTHROPIC, 13, 5, requests=2)
+    await buyer.assert_billed(CLAUDE, ChannelType.ANTHROPIC, 13, 5, requests=2)
 
 
 async def test_store_false_is_not_kept_and_an_unknown_previous_id_is_refused(gateway: Gateway, gpt: FakeOpenAI):
@@ -102,7 +102,7 @@ async def test_stream_has_the_responses_event_sequence_with_tools(gateway: Gatew
     assert text_events[:2] == ["response.content_part.added", "response.output_text.delta"]
     assert "response.output_text.done" in kinds and final.output_text == fake.reply
     assert (await buyer.client.responses.retrieve(final.id)).output_text == fake.reply
-    await assert_billed(buyer, model, kind, *fake.usage, requests=2)
+    await buyer.assert_billed(model, kind, *fake.usage, requests=2)
 
 
 async def test_stored_responses_on_every_backend(make_gateway, sql_dsn: str, serve_fake):

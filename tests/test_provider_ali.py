@@ -11,15 +11,7 @@ from oneapi.adaptors import ali
 from oneapi.constants import ChannelType
 from tests.conftest import Gateway
 from tests.fakes.ali import PNG_BYTES, FakeDashScope
-from tests.providers import (
-    Customer,
-    customer,
-    expected_quota,
-    fake_upstream,
-    refused_at_no_cost,
-    streamed_hi_billed,
-    tool_round_trip,
-)
+from tests.providers import Customer, customer, expected_quota, fake_upstream
 
 ALI = ChannelType.ALI
 MODELS = "qwen-max,qwen-max-internet,text-embedding-v1,wanx-v1"
@@ -59,7 +51,7 @@ async def test_chat_is_converted_and_billed_from_dashscope_usage(qwen_user: Cust
 
 
 async def test_stream_uses_dashscope_sse_with_incremental_output(qwen_user: Customer, dashscope: FakeDashScope):
-    await streamed_hi_billed(qwen_user, "qwen-max", ALI, "Hello from Qwen", (13, 5))
+    await qwen_user.streamed_hi_billed("qwen-max", ALI, "Hello from Qwen", (13, 5))
 
     assert dashscope.headers[-1]["X-DashScope-SSE"] == "enable"
     assert dashscope.requests[-1]["parameters"]["incremental_output"] is True
@@ -78,8 +70,8 @@ async def test_internet_suffix_turns_on_search_and_bills_the_base_model(qwen_use
 
 
 async def test_tool_call_round_trip(qwen_user: Customer, dashscope: FakeDashScope):
-    call, second = await tool_round_trip(qwen_user.client, "qwen-max", "Weather in Hangzhou?", WEATHER_TOOL,
-                                         {"location": "Hangzhou"}, "sunny, 24°C")
+    call, second = await qwen_user.tool_round_trip("qwen-max", "Weather in Hangzhou?", WEATHER_TOOL,
+                                                   {"location": "Hangzhou"}, "sunny, 24°C")
 
     assert dashscope.requests[-2]["parameters"]["tools"] == [WEATHER_TOOL]
     assert second.choices[0].message.content == "The tool said: sunny, 24°C"
@@ -128,7 +120,7 @@ async def test_failed_image_task_is_an_error_and_costs_nothing(qwen_user: Custom
 
 async def test_dashscope_error_reaches_the_client_in_openai_shape(qwen_user: Customer, dashscope: FakeDashScope):
     dashscope.fail_next(400, "InvalidParameter", "Range of max_tokens should be [1, 2000]")
-    refused = await refused_at_no_cost(qwen_user, openai.BadRequestError, model="qwen-max", max_tokens=5000)
+    refused = await qwen_user.refused_at_no_cost(openai.BadRequestError, model="qwen-max", max_tokens=5000)
 
     error = refused.body
     assert "Range of max_tokens" in error["message"]

@@ -9,20 +9,7 @@ import pytest
 from oneapi.constants import ChannelType
 from tests.conftest import Gateway
 from tests.fakes.anthropic import FakeAnthropic
-from tests.providers import (
-    RED_PNG_B64,
-    RED_PNG_DATA_URL,
-    WEATHER_TOOL,
-    assert_billed,
-    assert_unknown_effort_refused,
-    fake_upstream,
-    legacy_function_round_trip,
-    stream_chat,
-    streamed_legacy_function_call,
-    streamed_thinking,
-    tool_reply,
-    wire,
-)
+from tests.providers import RED_PNG_B64, RED_PNG_DATA_URL, WEATHER_TOOL, fake_upstream, stream_chat, tool_reply, wire
 
 MODEL = "claude-3-haiku-20240307"
 TYPE = ChannelType.ANTHROPIC
@@ -51,7 +38,7 @@ async def test_chat_hoists_every_system_message_forwards_stop_and_bills_claude_u
     headers = claude.headers[-1]
     assert headers["x-api-key"] == claude.key and headers["anthropic-version"] == "2023-06-01"
     assert "Authorization" not in headers
-    await assert_billed(wired, MODEL, TYPE, 13, 5)
+    await wired.assert_billed(MODEL, TYPE, 13, 5)
 
 
 async def test_stream_keeps_finish_reason_null_until_the_end_and_reports_claude_usage(gateway: Gateway,
@@ -70,7 +57,7 @@ async def test_stream_keeps_finish_reason_null_until_the_end_and_reports_claude_
     assert chunks[-1].choices == [] and (chunks[-1].usage.prompt_tokens, chunks[-1].usage.completion_tokens) == (13, 5)
     assert claude.requests[-1]["stream"] is True and claude.requests[-1]["max_tokens"] == 50
     assert claude.headers[-1]["anthropic-version"] == "2023-01-01"
-    await assert_billed(wired, MODEL, TYPE, 13, 5)
+    await wired.assert_billed(MODEL, TYPE, 13, 5)
 
 
 async def test_tool_calls_round_trip_with_consecutive_tool_results_merged(gateway: Gateway, claude: FakeAnthropic):
@@ -105,7 +92,7 @@ async def test_tool_calls_round_trip_with_consecutive_tool_results_merged(gatewa
         {"type": "tool_result", "tool_use_id": "toolu_fake0", "content": "Sunny"},
         {"type": "tool_result", "tool_use_id": "toolu_fake1", "content": "Rainy"},
         {"type": "text", "text": "Which is nicer?"}]
-    await assert_billed(wired, MODEL, TYPE, 13, 5, requests=2)
+    await wired.assert_billed(MODEL, TYPE, 13, 5, requests=2)
 
 
 async def test_streamed_tool_calls_carry_their_index_and_complete_arguments(gateway: Gateway,
@@ -127,7 +114,7 @@ async def test_streamed_tool_calls_carry_their_index_and_complete_arguments(gate
         0: ("toolu_fake0", "get_weather", {"city": "Paris"}), 1: ("toolu_fake1", "get_weather", {})}
     assert "".join(c.choices[0].delta.content or "" for c in chunks) == "Checking."
     assert [c.choices[0].finish_reason for c in chunks] == [None] * (len(chunks) - 1) + ["tool_calls"]
-    await assert_billed(wired, MODEL, TYPE, 13, 5)
+    await wired.assert_billed(MODEL, TYPE, 13, 5)
 
 
 async def test_images_go_as_base64_and_url_sources(gateway: Gateway, claude: FakeAnthropic):
@@ -192,7 +179,7 @@ async def test_an_error_event_mid_stream_reaches_the_client(gateway: Gateway, cl
 async def test_legacy_functions_round_trip_as_claude_tools(gateway: Gateway, claude: FakeAnthropic):
     claude.tool_uses = [("get_weather", {"city": "Paris"}), ("get_weather", {"city": "Rome"})]
     wired = await wire(gateway, claude, TYPE, MODEL)
-    first, second = await legacy_function_round_trip(wired, MODEL)
+    first, second = await wired.legacy_function_round_trip(MODEL)
 
     assert first.choices[0].message.content is None
     sent = claude.requests[-2]
@@ -205,7 +192,7 @@ async def test_legacy_functions_round_trip_as_claude_tools(gateway: Gateway, cla
     assert tool_use == {"type": "tool_use", "id": tool_use["id"], "name": "get_weather", "input": {"city": "Paris"}}
     assert turns[2] == {"role": "user", "content": [
         {"type": "tool_result", "tool_use_id": tool_use["id"], "content": "Sunny"}]}
-    await assert_billed(wired, MODEL, TYPE, 13, 5, requests=2)
+    await wired.assert_billed(MODEL, TYPE, 13, 5, requests=2)
 
     # A function result that answers no earlier function_call cannot be said with tools.
     with pytest.raises(openai.BadRequestError) as orphan:
@@ -218,12 +205,12 @@ async def test_legacy_functions_round_trip_as_claude_tools(gateway: Gateway, cla
 async def test_streamed_legacy_function_call(gateway: Gateway, claude: FakeAnthropic):
     claude.tool_uses = [("get_weather", {"city": "Paris"}), ("get_weather", {"city": "Rome"})]
     wired = await wire(gateway, claude, TYPE, MODEL)
-    name, arguments, chunks = await streamed_legacy_function_call(wired, MODEL)
+    name, arguments, chunks = await wired.streamed_legacy_function_call(MODEL)
 
     assert (name, arguments) == ("get_weather", {"city": "Paris"})
     assert [c.choices[0].finish_reason for c in chunks[:-1]] == [None] * (len(chunks) - 1)
     assert claude.requests[-1]["tool_choice"] == {"type": "auto"}
-    await assert_billed(wired, MODEL, TYPE, 13, 5)
+    await wired.assert_billed(MODEL, TYPE, 13, 5)
 
 
 async def test_thinking_comes_back_as_reasoning_content_and_is_billed_as_completion(gateway: Gateway,
@@ -239,17 +226,17 @@ async def test_thinking_comes_back_as_reasoning_content_and_is_billed_as_complet
     assert message.reasoning_content == claude.thoughts
     assert claude.requests[-1]["thinking"] == {"type": "enabled", "budget_tokens": 2048}
     assert claude.requests[-1]["max_tokens"] == 3000
-    await assert_billed(wired, MODEL, TYPE, 13, 60)
+    await wired.assert_billed(MODEL, TYPE, 13, 60)
 
 
 async def test_streamed_thinking_comes_as_reasoning_content_deltas(gateway: Gateway, claude: FakeAnthropic):
     wired = await wire(gateway, claude, TYPE, MODEL)
-    chunks = await streamed_thinking(wired, MODEL, "medium", claude.thoughts, claude.reply)
+    chunks = await wired.streamed_thinking(MODEL, "medium", claude.thoughts, claude.reply)
     # No max_tokens from the client: the thinking budget comes on top of the usual room for the answer.
     assert claude.requests[-1]["thinking"] == {"type": "enabled", "budget_tokens": 4096}
     assert claude.requests[-1]["max_tokens"] == 4096 + 4096
     assert (chunks[-1].usage.prompt_tokens, chunks[-1].usage.completion_tokens) == (13, 5)
-    await assert_billed(wired, MODEL, TYPE, 13, 5)
+    await wired.assert_billed(MODEL, TYPE, 13, 5)
 
 
 async def test_reasoning_effort_maps_to_a_thinking_budget(gateway: Gateway, claude: FakeAnthropic):
@@ -264,7 +251,7 @@ async def test_reasoning_effort_maps_to_a_thinking_budget(gateway: Gateway, clau
     assert "thinking" not in claude.requests[-1]
     assert getattr(answer.choices[0].message, "reasoning_content", None) is None
 
-    await assert_unknown_effort_refused(wired, MODEL, claude.requests)
+    await wired.assert_unknown_effort_refused(MODEL, claude.requests)
 
 
 async def test_an_invalid_thinking_budget_is_claudes_400(gateway: Gateway, claude: FakeAnthropic):

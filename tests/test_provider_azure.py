@@ -12,16 +12,7 @@ from oneapi.constants import ChannelType
 from oneapi.options import Options
 from tests.conftest import Gateway
 from tests.fakes.azure import FakeAzure
-from tests.providers import (
-    WEATHER_TOOL,
-    assert_billed,
-    billed_embeddings,
-    fake_upstream,
-    stream_chat,
-    streamed_text,
-    tool_reply,
-    wire,
-)
+from tests.providers import WEATHER_TOOL, fake_upstream, stream_chat, streamed_text, tool_reply, wire
 
 MODEL = "gpt-3.5-turbo"
 TYPE = ChannelType.AZURE
@@ -42,7 +33,7 @@ async def test_chat_goes_to_the_deployment_with_the_channel_api_version(gateway:
     assert azure.paths[-1] == "/openai/deployments/gpt-35-turbo/chat/completions?api-version=2024-10-21"
     assert azure.headers[-1]["api-key"] == azure.key
     assert "Authorization" not in azure.headers[-1]
-    await assert_billed(wired, MODEL, TYPE, 17, 9)
+    await wired.assert_billed(MODEL, TYPE, 17, 9)
 
 
 async def test_stream_drops_content_filter_chunks_and_bills_azure_usage(gateway: Gateway, azure: FakeAzure):
@@ -52,7 +43,7 @@ async def test_stream_drops_content_filter_chunks_and_bills_azure_usage(gateway:
     assert all(chunk.choices for chunk in chunks)  # neither the prompt-filter chunk nor the unasked usage chunk
     assert "".join(c.choices[0].delta.content or "" for c in chunks) == azure.reply
     assert azure.requests[-1]["stream_options"] == {"include_usage": True}
-    await assert_billed(wired, MODEL, TYPE, 17, 9)
+    await wired.assert_billed(MODEL, TYPE, 17, 9)
 
 
 async def test_stream_on_an_old_api_version_sends_no_stream_options_and_still_answers_usage(gateway: Gateway,
@@ -66,7 +57,7 @@ async def test_stream_on_an_old_api_version_sends_no_stream_options_and_still_an
     assert streamed_text(chunks) == azure.reply
     usage = chunks[-1].usage
     assert chunks[-1].choices == [] and usage.completion_tokens > 0
-    await assert_billed(wired, MODEL, TYPE, usage.prompt_tokens, usage.completion_tokens)
+    await wired.assert_billed(MODEL, TYPE, usage.prompt_tokens, usage.completion_tokens)
 
 
 async def test_tool_call_round_trip(gateway: Gateway, azure: FakeAzure):
@@ -81,13 +72,13 @@ async def test_tool_call_round_trip(gateway: Gateway, azure: FakeAzure):
 
     assert second.choices[0].message.content == azure.reply
     assert azure.requests[-1]["messages"][-1] == {"role": "tool", "tool_call_id": "call_fake0", "content": "Sunny"}
-    await assert_billed(wired, MODEL, TYPE, 17, 9, requests=2)
+    await wired.assert_billed(MODEL, TYPE, 17, 9, requests=2)
 
 
 async def test_embeddings_use_their_deployment(gateway: Gateway, azure: FakeAzure):
     model = "text-embedding-3-small"
     wired = await wire(gateway, azure, TYPE, model, config=NEW_API)
-    vectors = await billed_embeddings(wired, model, TYPE, 17, ["one", "two"])
+    vectors = await wired.billed_embeddings(model, TYPE, 17, ["one", "two"])
 
     assert len(vectors) == 2
     assert azure.paths[-1] == "/openai/deployments/text-embedding-3-small/embeddings?api-version=2024-10-21"

@@ -13,7 +13,7 @@ import pytest
 from oneapi.constants import ChannelType
 from tests.conftest import Gateway
 from tests.fakes.baidu import FakeBaidu, FakeQianfanV2
-from tests.providers import HI, Customer, assert_billed, billed_embeddings, fake_upstream, stream_chat, wire
+from tests.providers import HI, Customer, fake_upstream, stream_chat, wire
 
 baidu = fake_upstream(FakeBaidu)
 
@@ -37,7 +37,7 @@ async def test_chat_is_converted_for_ernie_and_billed_from_its_usage(gateway: Ga
     assert baidu.requests[0] == {"messages": [{"role": "user", "content": "hi"}], "system": "Be brief.",
                                  "stream": False, "temperature": 1.0, "penalty_score": 1.25,
                                  "max_output_tokens": 100}
-    await assert_billed(wired, "ERNIE-4.0-8K", ChannelType.BAIDU, *baidu.usage)
+    await wired.assert_billed("ERNIE-4.0-8K", ChannelType.BAIDU, *baidu.usage)
 
 
 async def test_stream_ends_at_is_end_and_is_billed_from_its_usage(gateway: Gateway, baidu: FakeBaidu):
@@ -49,12 +49,12 @@ async def test_stream_ends_at_is_end_and_is_billed_from_its_usage(gateway: Gatew
     assert "".join(c.choices[0].delta.content or "" for c in chunks) == baidu.reply
     assert [c.choices[0].finish_reason for c in chunks][-2:] == [None, "stop"]
     assert baidu.endpoints == ["completions"]
-    await assert_billed(wired, "ERNIE-3.5-8K", ChannelType.BAIDU, *baidu.usage)
+    await wired.assert_billed("ERNIE-3.5-8K", ChannelType.BAIDU, *baidu.usage)
 
 
 async def test_embeddings_are_billed_from_usage(gateway: Gateway, baidu: FakeBaidu):
     wired = await wire_baidu(gateway, baidu)
-    vectors = await billed_embeddings(wired, "Embedding-V1", ChannelType.BAIDU, baidu.embedding_tokens, ["one", "two"])
+    vectors = await wired.billed_embeddings("Embedding-V1", ChannelType.BAIDU, baidu.embedding_tokens, ["one", "two"])
 
     assert vectors == [[0.5, 0.25, -0.125]] * 2
     assert baidu.endpoints == ["embedding-v1"] and baidu.requests[0] == {"input": ["one", "two"]}
@@ -153,4 +153,4 @@ async def test_qianfan_v2_goes_to_the_v2_openai_paths(gateway: Gateway, serve_fa
     assert answer.choices[0].message.content == fake.reply
     assert vectors.data[0].embedding == pytest.approx([0.1, 0.2, 0.3])  # float32, as base64 carries it
     assert fake.headers[0]["Authorization"] == f"Bearer {fake.key}"
-    await assert_billed(wired, "ernie-4.0-8k", ChannelType.BAIDU_V2, *fake.usage, requests=2)
+    await wired.assert_billed("ernie-4.0-8k", ChannelType.BAIDU_V2, *fake.usage, requests=2)

@@ -8,15 +8,7 @@ import pytest
 from oneapi.constants import ChannelType
 from tests.conftest import Gateway
 from tests.fakes.cohere import FakeCohere
-from tests.providers import (
-    Customer,
-    customer,
-    expected_quota,
-    fake_upstream,
-    refused_at_no_cost,
-    streamed_hi_billed,
-    tool_round_trip,
-)
+from tests.providers import Customer, customer, expected_quota, fake_upstream
 
 COHERE = ChannelType.COHERE
 WEATHER_TOOL = {"type": "function", "function": {
@@ -52,7 +44,7 @@ async def test_chat_splits_history_and_bills_meta_tokens(cohere_user: Customer, 
 
 
 async def test_stream_events_become_chunks(cohere_user: Customer, cohere: FakeCohere):
-    await streamed_hi_billed(cohere_user, "command-r", COHERE, "Hello from Cohere", (21, 9))
+    await cohere_user.streamed_hi_billed("command-r", COHERE, "Hello from Cohere", (21, 9))
 
     assert cohere.requests[-1]["stream"] is True
 
@@ -68,8 +60,8 @@ async def test_internet_suffix_adds_the_web_search_connector(cohere_user: Custom
 
 
 async def test_tool_call_round_trip(cohere_user: Customer, cohere: FakeCohere):
-    _, second = await tool_round_trip(cohere_user.client, "command-r", "Weather in Toronto?", WEATHER_TOOL,
-                                      {"location": "Toronto"}, '{"temperature": "21C"}')
+    _, second = await cohere_user.tool_round_trip("command-r", "Weather in Toronto?", WEATHER_TOOL,
+                                                  {"location": "Toronto"}, '{"temperature": "21C"}')
 
     assert cohere.requests[-2]["tools"] == [{"name": "get_weather", "description": "Current weather of a city",
                                              "parameter_definitions": {"location": {
@@ -84,7 +76,7 @@ async def test_tool_call_round_trip(cohere_user: Customer, cohere: FakeCohere):
 
 async def test_cohere_error_reaches_the_client_in_openai_shape(cohere_user: Customer, cohere: FakeCohere):
     cohere.fail_next(429, "You are using a Trial key, which is limited to 10 API calls / minute.")
-    refused = await refused_at_no_cost(cohere_user, openai.RateLimitError, model="command-r")
+    refused = await cohere_user.refused_at_no_cost(openai.RateLimitError, model="command-r")
 
     assert refused.status_code == 429 and refused.body["type"]
 

@@ -8,7 +8,7 @@ import pytest
 from oneapi.constants import ChannelType
 from tests.conftest import Gateway
 from tests.fakes.deepl import FakeDeepL
-from tests.providers import Customer, customer, expected_quota, fake_upstream, refused_at_no_cost, stream_chat
+from tests.providers import Customer, customer, expected_quota, fake_upstream, stream_chat
 
 DEEPL = ChannelType.DEEPL
 SOURCE = "Good morning, how are you?"
@@ -47,7 +47,7 @@ async def test_stream_request_gets_the_translation_in_one_chunk(translator: Cust
 
 
 async def test_deepl_error_reaches_the_client_in_openai_shape(translator: Customer):
-    refused = await refused_at_no_cost(translator, openai.BadRequestError, model="deepl-xx")
+    refused = await translator.refused_at_no_cost(openai.BadRequestError, model="deepl-xx")
 
     assert "Value for 'target_lang' not supported." in refused.body["message"]
 

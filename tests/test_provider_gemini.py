@@ -15,14 +15,9 @@ from tests.providers import (
     RED_PNG_B64,
     RED_PNG_DATA_URL,
     WEATHER_TOOL,
-    assert_billed,
-    assert_unknown_effort_refused,
     expected_quota,
     fake_upstream,
-    legacy_function_round_trip,
     stream_chat,
-    streamed_legacy_function_call,
-    streamed_thinking,
     tool_reply,
     wire,
 )
@@ -52,7 +47,7 @@ async def test_chat_sends_a_system_instruction_and_bills_usage_metadata(gateway:
                                 {"role": "user", "parts": [{"text": "How are you?"}]}]
     assert sent["generationConfig"] == {"temperature": 0.5, "maxOutputTokens": 64, "stopSequences": ["END"]}
     assert {s["threshold"] for s in sent["safetySettings"]} == {"BLOCK_NONE"} and len(sent["safetySettings"]) == 5
-    await assert_billed(wired, MODEL, TYPE, 130, 50)
+    await wired.assert_billed(MODEL, TYPE, 130, 50)
 
 
 async def test_stream_ends_with_the_finish_reason_and_bills_usage_metadata(gateway: Gateway, gemini: FakeGemini):
@@ -65,7 +60,7 @@ async def test_stream_ends_with_the_finish_reason_and_bills_usage_metadata(gatew
     assert [c.choices[0].finish_reason for c in with_choices] == [None] * (len(with_choices) - 1) + ["stop"]
     assert (chunks[-1].usage.prompt_tokens, chunks[-1].usage.completion_tokens) == (130, 50)
     assert gemini.paths[-1] == f"/v1beta/models/{MODEL}:streamGenerateContent?alt=sse"
-    await assert_billed(wired, MODEL, TYPE, 130, 50)
+    await wired.assert_billed(MODEL, TYPE, 130, 50)
 
 
 async def test_function_calls_round_trip(gateway: Gateway, gemini: FakeGemini):
@@ -96,7 +91,7 @@ async def test_function_calls_round_trip(gateway: Gateway, gemini: FakeGemini):
     assert contents[2] == {"role": "user", "parts": [
         {"functionResponse": {"name": "get_weather", "response": {"temperature": 21}}},
         {"functionResponse": {"name": "get_weather", "response": {"result": "Rainy"}}}]}
-    await assert_billed(wired, MODEL, TYPE, 130, 50, requests=2)
+    await wired.assert_billed(MODEL, TYPE, 130, 50, requests=2)
 
 
 async def test_streamed_function_calls_carry_their_index(gateway: Gateway, gemini: FakeGemini):
@@ -110,7 +105,7 @@ async def test_streamed_function_calls_carry_their_index(gateway: Gateway, gemin
         (0, "get_weather", {"city": "Paris"}), (1, "get_weather", {"city": "Rome"})]
     assert all(c.id and c.type == "function" for c in calls)
     assert chunks[-1].choices[0].finish_reason == "tool_calls"
-    await assert_billed(wired, MODEL, TYPE, 130, 50)
+    await wired.assert_billed(MODEL, TYPE, 130, 50)
 
 
 async def test_images_are_sent_inline_including_fetched_urls(make_gateway, gemini: FakeGemini):
@@ -200,7 +195,7 @@ async def test_api_version_and_safety_setting_choices(make_gateway, gemini: Fake
 async def test_legacy_functions_round_trip_as_gemini_function_calls(gateway: Gateway, gemini: FakeGemini):
     gemini.function_calls = [("get_weather", {"city": "Paris"}), ("get_weather", {"city": "Rome"})]
     wired = await wire(gateway, gemini, TYPE, MODEL)
-    _, second = await legacy_function_round_trip(wired, MODEL)
+    _, second = await wired.legacy_function_round_trip(MODEL)
 
     sent = gemini.requests[-2]
     assert [d["name"] for d in sent["tools"][0]["functionDeclarations"]] == ["get_weather"]
@@ -210,17 +205,17 @@ async def test_legacy_functions_round_trip_as_gemini_function_calls(gateway: Gat
     assert contents[1:] == [
         {"role": "model", "parts": [{"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}}]},
         {"role": "user", "parts": [{"functionResponse": {"name": "get_weather", "response": {"result": "Sunny"}}}]}]
-    await assert_billed(wired, MODEL, TYPE, 130, 50, requests=2)
+    await wired.assert_billed(MODEL, TYPE, 130, 50, requests=2)
 
 
 async def test_streamed_legacy_function_call(gateway: Gateway, gemini: FakeGemini):
     gemini.function_calls = [("get_weather", {"city": "Rome"}), ("get_weather", {"city": "Paris"})]
     wired = await wire(gateway, gemini, TYPE, MODEL)
-    name, arguments, _ = await streamed_legacy_function_call(wired, MODEL)
+    name, arguments, _ = await wired.streamed_legacy_function_call(MODEL)
 
     assert (name, arguments) == ("get_weather", {"city": "Rome"})
     assert gemini.requests[-1]["toolConfig"] == {"functionCallingConfig": {"mode": "AUTO"}}
-    await assert_billed(wired, MODEL, TYPE, 130, 50)
+    await wired.assert_billed(MODEL, TYPE, 130, 50)
 
 
 THINKER = "gemini-2.5-flash"
@@ -239,17 +234,17 @@ async def test_reasoning_effort_asks_for_thought_summaries_returned_as_reasoning
                                                                           "includeThoughts": True}}
     # thoughtsTokenCount is billed as completion tokens, on top of candidatesTokenCount.
     assert (answer.usage.prompt_tokens, answer.usage.completion_tokens) == (130, 50 + 40)
-    await assert_billed(wired, THINKER, TYPE, 130, 90)
+    await wired.assert_billed(THINKER, TYPE, 130, 90)
 
 
 async def test_streamed_thoughts_come_as_reasoning_content_deltas_before_the_answer(gateway: Gateway,
                                                                                     gemini: FakeGemini):
     wired = await wire(gateway, gemini, TYPE, THINKER)
-    chunks = await streamed_thinking(wired, THINKER, "low", gemini.thoughts, gemini.reply)
+    chunks = await wired.streamed_thinking(THINKER, "low", gemini.thoughts, gemini.reply)
     assert gemini.requests[-1]["generationConfig"]["thinkingConfig"] == {"thinkingBudget": 1024,
                                                                          "includeThoughts": True}
     assert (chunks[-1].usage.prompt_tokens, chunks[-1].usage.completion_tokens) == (130, 90)
-    await assert_billed(wired, THINKER, TYPE, 130, 90)
+    await wired.assert_billed(THINKER, TYPE, 130, 90)
 
 
 async def test_reasoning_effort_maps_to_a_thinking_budget(gateway: Gateway, gemini: FakeGemini):
@@ -272,7 +267,7 @@ async def test_reasoning_effort_maps_to_a_thinking_budget(gateway: Gateway, gemi
     assert getattr(default.choices[0].message, "reasoning_content", None) is None
     assert default.usage.completion_tokens == 90
 
-    await assert_unknown_effort_refused(wired, THINKER, gemini.requests)
+    await wired.assert_unknown_effort_refused(THINKER, gemini.requests)
 
 
 async def test_reasoning_effort_on_a_model_that_cannot_think_is_googles_400(gateway: Gateway, gemini: FakeGemini):

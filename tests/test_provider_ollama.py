@@ -10,14 +10,7 @@ import pytest
 from oneapi.constants import ChannelType
 from tests.conftest import Gateway
 from tests.fakes.ollama import FakeOllama
-from tests.providers import (
-    Customer,
-    customer,
-    expected_quota,
-    fake_upstream,
-    refused_at_no_cost,
-    streamed_hi_billed,
-)
+from tests.providers import Customer, customer, expected_quota, fake_upstream
 
 OLLAMA = ChannelType.OLLAMA
 PIXEL = base64.b64encode(b"\x89PNG\r\n\x1a\n-one-pixel").decode()
@@ -51,7 +44,7 @@ async def test_chat_is_converted_and_billed_from_eval_counts(llama_user: Custome
 
 
 async def test_ndjson_stream_becomes_sse(llama_user: Customer, ollama: FakeOllama):
-    await streamed_hi_billed(llama_user, "llama3:latest", OLLAMA, "Hello from Ollama", (26, 8))
+    await llama_user.streamed_hi_billed("llama3:latest", OLLAMA, "Hello from Ollama", (26, 8))
 
     assert ollama.requests[-1]["stream"] is True
 
@@ -68,7 +61,7 @@ async def test_embeddings_use_api_embed(llama_user: Customer, ollama: FakeOllama
 
 
 async def test_missing_model_error_reaches_the_client(llama_user: Customer):
-    refused = await refused_at_no_cost(llama_user, openai.NotFoundError, model="mistral:7b")
+    refused = await llama_user.refused_at_no_cost(openai.NotFoundError, model="mistral:7b")
 
     assert 'model "mistral:7b" not found' in refused.body["message"]
 

@@ -10,7 +10,7 @@ from oneapi.billing.tokens import get_encoding
 from oneapi.constants import ChannelType
 from tests.conftest import Gateway
 from tests.fakes.gemini import FakePalm
-from tests.providers import assert_billed, fake_upstream, wire
+from tests.providers import fake_upstream, wire
 
 MODEL = "chat-bison-001"
 TYPE = ChannelType.PALM
@@ -37,7 +37,7 @@ async def test_chat_uses_the_requested_model_and_top_k_and_bills_an_estimate(gat
                     "temperature": 0.2, "topK": 20}
     # PaLM reports no usage: the completion is the gateway's own count of the answer.
     assert answer.usage.completion_tokens == completion_tokens(palm.reply)
-    await assert_billed(wired, MODEL, TYPE, answer.usage.prompt_tokens, answer.usage.completion_tokens)
+    await wired.assert_billed(MODEL, TYPE, answer.usage.prompt_tokens, answer.usage.completion_tokens)
 
 
 async def test_palm_2_means_chat_bison_and_n_gives_several_choices(gateway: Gateway, palm: FakePalm):
@@ -65,7 +65,7 @@ async def test_stream_is_one_ordinary_chunk_then_done(gateway: Gateway, palm: Fa
     assert chunk["choices"] == [{"index": 0, "delta": {"role": "assistant", "content": palm.reply},
                                  "finish_reason": "stop"}]
     assert usage["choices"] == [] and usage["usage"]["completion_tokens"] == completion_tokens(palm.reply)
-    await assert_billed(wired, MODEL, TYPE, usage["usage"]["prompt_tokens"], completion_tokens(palm.reply))
+    await wired.assert_billed(MODEL, TYPE, usage["usage"]["prompt_tokens"], completion_tokens(palm.reply))
 
 
 async def test_errors_from_palm_are_mapped(gateway: Gateway, palm: FakePalm):

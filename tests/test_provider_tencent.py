@@ -8,7 +8,7 @@ import pytest
 from oneapi.constants import ChannelType
 from tests.conftest import Gateway
 from tests.fakes.tencent import FakeTencent
-from tests.providers import HI, Customer, assert_billed, billed_embeddings, fake_upstream, stream_chat, wire
+from tests.providers import HI, Customer, fake_upstream, stream_chat, wire
 
 hunyuan = fake_upstream(FakeTencent)
 
@@ -29,7 +29,7 @@ async def test_chat_is_signed_for_the_host_called_and_billed_from_usage(gateway:
     assert hunyuan.actions == ["ChatCompletions"] and hunyuan.hosts == [hunyuan.url.removeprefix("http://")]
     assert hunyuan.requests[0] == {"Model": "hunyuan-turbo", "Stream": False, "Temperature": 0.5, "Messages": [
         {"Role": "system", "Content": "Be brief."}, {"Role": "user", "Content": "hi"}]}
-    await assert_billed(wired, "hunyuan-turbo", ChannelType.TENCENT, *hunyuan.usage)
+    await wired.assert_billed("hunyuan-turbo", ChannelType.TENCENT, *hunyuan.usage)
 
 
 async def test_stream_is_billed_from_the_usage_its_events_carry(gateway: Gateway, hunyuan: FakeTencent):
@@ -41,13 +41,13 @@ async def test_stream_is_billed_from_the_usage_its_events_carry(gateway: Gateway
 
     assert "".join(c.choices[0].delta.content or "" for c in chunks) == hunyuan.reply
     assert [c.choices[0].finish_reason for c in chunks][-2:] == [None, "stop"]
-    await assert_billed(wired, "hunyuan-turbo", ChannelType.TENCENT, 123, 45)
+    await wired.assert_billed("hunyuan-turbo", ChannelType.TENCENT, 123, 45)
 
 
 async def test_embeddings_are_billed_from_usage(gateway: Gateway, hunyuan: FakeTencent):
     wired = await wire_tencent(gateway, hunyuan)
-    vectors = await billed_embeddings(wired, "hunyuan-embedding", ChannelType.TENCENT, hunyuan.embedding_tokens,
-                                      ["one", "two"])
+    vectors = await wired.billed_embeddings("hunyuan-embedding", ChannelType.TENCENT, hunyuan.embedding_tokens,
+                                            ["one", "two"])
 
     assert vectors == [[0.125, 0.5, -0.25]] * 2
     assert hunyuan.actions == ["GetEmbedding"] and hunyuan.requests[0] == {"InputList": ["one", "two"]}

@@ -17,7 +17,7 @@ from oneapi.constants import ChannelType
 from tests.conftest import Gateway
 from tests.fakes.openai_upstream import FakeOpenAI
 from tests.fakes.xunfei import FakeXunfei
-from tests.providers import HI, WEATHER_TOOL, Customer, assert_billed, stream_chat, wire
+from tests.providers import HI, WEATHER_TOOL, Customer, stream_chat, wire
 
 
 @pytest.fixture
@@ -45,7 +45,7 @@ async def test_chat_over_a_signed_websocket_is_billed_from_the_last_frame(gatewa
     assert frame["header"] == {"app_id": spark.app_id}
     assert frame["parameter"]["chat"] == {"domain": "generalv3.5", "temperature": 1.0, "max_tokens": 256}
     assert frame["payload"]["message"]["text"] == HI
-    await assert_billed(wired, "SparkDesk-v3.5", ChannelType.XUNFEI, *spark.usage)
+    await wired.assert_billed("SparkDesk-v3.5", ChannelType.XUNFEI, *spark.usage)
 
 
 async def test_stream_sends_one_chunk_per_frame_and_is_billed(gateway: Gateway, spark: FakeXunfei):
@@ -57,7 +57,7 @@ async def test_stream_sends_one_chunk_per_frame_and_is_billed(gateway: Gateway, 
     assert "".join(c.choices[0].delta.content or "" for c in chunks) == spark.reply
     assert [c.choices[0].finish_reason for c in chunks][-2:] == [None, "stop"]
     assert spark.frames[0]["parameter"]["chat"]["top_k"] == 4
-    await assert_billed(wired, "SparkDesk-v3.5", ChannelType.XUNFEI, *spark.usage)
+    await wired.assert_billed("SparkDesk-v3.5", ChannelType.XUNFEI, *spark.usage)
 
 
 # Every Spark version, by One API's model names and by Xunfei's product names: (model, path, domain).
@@ -161,4 +161,4 @@ async def test_spark_v2_http_api_is_relayed_as_openai(gateway: Gateway, make_fak
 
     assert text == fake.reply
     assert fake.headers[0]["Authorization"] == "Bearer spark-api-password"
-    await assert_billed(wired, "generalv3.5", ChannelType.XUNFEI_V2, *fake.usage)
+    await wired.assert_billed("generalv3.5", ChannelType.XUNFEI_V2, *fake.usage)

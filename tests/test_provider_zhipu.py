@@ -11,17 +11,7 @@ import pytest
 from oneapi.constants import ChannelType
 from tests.conftest import Gateway
 from tests.fakes.zhipu import FakeZhipu
-from tests.providers import (
-    WEATHER_TOOL,
-    Customer,
-    assert_billed,
-    billed_embeddings,
-    fake_upstream,
-    stream_chat,
-    streamed_text,
-    tool_reply,
-    wire,
-)
+from tests.providers import WEATHER_TOOL, Customer, fake_upstream, stream_chat, streamed_text, tool_reply, wire
 
 zhipu = fake_upstream(FakeZhipu)
 
@@ -46,7 +36,7 @@ async def test_glm4_chat_is_signed_with_a_zhipu_jwt_clamped_and_billed(gateway: 
     now_ms = time.time() * 1000
     assert claims["api_key"] == zhipu.api_id and claims["timestamp"] <= now_ms < claims["exp"]
     assert jwt.get_unverified_header(zhipu.tokens[0])["sign_type"] == "SIGN"
-    await assert_billed(wired, "glm-4", ChannelType.ZHIPU, *zhipu.usage)
+    await wired.assert_billed("glm-4", ChannelType.ZHIPU, *zhipu.usage)
 
 
 async def test_glm4_stream_is_billed_from_the_usage_in_its_last_chunk(gateway: Gateway, zhipu: FakeZhipu):
@@ -57,7 +47,7 @@ async def test_glm4_stream_is_billed_from_the_usage_in_its_last_chunk(gateway: G
 
     assert streamed_text(chunks) == zhipu.reply
     assert chunks[-1].choices[0].finish_reason == "stop"
-    await assert_billed(wired, "glm-4", ChannelType.ZHIPU, *zhipu.usage)
+    await wired.assert_billed("glm-4", ChannelType.ZHIPU, *zhipu.usage)
 
 
 async def test_glm4_tool_call_round_trip(gateway: Gateway, zhipu: FakeZhipu):
@@ -90,7 +80,7 @@ async def test_chatglm_v3_invoke_unquotes_the_answer_and_bills_its_usage(gateway
     assert zhipu.paths == ["/api/paas/v3/model-api/chatglm_turbo/invoke"]
     assert zhipu.requests[0]["prompt"][1] == {"role": "user", "content": "hi"}
     assert zhipu.requests[0]["temperature"] == 0.01
-    await assert_billed(wired, "chatglm_turbo", ChannelType.ZHIPU, *zhipu.usage)
+    await wired.assert_billed("chatglm_turbo", ChannelType.ZHIPU, *zhipu.usage)
 
 
 async def test_chatglm_v3_sse_invoke_joins_data_lines_and_bills_the_meta_usage(gateway: Gateway,
@@ -104,12 +94,12 @@ async def test_chatglm_v3_sse_invoke_joins_data_lines_and_bills_the_meta_usage(g
     assert "".join(c.choices[0].delta.content or "" for c in chunks) == zhipu.reply
     assert chunks[-1].choices[0].finish_reason == "stop"
     assert zhipu.paths == ["/api/paas/v3/model-api/chatglm_pro/sse-invoke"]
-    await assert_billed(wired, "chatglm_pro", ChannelType.ZHIPU, *zhipu.usage)
+    await wired.assert_billed("chatglm_pro", ChannelType.ZHIPU, *zhipu.usage)
 
 
 async def test_embeddings_go_to_v4_and_are_billed_from_usage(gateway: Gateway, zhipu: FakeZhipu):
     wired = await wire_zhipu(gateway, zhipu)
-    vectors = await billed_embeddings(wired, "embedding-2", ChannelType.ZHIPU, zhipu.embedding_tokens, "hello")
+    vectors = await wired.billed_embeddings("embedding-2", ChannelType.ZHIPU, zhipu.embedding_tokens, "hello")
 
     assert vectors == [[0.25, -0.5, 0.75]]
     assert zhipu.paths == ["/api/paas/v4/embeddings"]
