@@ -203,6 +203,9 @@ def admin_paths(size: dict[str, int]) -> list[tuple[str, str]]:
     deep_rows = max(0, min(size["channels"], size["users"]) // 10 - 1)
     return [
         ("log list p0", "/api/log/?p=0"),
+        ("log list as the log page opens it", f"/api/log/?p=0&type=0&username=&token_name=&model_name="
+                                              f"&start_timestamp=0&end_timestamp={now + 3600}&channel="),
+        ("log list next page (keyset)", "/api/log/?p=1"),
         ("log list deep page (offset)", f"/api/log/?p={size['logs'] // 200}"),
         ("log list type=2", "/api/log/?p=0&type=2"),
         ("log list type=2 deep page", f"/api/log/?p={size['logs'] // 2000}&type=2"),
@@ -210,6 +213,8 @@ def admin_paths(size: dict[str, int]) -> list[tuple[str, str]]:
         ("log list token_name", "/api/log/?p=0&token_name=token-7"),
         ("log list model_name", "/api/log/?p=0&model_name=model-042"),
         ("log list time range (1 day)", f"/api/log/?p=0&start_timestamp={now - 3 * day}&end_timestamp={now - 2 * day}"),
+        ("log list time range (7 days)", f"/api/log/?p=0&type=2&start_timestamp={now - 7 * day}&end_timestamp={now}"),
+        ("log list old day", f"/api/log/?p=0&start_timestamp={now - 25 * day}&end_timestamp={now - 24 * day}"),
         ("log list all filters", f"/api/log/?p=0&type=2&username=user7&model_name={MODELS[49]}"
                                  f"&start_timestamp={now - 20 * day}&end_timestamp={now}"),
         ("log list rare model + type", "/api/log/?p=0&type=2&model_name=no-such-model"),

@@ -11,8 +11,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from oneapi.api import ratelimit
+from oneapi.api.ratelimit import RATE_LIMITS, SlidingWindowLimiter
 from oneapi.cache import Router
 from oneapi.db.models import Channel
+from oneapi.security import login_limits
+from oneapi.security.login_limits import LOGIN_LIMITS
 from tests.conftest import Gateway
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,6 +67,34 @@ async def test_channel_edits_keep_the_routes_equal_to_a_fresh_build(gateway: Gat
     assert "default/o1-mini" not in routes(gateway.state.cache.router, channels)["listed"]
     cached = {c.id: c for t in gateway.state.cache.router.tiers("default", "gpt-3.5-turbo") for c in t.channels}
     assert cached[ids[4]].key == "sk-new" and cached[ids[4]] is gateway.state.cache.channel(ids[4])
+
+
+async def test_per_client_counters_stay_bounded_under_a_flood_of_addresses_and_names(make_gateway,
+                                                                                  monkeypatch: pytest.MonkeyPatch):
+    """Requests and failed sign-ins from ever new addresses (claimed through the trusted loopback proxy) and
+    names: the rate limiter and the login counters keep at most their caps (made small here) of entries, and
+    the newest clients are still counted."""
+    monkeypatch.setattr(ratelimit, "MAX_CLIENTS", 100)
+    monkeypatch.setattr(login_limits, "MAX_KEYS", 20)
+    gateway = await make_gateway(DEBUG="false", GLOBAL_API_RATE_LIMIT="3")
+    for i in range(300):
+        async with gateway.http.get(gateway.url + "/api/status",
+                                    headers={"X-Forwarded-For": f"10.{i // 250}.{i % 250}.1"}) as resp:
+            assert resp.status == 200
+    for i in range(25):
+        async with gateway.http.post(gateway.url + "/api/user/login", json={"username": f"nobody{i}", "password": "x"},
+                                     headers={"X-Forwarded-For": f"10.9.{i}.1"}) as resp:
+            assert not (await resp.json())["success"]
+    limiter = gateway.app[RATE_LIMITS].limiters["GA"]
+    assert isinstance(limiter, SlidingWindowLimiter)
+    assert 0 < len(limiter._hits) <= 100
+    assert 0 < len(gateway.app[LOGIN_LIMITS]._memory) <= 20
+    newest = {"X-Forwarded-For": "10.1.49.1"}  # the 300th address: still limited after its three requests
+    statuses = []
+    for _ in range(3):
+        async with gateway.http.get(gateway.url + "/api/status", headers=newest) as resp:
+            statuses.append(resp.status)
+    assert statuses == [200, 200, 429]
 
 
 def test_bench_data_tiny_run_reports_start_relay_admin_memory_and_retention(tmp_path):

@@ -4,7 +4,7 @@ GlobalAPI (GLOBAL_API_RATE_LIMIT per 180 s) covers every /api route and the dash
 Critical (20 per 1200 s) covers login and registration. A refused request gets 429 with an empty body.
 DEBUG=true or a limit of 0 switches a limiter off. With Redis enabled the logs live in Redis
 (``rateLimit:<mark><ip>``, as One API keeps them), so every node counts the same requests; otherwise in
-process memory, with stale clients swept every 20 minutes.
+process memory, with stale clients swept every 20 minutes and at most MAX_CLIENTS of them kept.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from oneapi.security.bounded import forget_oldest
 from oneapi.security.client_ip import client_ip
 from oneapi.state import STATE
 
@@ -26,6 +27,7 @@ if TYPE_CHECKING:  # redis is imported only by deployments that use it
 GLOBAL_API_WINDOW = 180.0
 CRITICAL_LIMIT, CRITICAL_WINDOW = 20, 1200.0
 _SWEEP_EVERY = 1200.0
+MAX_CLIENTS = 100_000  # clients remembered per limiter: a flood of addresses cannot grow memory without end
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -44,6 +46,8 @@ class SlidingWindowLimiter:
             self._sweep(now)
         hits = self._hits.get(key)
         if hits is None:
+            if len(self._hits) >= MAX_CLIENTS:
+                self._make_room(now)
             hits = self._hits[key] = deque(maxlen=self.limit)
         if len(hits) == self.limit and now - hits[0] < self.window:
             return False
@@ -53,6 +57,11 @@ class SlidingWindowLimiter:
     def _sweep(self, now: float) -> None:
         self._hits = {k: v for k, v in self._hits.items() if v and now - v[-1] < self.window}
         self._swept = now
+
+    def _make_room(self, now: float) -> None:
+        """Sweep; if every client is still in its window, forget the tenth seen first (the oldest keys)."""
+        self._sweep(now)
+        forget_oldest(self._hits, MAX_CLIENTS)
 
 
 # One atomic step of the sliding log: refuse while the list is full and its oldest entry is in the window.

@@ -12,12 +12,14 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from oneapi.security.bounded import forget_oldest
 from oneapi.security.client_ip import client_ip
 from oneapi.state import STATE
 
 WINDOW = 900  # seconds
 USERNAME_LIMIT = 10  # failed sign-ins per username per window
 IP_LIMIT = 30  # failed sign-ins per client address per window
+MAX_KEYS = 100_000  # counters kept in memory
 TOO_MANY = "登录失败次数过多，请 15 分钟后再试"
 
 
@@ -55,8 +57,9 @@ class LoginLimits:
                     pipe.expire(key, WINDOW, nx=True)
                     await pipe.execute()
                 continue
-            if len(self._memory) > 100_000:  # a flood of distinct names: forget finished windows
+            if len(self._memory) >= MAX_KEYS:  # a flood of distinct names: forget finished windows, then the oldest
                 self._memory = {k: v for k, v in self._memory.items() if now - v[0] < WINDOW}
+                forget_oldest(self._memory, MAX_KEYS)
             started, count = self._memory.get(key, (now, 0))
             if now - started >= WINDOW:
                 started, count = now, 0
