@@ -26,6 +26,7 @@ import asyncio
 import json
 import os
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -47,6 +48,10 @@ DAYS = 30
 BATCH = 500  # rows per INSERT statement
 SAMPLE_EVERY = 50_000
 ROOT_TOKEN_SHARE = 10  # every 10th token is root's, so that its token list has deep pages
+
+
+def progress(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
 def sizes(rows: int) -> dict[str, int]:
@@ -289,6 +294,7 @@ async def memory_growth(url: str, pid: int, keys: list[str], requests: int) -> l
     def sample(done: int) -> None:
         if done % step == 0:
             samples.append((done, bench.rss_mb(pid)))
+            progress(f"{done} requests: RSS {samples[-1][1]:.1f} MB")
 
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
         await relay_load(session, url, keys, total=requests, on_count=sample)
@@ -317,8 +323,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                                      bench.LOAD_CPUS)}
     report: dict[str, Any] = {"sizes": size, "backend": "sqlite" if not args.dsn else args.dsn.split(":")[0],
                               "load_average": os.getloadavg(), "cpus": os.cpu_count()}
+    envs: dict[str, tuple[dict[str, str], str]] = {}
     try:
-        bases, envs, prepared = {}, {}, {}
+        bases, prepared = {}, {}
         for name in ("empty", "big"):
             workdir = tempfile.mkdtemp(prefix=f"oneapi-bench-data-{name}-")
             gw_port = bench.free_port()
@@ -326,6 +333,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             if name == "big" and args.dsn:
                 extra["SQL_DSN"] = args.dsn
             envs[name] = (bench.gateway_env(gw_port, workdir, extra), workdir)
+            progress(f"preparing the {name} database in {workdir}")
             bases[name] = f"http://127.0.0.1:{gw_port}"
             prepared[name] = await prepare(envs[name][0], size if name == "big" else None, upstream,
                                            empty_first=name == "big" and bool(args.dsn))
@@ -339,6 +347,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             await bench.wait_up(bases[name] + "/api/status", timeout=300)
             report[name] = {"start_s": time.monotonic() - started, "cache_load_s": prepared[name]["cache_load_s"],
                             "cached": prepared[name]["cached"], "rss_idle_mb": bench.rss_mb(procs[name].pid)}
+        progress("measuring relay throughput")
         keys = {"empty": (await bench.setup_gateway(bases["empty"], upstream)).removeprefix("sk-"),
                 "big": prepared["big"]["key"]}
         for _ in range(args.rounds):
@@ -349,13 +358,16 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                                                       procs[name].pid, False, args.seconds)
                 report[name].setdefault("rps", []).append(rps)
                 report[name].setdefault("cpu_ms", []).append(cpu)
+        progress("measuring the admin reads")
         for name in ("empty", "big"):
             report[name]["admin"] = await admin_latency(bases[name], size, args.calls)
         relay = bases["big"] + "/v1/chat/completions"
         if args.requests:
+            progress(f"relaying {args.requests} requests for the memory series")
             samples = await memory_growth(relay, procs["big"].pid, prepared["big"]["keys"], args.requests)
             report["memory"] = {"requests": args.requests, "samples": samples, "slope_mb_per_100k": slope(samples)}
         if args.retention_days:
+            progress("deleting old logs while relaying")
             report["retention"] = await during_retention(bases["big"], relay, prepared["big"]["keys"],
                                                          args.retention_days)
         report["load_average_end"] = os.getloadavg()
@@ -364,6 +376,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             proc.terminate()
         for proc in procs.values():
             proc.wait(timeout=60)
+        if not args.keep:
+            for _, workdir in envs.values():
+                shutil.rmtree(workdir, ignore_errors=True)
     return report
 
 
@@ -415,6 +430,7 @@ if __name__ == "__main__":
                         help="finally delete logs older than this while relaying (0: skip)")
     parser.add_argument("--dsn", help="seed and serve the big database on this SQL_DSN (its tables are dropped)")
     parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument("--keep", action="store_true", help="keep the SQLite databases (their paths go to stderr)")
     args = parser.parse_args()
     figures = asyncio.run(main(args))
     figures["calls"] = args.calls
