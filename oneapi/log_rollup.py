@@ -19,7 +19,7 @@ import math
 import time
 from typing import Any
 
-from peewee import EXCLUDED, SQL, Expression, Field, MySQLDatabase, fn
+from peewee import EXCLUDED, SQL, Expression, Field, MySQLDatabase, NodeList, fn
 
 from oneapi.constants import LogType
 from oneapi.db.connect import AsyncDatabase
@@ -38,10 +38,13 @@ CHUNK = 2000  # log rows summed per step: a short hold of SQLite's write lock, w
 INTERVAL = 30.0  # seconds between steps of the background loop
 
 
-def time_bucket(db: AsyncDatabase, column: Field | Expression, seconds: int) -> Expression:
-    """``column`` divided by ``seconds``, an integer (MySQL's ``/`` gives decimals). The divisor is a literal, not
-    a parameter, so that PostgreSQL sees the same expression in SELECT and GROUP BY."""
-    return Expression(column, "DIV" if isinstance(db, MySQLDatabase) else "/", SQL(str(seconds)))
+def time_bucket(db: AsyncDatabase, column: Field | Expression, seconds: int) -> NodeList:
+    """``column`` divided by ``seconds``, an integer. MySQL needs DIV: its ``/`` gives a decimal rounded to four
+    places, which puts a log of the last seconds of a day into the next day. The operator is SQL text because
+    peewee renders an Expression's "DIV" as "/". The divisor is a literal, not a parameter, so that PostgreSQL
+    sees the same expression in SELECT and GROUP BY."""
+    divide = "DIV" if isinstance(db, MySQLDatabase) else "/"
+    return NodeList((column, SQL(divide), SQL(str(seconds))), parens=True)
 
 
 async def rolled_up_to(db: AsyncDatabase) -> int:

@@ -15,7 +15,7 @@ import pytest
 from peewee import fn
 
 from oneapi.db.models import Log, LogHourly
-from oneapi.log_rollup import CHUNK
+from oneapi.log_rollup import CHUNK, HOUR
 from oneapi.logs import DELETE_BATCH, LogFilter, log_where, page_query
 from tests.conftest import Gateway
 
@@ -33,14 +33,17 @@ def _clock() -> None:
     NOW = int(time.time())
 
 
+def log_row(user_id: int, created: int, i: int, seed: int = 0) -> tuple[Any, ...]:
+    """Generated row number ``i``: every fifth is a top-up log; the model and the figures vary with ``i``."""
+    log_type = 1 if (i + seed) % 5 == 0 else 2
+    return (user_id, created, log_type, f"row {i}", f"user{user_id}", "tok", MODELS[(i + seed) % 3], 7 + i % 13,
+            3 + i % 5, 2 + i % 7, 1, "", 5, False, False)
+
+
 def log_rows(user_ids: list[int], count: int, newest: int, oldest: int, seed: int = 0) -> list[tuple[Any, ...]]:
-    """``count`` rows spread evenly from ``oldest`` to ``newest`` seconds ago; every fifth is a top-up log."""
-    rows = []
-    for i in range(count):
-        created = NOW - newest - (oldest - newest) * i // max(count - 1, 1)
-        log_type = 1 if (i + seed) % 5 == 0 else 2
-        rows.append((user_ids[i % len(user_ids)], created, log_type, f"row {i}", f"user{user_ids[i % len(user_ids)]}",
-                     "tok", MODELS[(i + seed) % 3], 7 + i % 13, 3 + i % 5, 2 + i % 7, 1, "", 5, False, False))
+    """``count`` rows spread evenly from ``oldest`` to ``newest`` seconds ago."""
+    rows = [log_row(user_ids[i % len(user_ids)], NOW - newest - (oldest - newest) * i // max(count - 1, 1), i, seed)
+            for i in range(count)]
     return sorted(rows, key=lambda row: row[1])  # ids grow with time, as the ledger writes them
 
 
@@ -147,6 +150,28 @@ async def test_dashboard_and_stats_equal_a_direct_aggregate_over_the_logs(make_g
     # filters log_hourly has no column for are summed from the logs
     by_name = await gateway.api("GET", f"/api/log/stat?username=user{alice['id']}")
     assert by_name["data"]["quota"] == direct_quota(logs, user_id=alice["id"])
+
+
+async def test_logs_of_the_last_seconds_of_a_day_or_an_hour_count_in_that_day_and_hour(make_gateway, sql_dsn):
+    """MySQL's ``/`` gives a decimal rounded to four places: 23:59:59 / 86400 would be the next day."""
+    gateway = await make_gateway(SQL_DSN=sql_dsn)
+    user = await gateway.add_user()
+    await age_setup_logs(gateway)
+    midnight = NOW - NOW % 86400
+    stamps = sorted(midnight - days * 86400 + offset for days in range(1, 6)
+                    for offset in (-1, -3, 0, 2, HOUR - 1, HOUR - 2, HOUR, -HOUR - 1))
+    await insert_logs(gateway, [log_row(user["id"], stamp, i, seed=1) for i, stamp in enumerate(stamps)])
+    logs = await all_logs(gateway)
+    dashboard = await gateway.api("GET", "/api/user/dashboard", token=user["access_token"])
+    assert dashboard["data"] == direct_dashboard(logs, user["id"])
+    assert await scalar(gateway, "SELECT last_log_id FROM log_rollup_marks WHERE name = 'log_hourly'") == logs[-1][0]
+    cursor = await gateway.state.dbs.logs.aexecute_sql("SELECT user_id, hour, model_name FROM log_hourly")
+    hourly = sorted((int(user_id), int(hour), model) for user_id, hour, model in cursor.fetchall() if user_id != -1)
+    await gateway.state.dbs.release()
+    assert hourly == sorted({(row[1], row[2] // HOUR * HOUR, row[4]) for row in logs if row[3] == 2})  # whole hours
+    for start, end in ((midnight - 3 * 86400, midnight - 2 * 86400 - 1), (midnight - 4 * 86400 + HOUR, midnight - 1)):
+        answer = await gateway.api("GET", f"/api/log/stat?type=2&start_timestamp={start}&end_timestamp={end}")
+        assert answer["data"]["quota"] == direct_quota(logs, start=start, end=end)
 
 
 async def test_deleting_history_in_batches_keeps_the_sums_equal_to_the_logs(make_gateway, sql_dsn):
