@@ -75,6 +75,10 @@ async def _create_root(dbs: Databases, settings: Settings, access_token: str, pa
                 remain_quota=ROOT_QUOTA, expired_time=-1, created_time=int(time.time()),
                 accessed_time=int(time.time()),
             )
+            if isinstance(dbs.main, peewee.PostgresqlDatabase):  # an explicit id leaves the sequence at 1
+                table = Token._meta.table_name
+                await dbs.main.aexecute_sql(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT MAX(id) FROM {table}))")
 
 
 async def _sync_loop(state: AppState) -> None:

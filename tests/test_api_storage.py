@@ -58,3 +58,11 @@ async def test_values_the_columns_cannot_hold_are_client_errors(make_gateway, sq
         "无效的参数：quota 超出范围")
     searched = await gateway.api("GET", "/api/channel/search?keyword=99999999999")
     assert searched == {"success": True, "message": "", "data": []}
+
+
+async def test_tokens_made_after_the_initial_root_token_get_their_own_ids(make_gateway, sql_dsn):
+    """INITIAL_ROOT_TOKEN is stored with id 1, as One API does; the next token must not collide with it."""
+    gateway = await make_gateway(SQL_DSN=sql_dsn, INITIAL_ROOT_TOKEN="sk-" + "i" * 48)
+    await gateway.add_token(name="after-the-initial")
+    ids = sorted(t["id"] for t in (await gateway.api("GET", "/api/token/"))["data"])
+    assert ids[0] == 1 and len(ids) == len(set(ids)) >= 2, ids
