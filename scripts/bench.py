@@ -314,7 +314,8 @@ async def setup_gateway(base: str, upstream: str) -> str:
 
 async def start_time(binary: str | None, env_extra: dict[str, str]) -> tuple[float, float]:
     """Spawn on an empty database: seconds to the first answered request, and the CPU seconds the process
-    spent until then (which a loaded machine inflates less), the best of three."""
+    and its children (the one-file launcher's server) spent until then (which a loaded machine inflates less),
+    the best of three."""
     best, best_cpu = float("inf"), float("inf")
     for _ in range(3):
         port, workdir = free_port(), tempfile.mkdtemp(prefix="oneapi-bench-start-")
@@ -322,7 +323,7 @@ async def start_time(binary: str | None, env_extra: dict[str, str]) -> tuple[flo
                      env=gateway_env(port, workdir, env_extra), cwd=workdir)
         try:
             best = min(best, await wait_up(f"http://127.0.0.1:{port}/api/status"))
-            best_cpu = min(best_cpu, cpu_seconds(proc.pid))
+            best_cpu = min(best_cpu, tree_cpu_seconds(proc.pid))
         finally:
             proc.terminate()
             proc.wait(timeout=30)
@@ -428,6 +429,12 @@ def print_report(report: dict[str, Any]) -> None:
 
 
 # -- --workers N: one worker against N ------------------------------------------------------------
+def own_cpu_seconds() -> float:
+    """CPU time of this process: the load generator."""
+    times = os.times()
+    return times.user + times.system
+
+
 def tree_cpu_seconds(pid: int) -> float:
     """CPU time of a process and its children (the supervisor and its workers)."""
     children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
@@ -463,10 +470,14 @@ async def workers_scaling(seconds: float, binary: str | None, workers: int) -> N
                         url = base + "/v1/chat/completions"
                         await closed_loop(session, url, body(MODEL, stream), min(1.0, seconds / 2), stream)
                         cpu, started = tree_cpu_seconds(proc.pid), time.monotonic()
+                        others = own_cpu_seconds() + cpu_seconds(upstream_proc.pid)
                         done = await closed_loop(session, url, body(MODEL, stream), seconds, stream)
                         elapsed, used = time.monotonic() - started, tree_cpu_seconds(proc.pid) - cpu
+                        others = own_cpu_seconds() + cpu_seconds(upstream_proc.pid) - others
                         results.setdefault(count, {})[f"{mode}_rps"] = done / elapsed
                         results[count][f"{mode}_cpu_ms"] = used * 1000 / done
+                        results[count][f"{mode}_cores"] = used / elapsed
+                        results[count][f"{mode}_load_cores"] = others / elapsed
             finally:
                 proc.terminate()
                 proc.wait(timeout=60)
@@ -481,7 +492,13 @@ async def workers_scaling(seconds: float, binary: str | None, workers: int) -> N
         target = ">= 1.8 (2 workers, 2 free cores)" if workers == 2 else ""
         print(f"{mode.replace('_', '-') + ' req/s':<26}{one:>12.0f}{many:>12.0f}{many / one:>8.2f}   {target}")
         print(f"{'  CPU ms per request':<26}{results[1][f'{mode}_cpu_ms']:>12.3f}"
-              f"{results[workers][f'{mode}_cpu_ms']:>12.3f}")
+              f"{results[workers][f'{mode}_cpu_ms']:>12.3f}"
+              f"{results[1][f'{mode}_cpu_ms'] / results[workers][f'{mode}_cpu_ms']:>8.2f}   efficiency, 1.00 = linear")
+        for label, key in (("  gateway cores busy", "cores"), ("  load + upstream cores", "load_cores")):
+            print(f"{label:<26}{results[1][f'{mode}_{key}']:>12.2f}{results[workers][f'{mode}_{key}']:>12.2f}")
+    print("\nThe ratio can reach N only with N cores free for the gateway besides the load generator's and the "
+          "upstream's;\nthe efficiency (CPU per request, 1 worker over N) says how close to linear the workers scale "
+          "per core they get.")
 
 
 if __name__ == "__main__":
