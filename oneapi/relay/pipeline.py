@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -200,7 +201,6 @@ async def pre_consume(state: AppState, request: web.Request, caller: Caller, par
         reserved = int(options.int("PreConsumedQuota") * ratio)
 
     upstream = upstream_for(channel)
-    relay_timeout = state.settings.relay_timeout
     relay_request = RelayRequest(
         mode=mode,
         path=path,
@@ -217,7 +217,7 @@ async def pre_consume(state: AppState, request: web.Request, caller: Caller, par
         settings=state.settings,
         counter=counter,
         client_headers=request.headers,
-        timeout=aiohttp.ClientTimeout(total=relay_timeout or None, sock_connect=30),
+        timeout=_upstream_timeout(state.settings.relay_timeout),
         fetcher=state.fetcher,
     )
     token = caller.token
@@ -234,6 +234,12 @@ async def pre_consume(state: AppState, request: web.Request, caller: Caller, par
     completion_ratio = ratios.completion_ratio(options, model, channel.type)
     return Attempt(channel, relay_request, reserved, model_ratio, group_ratio, completion_ratio, reset, reservation,
                    fixed_quota)
+
+
+@functools.lru_cache(maxsize=4)
+def _upstream_timeout(relay_timeout: int) -> aiohttp.ClientTimeout:
+    """RELAY_TIMEOUT (0: none) for the whole upstream call, 30 s to connect; one immutable object per value."""
+    return aiohttp.ClientTimeout(total=relay_timeout or None, sock_connect=30)
 
 
 async def _prompt_count(counter: TokenCounter, parsed: Parsed, body: dict[str, Any], model: str) -> int | None:

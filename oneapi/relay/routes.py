@@ -38,10 +38,6 @@ _NOT_IMPLEMENTED = [
 ]
 
 
-async def _relay_handler(mode: RelayMode, request: web.Request) -> web.StreamResponse:
-    return await relay(request, mode)
-
-
 async def not_implemented(request: web.Request) -> web.Response:
     await authenticate_token(request, request.app[STATE])
     raise RelayError("API not implemented", status=501, code="api_not_implemented")
@@ -93,7 +89,7 @@ async def billing_usage(request: web.Request) -> web.Response:
 
 def setup_routes(app: web.Application) -> None:
     for path, mode in _RELAYED.items():
-        app.router.add_post(path, partial(_relay_handler, mode))
+        app.router.add_post(path, partial(relay, mode=mode))
     app.router.add_get("/v1/models", list_models)
     app.router.add_get("/v1/models/{model}", retrieve_model)
     for prefix in ("", "/v1"):
