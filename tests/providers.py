@@ -7,6 +7,7 @@ price tables, from the token counts the fake upstream reported.
 
 from __future__ import annotations
 
+import inspect
 import math
 import secrets
 from collections.abc import Callable
@@ -55,6 +56,21 @@ def fake_upstream(make_fake: Callable[[], Any]) -> Any:
         return await serve_fake(make_fake())
 
     return served
+
+
+def wired_to(fake_fixture: str, channel_type: int, models: str, **channel_fields: Any) -> Any:
+    """A fixture: root's new token, reaching a channel of ``channel_type`` for ``models`` to the fake that the
+    fixture named ``fake_fixture`` serves, with the fake's key: ``wired = wired_to("baidu", ChannelType.BAIDU,
+    MODELS)`` (a test that needs another key calls ``wire`` itself)."""
+
+    async def wired(gateway: Gateway, **fake: Any) -> Customer:
+        return await wire(gateway, fake[fake_fixture], channel_type, models, **channel_fields)
+
+    # pytest hands a fixture the fixtures its signature names: here the gateway and the fake's fixture.
+    wired.__signature__ = inspect.Signature([  # type: ignore[attr-defined]
+        inspect.Parameter("gateway", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+        inspect.Parameter(fake_fixture, inspect.Parameter.KEYWORD_ONLY)])
+    return pytest.fixture(wired)
 
 
 @dataclass
@@ -124,6 +140,19 @@ class Customer:
             await self.client.chat.completions.create(messages=HI, **request)
         assert await self.quota_left() == before and await self.logs() == []
         return caught.value
+
+    async def required_tool_calls(self, model: str) -> tuple[dict[str, Any], Any]:
+        """Ask for the weather in Paris and Rome with a tool call required: the question and the answer, having
+        checked the answer calls get_weather for Paris, then Rome, under two ids, and finishes with "tool_calls"."""
+        question = {"role": "user", "content": "Weather in Paris and Rome?"}
+        answer = await self.client.chat.completions.create(model=model, messages=[question], tools=[WEATHER_TOOL],
+                                                           tool_choice="required")
+        calls = answer.choices[0].message.tool_calls
+        assert answer.choices[0].finish_reason == "tool_calls"
+        assert [(c.function.name, orjson.loads(c.function.arguments)) for c in calls] == [
+            ("get_weather", {"city": "Paris"}), ("get_weather", {"city": "Rome"})]
+        assert len({c.id for c in calls}) == 2
+        return question, answer
 
     async def tool_round_trip(self, model: str, question_text: str, tool: dict[str, Any],
                               arguments: dict[str, Any], result: str) -> tuple[Any, Any]:

@@ -64,15 +64,11 @@ async def test_tool_calls_round_trip_with_consecutive_tool_results_merged(gatewa
     claude.tool_uses = [("get_weather", {"city": "Paris"}), ("get_weather", {"city": "Rome"})]
     claude.lead_text = "Let me check."
     wired = await wire(gateway, claude, TYPE, MODEL)
-    question = {"role": "user", "content": "Weather in Paris and Rome?"}
-    first = await wired.client.chat.completions.create(model=MODEL, messages=[question], tools=[WEATHER_TOOL],
-                                                       tool_choice="required")
+    question, first = await wired.required_tool_calls(MODEL)
 
     message = first.choices[0].message
-    assert first.choices[0].finish_reason == "tool_calls"
     assert message.content == "Let me check."
-    assert [(c.id, c.function.name, orjson.loads(c.function.arguments)) for c in message.tool_calls] == [
-        ("toolu_fake0", "get_weather", {"city": "Paris"}), ("toolu_fake1", "get_weather", {"city": "Rome"})]
+    assert [c.id for c in message.tool_calls] == ["toolu_fake0", "toolu_fake1"]
     sent = claude.requests[-1]
     assert sent["tools"] == [{"name": "get_weather", "description": "The weather in a city",
                               "input_schema": WEATHER_TOOL["function"]["parameters"]}]
@@ -132,12 +128,11 @@ async def test_images_go_as_base64_and_url_sources(gateway: Gateway, claude: Fak
 
 async def test_wrong_key_is_refused_by_claude_and_surfaced_as_401(gateway: Gateway, claude: FakeAnthropic):
     wired = await wire(gateway, claude, TYPE, MODEL, key="sk-ant-wrong")
-    with pytest.raises(openai.AuthenticationError) as caught:
-        await wired.client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "Hi"}])
+    refused = await wired.refused_at_no_cost(openai.AuthenticationError, model=MODEL)
 
-    assert caught.value.status_code == 401
-    assert "invalid x-api-key" in caught.value.message
-    assert caught.value.body["type"] == "authentication_error"
+    assert refused.status_code == 401
+    assert "invalid x-api-key" in refused.message
+    assert refused.body["type"] == "authentication_error"
     assert claude.headers[-1]["x-api-key"] == "sk-ant-wrong"
 
 

@@ -13,17 +13,16 @@ import pytest
 from oneapi.constants import ChannelType
 from tests.conftest import Gateway
 from tests.fakes.baidu import FakeBaidu, FakeQianfanV2
-from tests.providers import HI, Customer, fake_upstream, stream_chat, wire
+from tests.providers import HI, Customer, fake_upstream, stream_chat, wire, wired_to
 
 baidu = fake_upstream(FakeBaidu)
 
 
-async def wire_baidu(gateway: Gateway, fake: FakeBaidu, key: str | None = None) -> Customer:
-    return await wire(gateway, fake, ChannelType.BAIDU, "ERNIE-3.5-8K,ERNIE-4.0-8K,Embedding-V1", key=key)
+MODELS = "ERNIE-3.5-8K,ERNIE-4.0-8K,Embedding-V1"
+wired = wired_to("baidu", ChannelType.BAIDU, MODELS)
 
 
-async def test_chat_is_converted_for_ernie_and_billed_from_its_usage(gateway: Gateway, baidu: FakeBaidu):
-    wired = await wire_baidu(gateway, baidu)
+async def test_chat_is_converted_for_ernie_and_billed_from_its_usage(wired: Customer, baidu: FakeBaidu):
     client = wired.client
 
     answer = await client.chat.completions.create(model="ERNIE-4.0-8K", temperature=1.5, frequency_penalty=0.5,
@@ -40,8 +39,7 @@ async def test_chat_is_converted_for_ernie_and_billed_from_its_usage(gateway: Ga
     await wired.assert_billed("ERNIE-4.0-8K", ChannelType.BAIDU, *baidu.usage)
 
 
-async def test_stream_ends_at_is_end_and_is_billed_from_its_usage(gateway: Gateway, baidu: FakeBaidu):
-    wired = await wire_baidu(gateway, baidu)
+async def test_stream_ends_at_is_end_and_is_billed_from_its_usage(wired: Customer, baidu: FakeBaidu):
     client = wired.client
 
     chunks = await stream_chat(client, model="ERNIE-3.5-8K", messages=HI)
@@ -52,16 +50,15 @@ async def test_stream_ends_at_is_end_and_is_billed_from_its_usage(gateway: Gatew
     await wired.assert_billed("ERNIE-3.5-8K", ChannelType.BAIDU, *baidu.usage)
 
 
-async def test_embeddings_are_billed_from_usage(gateway: Gateway, baidu: FakeBaidu):
-    wired = await wire_baidu(gateway, baidu)
+async def test_embeddings_are_billed_from_usage(wired: Customer, baidu: FakeBaidu):
     vectors = await wired.billed_embeddings("Embedding-V1", ChannelType.BAIDU, baidu.embedding_tokens, ["one", "two"])
 
     assert vectors == [[0.5, 0.25, -0.125]] * 2
     assert baidu.endpoints == ["embedding-v1"] and baidu.requests[0] == {"input": ["one", "two"]}
 
 
-async def test_errors_inside_http_200_answers_get_a_real_status(gateway: Gateway, baidu: FakeBaidu):
-    client = (await wire_baidu(gateway, baidu)).client
+async def test_errors_inside_http_200_answers_get_a_real_status(wired: Customer, baidu: FakeBaidu):
+    client = wired.client
 
     baidu.fail_next(18, "Open api qps request limit reached")
     with pytest.raises(openai.RateLimitError):
@@ -79,7 +76,7 @@ async def test_errors_inside_http_200_answers_get_a_real_status(gateway: Gateway
 
 
 async def test_wrong_credentials_are_refused_by_baidu_oauth(gateway: Gateway, baidu: FakeBaidu):
-    client = (await wire_baidu(gateway, baidu, key=f"{baidu.api_key}|wrong-secret")).client
+    client = (await wire(gateway, baidu, ChannelType.BAIDU, MODELS, key=f"{baidu.api_key}|wrong-secret")).client
 
     with pytest.raises(openai.AuthenticationError) as refused:
         await client.chat.completions.create(model="ERNIE-3.5-8K", messages=HI)
@@ -88,19 +85,19 @@ async def test_wrong_credentials_are_refused_by_baidu_oauth(gateway: Gateway, ba
     assert baidu.token_requests == 1 and not baidu.requests
 
 
-async def test_one_token_serves_consecutive_requests(gateway: Gateway, baidu: FakeBaidu):
-    client = (await wire_baidu(gateway, baidu)).client
+async def test_one_token_serves_consecutive_requests(wired: Customer, baidu: FakeBaidu):
+    client = wired.client
     for _ in range(3):
         await client.chat.completions.create(model="ERNIE-3.5-8K", messages=HI)
 
     assert baidu.token_requests == 1 and len(set(baidu.tokens_used)) == 1
 
 
-async def test_two_concurrent_first_requests_fetch_one_token(gateway: Gateway, baidu: FakeBaidu):
+async def test_two_concurrent_first_requests_fetch_one_token(wired: Customer, baidu: FakeBaidu):
     # The fake holds the first token answer until a second token request arrives (or 1 s passes):
     # with one fetch in flight per key, the second request waits for the first fetch instead.
     baidu.hold_first_token = 1.0
-    client = (await wire_baidu(gateway, baidu)).client
+    client = wired.client
 
     answers = await asyncio.gather(*(client.chat.completions.create(model="ERNIE-3.5-8K", messages=HI)
                                      for _ in range(2)))
@@ -110,8 +107,8 @@ async def test_two_concurrent_first_requests_fetch_one_token(gateway: Gateway, b
     assert len(baidu.tokens_used) == 2 and len(set(baidu.tokens_used)) == 1
 
 
-async def test_a_revoked_token_is_replaced_and_the_request_retried(gateway: Gateway, baidu: FakeBaidu):
-    client = (await wire_baidu(gateway, baidu)).client
+async def test_a_revoked_token_is_replaced_and_the_request_retried(wired: Customer, baidu: FakeBaidu):
+    client = wired.client
     await client.chat.completions.create(model="ERNIE-3.5-8K", messages=HI)
     baidu.revoke_tokens()
 
@@ -124,9 +121,9 @@ async def test_a_revoked_token_is_replaced_and_the_request_retried(gateway: Gate
     assert first == refused != fresh
 
 
-async def test_a_token_close_to_expiry_is_renewed_in_the_background(gateway: Gateway, baidu: FakeBaidu):
+async def test_a_token_close_to_expiry_is_renewed_in_the_background(wired: Customer, baidu: FakeBaidu):
     baidu.expires_in = 1800  # less than the hour before expiry at which renewal starts
-    client = (await wire_baidu(gateway, baidu)).client
+    client = wired.client
     await client.chat.completions.create(model="ERNIE-3.5-8K", messages=HI)
     baidu.token_issued.clear()
     baidu.expires_in = 2592000

@@ -66,15 +66,8 @@ async def test_stream_ends_with_the_finish_reason_and_bills_usage_metadata(gatew
 async def test_function_calls_round_trip(gateway: Gateway, gemini: FakeGemini):
     gemini.function_calls = [("get_weather", {"city": "Paris"}), ("get_weather", {"city": "Rome"})]
     wired = await wire(gateway, gemini, TYPE, MODEL)
-    question = {"role": "user", "content": "Weather in Paris and Rome?"}
-    first = await wired.client.chat.completions.create(model=MODEL, messages=[question], tools=[WEATHER_TOOL],
-                                                       tool_choice="required")
+    question, first = await wired.required_tool_calls(MODEL)
 
-    message = first.choices[0].message
-    assert first.choices[0].finish_reason == "tool_calls"
-    assert [(c.function.name, orjson.loads(c.function.arguments)) for c in message.tool_calls] == [
-        ("get_weather", {"city": "Paris"}), ("get_weather", {"city": "Rome"})]
-    assert len({c.id for c in message.tool_calls}) == 2
     sent = gemini.requests[-1]
     parameters = sent["tools"][0]["functionDeclarations"][0]["parameters"]
     assert "additionalProperties" not in parameters and parameters["required"] == ["city"]
@@ -150,11 +143,11 @@ async def test_embeddings_keep_input_order(gateway: Gateway, gemini: FakeGemini)
 
 async def test_wrong_key_is_refused_as_google_does_and_surfaced(gateway: Gateway, gemini: FakeGemini):
     wired = await wire(gateway, gemini, TYPE, MODEL, key="wrong-key")
-    with pytest.raises(openai.BadRequestError) as caught:
-        await wired.client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "Hi"}])
-    assert caught.value.status_code == 400
-    assert "API key not valid" in caught.value.message
-    assert caught.value.code == "API_KEY_INVALID" and caught.value.type == "INVALID_ARGUMENT"
+    refused = await wired.refused_at_no_cost(openai.BadRequestError, model=MODEL)
+
+    assert refused.status_code == 400
+    assert "API key not valid" in refused.message
+    assert refused.code == "API_KEY_INVALID" and refused.type == "INVALID_ARGUMENT"
 
 
 async def test_upstream_errors_and_blocked_prompts(gateway: Gateway, gemini: FakeGemini):

@@ -8,17 +8,16 @@ import pytest
 from oneapi.constants import ChannelType
 from tests.conftest import Gateway
 from tests.fakes.tencent import FakeTencent
-from tests.providers import HI, Customer, fake_upstream, stream_chat, wire
+from tests.providers import HI, Customer, fake_upstream, stream_chat, wire, wired_to
 
 hunyuan = fake_upstream(FakeTencent)
 
 
-async def wire_tencent(gateway: Gateway, fake: FakeTencent, key: str | None = None) -> Customer:
-    return await wire(gateway, fake, ChannelType.TENCENT, "hunyuan-turbo,hunyuan-embedding", key=key)
+MODELS = "hunyuan-turbo,hunyuan-embedding"
+wired = wired_to("hunyuan", ChannelType.TENCENT, MODELS)
 
 
-async def test_chat_is_signed_for_the_host_called_and_billed_from_usage(gateway: Gateway, hunyuan: FakeTencent):
-    wired = await wire_tencent(gateway, hunyuan)
+async def test_chat_is_signed_for_the_host_called_and_billed_from_usage(wired: Customer, hunyuan: FakeTencent):
     client = wired.client
 
     answer = await client.chat.completions.create(model="hunyuan-turbo", temperature=0.5, messages=[
@@ -32,9 +31,8 @@ async def test_chat_is_signed_for_the_host_called_and_billed_from_usage(gateway:
     await wired.assert_billed("hunyuan-turbo", ChannelType.TENCENT, *hunyuan.usage)
 
 
-async def test_stream_is_billed_from_the_usage_its_events_carry(gateway: Gateway, hunyuan: FakeTencent):
+async def test_stream_is_billed_from_the_usage_its_events_carry(wired: Customer, hunyuan: FakeTencent):
     hunyuan.usage = (123, 45)  # far from what a local count of "hi" / the reply would give
-    wired = await wire_tencent(gateway, hunyuan)
     client = wired.client
 
     chunks = await stream_chat(client, model="hunyuan-turbo", messages=HI)
@@ -44,8 +42,7 @@ async def test_stream_is_billed_from_the_usage_its_events_carry(gateway: Gateway
     await wired.assert_billed("hunyuan-turbo", ChannelType.TENCENT, 123, 45)
 
 
-async def test_embeddings_are_billed_from_usage(gateway: Gateway, hunyuan: FakeTencent):
-    wired = await wire_tencent(gateway, hunyuan)
+async def test_embeddings_are_billed_from_usage(wired: Customer, hunyuan: FakeTencent):
     vectors = await wired.billed_embeddings("hunyuan-embedding", ChannelType.TENCENT, hunyuan.embedding_tokens,
                                             ["one", "two"])
 
@@ -55,7 +52,7 @@ async def test_embeddings_are_billed_from_usage(gateway: Gateway, hunyuan: FakeT
 
 async def test_a_wrong_secret_key_fails_the_signature_check(gateway: Gateway, hunyuan: FakeTencent):
     wrong_key = f"{hunyuan.app_id}|{hunyuan.secret_id}|not-the-secret-key"
-    client = (await wire_tencent(gateway, hunyuan, key=wrong_key)).client
+    client = (await wire(gateway, hunyuan, ChannelType.TENCENT, MODELS, key=wrong_key)).client
 
     with pytest.raises(openai.AuthenticationError) as refused:
         await client.chat.completions.create(model="hunyuan-turbo", messages=HI)
@@ -64,8 +61,8 @@ async def test_a_wrong_secret_key_fails_the_signature_check(gateway: Gateway, hu
     assert refused.value.body["type"] == "tencent_error" and not hunyuan.requests
 
 
-async def test_response_errors_get_a_real_status(gateway: Gateway, hunyuan: FakeTencent):
-    client = (await wire_tencent(gateway, hunyuan)).client
+async def test_response_errors_get_a_real_status(wired: Customer, hunyuan: FakeTencent):
+    client = wired.client
 
     hunyuan.fail_next("LimitExceeded", "超过配额限制")
     with pytest.raises(openai.RateLimitError):

@@ -17,7 +17,7 @@ from oneapi.constants import ChannelType
 from tests.conftest import Gateway
 from tests.fakes.openai_upstream import FakeOpenAI
 from tests.fakes.xunfei import FakeXunfei
-from tests.providers import HI, WEATHER_TOOL, Customer, stream_chat, wire
+from tests.providers import HI, WEATHER_TOOL, Customer, stream_chat, wire, wired_to
 
 
 @pytest.fixture
@@ -27,12 +27,11 @@ async def spark(serve_fake) -> FakeXunfei:
     return fake
 
 
-async def wire_xunfei(gateway: Gateway, fake: FakeXunfei, key: str | None = None) -> Customer:
-    return await wire(gateway, fake, ChannelType.XUNFEI, "SparkDesk-v3.5,Spark-Max-32K,Spark-Lite", key=key)
+MODELS = "SparkDesk-v3.5,Spark-Max-32K,Spark-Lite"
+wired = wired_to("spark", ChannelType.XUNFEI, MODELS)
 
 
-async def test_chat_over_a_signed_websocket_is_billed_from_the_last_frame(gateway: Gateway, spark: FakeXunfei):
-    wired = await wire_xunfei(gateway, spark)
+async def test_chat_over_a_signed_websocket_is_billed_from_the_last_frame(wired: Customer, spark: FakeXunfei):
     client = wired.client
 
     answer = await client.chat.completions.create(model="SparkDesk-v3.5", messages=HI, temperature=1.7, n=3,
@@ -48,8 +47,7 @@ async def test_chat_over_a_signed_websocket_is_billed_from_the_last_frame(gatewa
     await wired.assert_billed("SparkDesk-v3.5", ChannelType.XUNFEI, *spark.usage)
 
 
-async def test_stream_sends_one_chunk_per_frame_and_is_billed(gateway: Gateway, spark: FakeXunfei):
-    wired = await wire_xunfei(gateway, spark)
+async def test_stream_sends_one_chunk_per_frame_and_is_billed(wired: Customer, spark: FakeXunfei):
     client = wired.client
 
     chunks = await stream_chat(client, model="SparkDesk-v3.5", messages=HI, extra_body={"top_k": 4})
@@ -83,8 +81,8 @@ async def test_the_model_name_picks_the_version_path_and_domain(gateway: Gateway
     assert spark.paths == [path] and spark.frames[0]["parameter"]["chat"]["domain"] == spark_domain
 
 
-async def test_the_request_goes_as_a_text_frame_which_is_all_spark_accepts(gateway: Gateway, spark: FakeXunfei):
-    client = (await wire_xunfei(gateway, spark)).client
+async def test_the_request_goes_as_a_text_frame_which_is_all_spark_accepts(wired: Customer, spark: FakeXunfei):
+    client = wired.client
     await client.chat.completions.create(model="SparkDesk-v3.5", messages=HI)
     url, host = signed_url(spark.url, "/v3.5/chat", spark.api_key, spark.api_secret, time.time())
 
@@ -96,8 +94,8 @@ async def test_the_request_goes_as_a_text_frame_which_is_all_spark_accepts(gatew
     assert spark.refused_frames == ["BINARY"] and len(spark.frames) == 1
 
 
-async def test_function_call_round_trip(gateway: Gateway, spark: FakeXunfei):
-    client = (await wire_xunfei(gateway, spark)).client
+async def test_function_call_round_trip(wired: Customer, spark: FakeXunfei):
+    client = wired.client
     question = {"role": "user", "content": "Weather in Hefei?"}
 
     chunks = await stream_chat(client, model="SparkDesk-v3.5", messages=[question], tools=[WEATHER_TOOL])
@@ -118,8 +116,8 @@ async def test_function_call_round_trip(gateway: Gateway, spark: FakeXunfei):
     assert "get_weather" in spark.frames[1]["payload"]["message"]["text"][1]["content"]
 
 
-async def test_function_call_without_stream(gateway: Gateway, spark: FakeXunfei):
-    client = (await wire_xunfei(gateway, spark)).client
+async def test_function_call_without_stream(wired: Customer, spark: FakeXunfei):
+    client = wired.client
 
     answer = await client.chat.completions.create(model="SparkDesk-v3.5", messages=HI, tools=[WEATHER_TOOL])
 
@@ -128,8 +126,8 @@ async def test_function_call_without_stream(gateway: Gateway, spark: FakeXunfei)
     assert answer.choices[0].finish_reason == "tool_calls"
 
 
-async def test_frames_with_an_error_code_are_errors(gateway: Gateway, spark: FakeXunfei):
-    client = (await wire_xunfei(gateway, spark)).client
+async def test_frames_with_an_error_code_are_errors(wired: Customer, spark: FakeXunfei):
+    client = wired.client
 
     spark.fail_next(11200, "授权错误：该appId没有相关功能的授权 或者 业务量超过限制")
     with pytest.raises(openai.PermissionDeniedError) as denied:
@@ -143,7 +141,8 @@ async def test_frames_with_an_error_code_are_errors(gateway: Gateway, spark: Fak
 
 
 async def test_a_wrong_secret_is_refused_at_the_handshake(gateway: Gateway, spark: FakeXunfei):
-    client = (await wire_xunfei(gateway, spark, key=f"{spark.app_id}|{'x' * 32}|{spark.api_key}")).client
+    wrong_secret = f"{spark.app_id}|{'x' * 32}|{spark.api_key}"
+    client = (await wire(gateway, spark, ChannelType.XUNFEI, MODELS, key=wrong_secret)).client
 
     with pytest.raises(openai.AuthenticationError) as refused:
         await client.chat.completions.create(model="SparkDesk-v3.5", messages=HI)

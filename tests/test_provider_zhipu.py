@@ -11,18 +11,25 @@ import pytest
 from oneapi.constants import ChannelType
 from tests.conftest import Gateway
 from tests.fakes.zhipu import FakeZhipu
-from tests.providers import WEATHER_TOOL, Customer, fake_upstream, stream_chat, streamed_text, tool_reply, wire
+from tests.providers import (
+    WEATHER_TOOL,
+    Customer,
+    fake_upstream,
+    stream_chat,
+    streamed_text,
+    tool_reply,
+    wire,
+    wired_to,
+)
 
 zhipu = fake_upstream(FakeZhipu)
 
 
-async def wire_zhipu(gateway: Gateway, fake: FakeZhipu, key: str | None = None) -> Customer:
-    return await wire(gateway, fake, ChannelType.ZHIPU, "glm-4,chatglm_turbo,chatglm_pro,embedding-2,cogview-3",
-                      key=key)
+MODELS = "glm-4,chatglm_turbo,chatglm_pro,embedding-2,cogview-3"
+wired = wired_to("zhipu", ChannelType.ZHIPU, MODELS)
 
 
-async def test_glm4_chat_is_signed_with_a_zhipu_jwt_clamped_and_billed(gateway: Gateway, zhipu: FakeZhipu):
-    wired = await wire_zhipu(gateway, zhipu)
+async def test_glm4_chat_is_signed_with_a_zhipu_jwt_clamped_and_billed(wired: Customer, zhipu: FakeZhipu):
     client = wired.client
 
     answer = await client.chat.completions.create(model="glm-4", messages=[{"role": "user", "content": "hi"}],
@@ -39,8 +46,7 @@ async def test_glm4_chat_is_signed_with_a_zhipu_jwt_clamped_and_billed(gateway: 
     await wired.assert_billed("glm-4", ChannelType.ZHIPU, *zhipu.usage)
 
 
-async def test_glm4_stream_is_billed_from_the_usage_in_its_last_chunk(gateway: Gateway, zhipu: FakeZhipu):
-    wired = await wire_zhipu(gateway, zhipu)
+async def test_glm4_stream_is_billed_from_the_usage_in_its_last_chunk(wired: Customer, zhipu: FakeZhipu):
     client = wired.client
 
     chunks = await stream_chat(client, model="glm-4", messages=[{"role": "user", "content": "hi"}])
@@ -50,8 +56,8 @@ async def test_glm4_stream_is_billed_from_the_usage_in_its_last_chunk(gateway: G
     await wired.assert_billed("glm-4", ChannelType.ZHIPU, *zhipu.usage)
 
 
-async def test_glm4_tool_call_round_trip(gateway: Gateway, zhipu: FakeZhipu):
-    client = (await wire_zhipu(gateway, zhipu)).client
+async def test_glm4_tool_call_round_trip(wired: Customer, zhipu: FakeZhipu):
+    client = wired.client
     question = {"role": "user", "content": "Weather in Beijing?"}
 
     first = await client.chat.completions.create(model="glm-4", messages=[question], tools=[WEATHER_TOOL])
@@ -68,9 +74,8 @@ async def test_glm4_tool_call_round_trip(gateway: Gateway, zhipu: FakeZhipu):
     assert zhipu.requests[1]["messages"][1]["tool_calls"][0]["id"] == call.id
 
 
-async def test_chatglm_v3_invoke_unquotes_the_answer_and_bills_its_usage(gateway: Gateway, zhipu: FakeZhipu):
+async def test_chatglm_v3_invoke_unquotes_the_answer_and_bills_its_usage(wired: Customer, zhipu: FakeZhipu):
     zhipu.reply = 'He said "hi"\nthen left'
-    wired = await wire_zhipu(gateway, zhipu)
     client = wired.client
 
     answer = await client.chat.completions.create(model="chatglm_turbo", temperature=0, messages=[
@@ -83,10 +88,9 @@ async def test_chatglm_v3_invoke_unquotes_the_answer_and_bills_its_usage(gateway
     await wired.assert_billed("chatglm_turbo", ChannelType.ZHIPU, *zhipu.usage)
 
 
-async def test_chatglm_v3_sse_invoke_joins_data_lines_and_bills_the_meta_usage(gateway: Gateway,
+async def test_chatglm_v3_sse_invoke_joins_data_lines_and_bills_the_meta_usage(wired: Customer,
                                                                                 zhipu: FakeZhipu):
     zhipu.reply = "First line\nsecond line\nthird"
-    wired = await wire_zhipu(gateway, zhipu)
     client = wired.client
 
     chunks = await stream_chat(client, model="chatglm_pro", messages=[{"role": "user", "content": "hi"}])
@@ -97,8 +101,7 @@ async def test_chatglm_v3_sse_invoke_joins_data_lines_and_bills_the_meta_usage(g
     await wired.assert_billed("chatglm_pro", ChannelType.ZHIPU, *zhipu.usage)
 
 
-async def test_embeddings_go_to_v4_and_are_billed_from_usage(gateway: Gateway, zhipu: FakeZhipu):
-    wired = await wire_zhipu(gateway, zhipu)
+async def test_embeddings_go_to_v4_and_are_billed_from_usage(wired: Customer, zhipu: FakeZhipu):
     vectors = await wired.billed_embeddings("embedding-2", ChannelType.ZHIPU, zhipu.embedding_tokens, "hello")
 
     assert vectors == [[0.25, -0.5, 0.75]]
@@ -106,8 +109,8 @@ async def test_embeddings_go_to_v4_and_are_billed_from_usage(gateway: Gateway, z
     assert zhipu.requests[0] == {"model": "embedding-2", "input": "hello"}
 
 
-async def test_images_are_passed_to_v4_generations(gateway: Gateway, zhipu: FakeZhipu):
-    client = (await wire_zhipu(gateway, zhipu)).client
+async def test_images_are_passed_to_v4_generations(wired: Customer, zhipu: FakeZhipu):
+    client = wired.client
 
     result = await client.images.generate(model="cogview-3", prompt="a red panda", user="u-1")
 
@@ -116,8 +119,8 @@ async def test_images_are_passed_to_v4_generations(gateway: Gateway, zhipu: Fake
     assert zhipu.requests[0] == {"model": "cogview-3", "prompt": "a red panda", "user_id": "u-1"}
 
 
-async def test_one_jwt_serves_consecutive_requests(gateway: Gateway, zhipu: FakeZhipu):
-    client = (await wire_zhipu(gateway, zhipu)).client
+async def test_one_jwt_serves_consecutive_requests(wired: Customer, zhipu: FakeZhipu):
+    client = wired.client
     for _ in range(2):
         await client.chat.completions.create(model="glm-4", messages=[{"role": "user", "content": "hi"}])
 
@@ -125,7 +128,7 @@ async def test_one_jwt_serves_consecutive_requests(gateway: Gateway, zhipu: Fake
 
 
 async def test_a_wrong_secret_is_refused_by_zhipu(gateway: Gateway, zhipu: FakeZhipu):
-    client = (await wire_zhipu(gateway, zhipu, key=f"{zhipu.api_id}.not-the-secret")).client
+    client = (await wire(gateway, zhipu, ChannelType.ZHIPU, MODELS, key=f"{zhipu.api_id}.not-the-secret")).client
 
     with pytest.raises(openai.AuthenticationError) as refused:
         await client.chat.completions.create(model="glm-4", messages=[{"role": "user", "content": "hi"}])
@@ -135,8 +138,8 @@ async def test_a_wrong_secret_is_refused_by_zhipu(gateway: Gateway, zhipu: FakeZ
     assert zhipu.requests, "the request reached Zhipu and was refused there"
 
 
-async def test_upstream_errors_keep_a_sensible_status(gateway: Gateway, zhipu: FakeZhipu):
-    client = (await wire_zhipu(gateway, zhipu)).client
+async def test_upstream_errors_keep_a_sensible_status(wired: Customer, zhipu: FakeZhipu):
+    client = wired.client
     messages = [{"role": "user", "content": "hi"}]
 
     zhipu.fail_next(429, 1302, "您当前使用该API的并发数过高，请降低并发")
