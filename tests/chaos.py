@@ -97,10 +97,12 @@ class Node:
 
 
 class Proxy:
-    """A TCP proxy to a database; ``cut()`` drops every connection and refuses new ones until ``restore()``."""
+    """A TCP proxy to a database; ``cut()`` drops every connection and refuses new ones until ``restore()``.
+    ``latency`` delays every chunk on its way to the database (a slow or distant server)."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, latency: float = 0.0) -> None:
         self.target = port
+        self.latency = latency
         self.port = free_port()
         self.open = True
         self._pipes: set[asyncio.Task[None]] = set()
@@ -120,14 +122,16 @@ class Proxy:
             writer.close()
             return
         self._writers.update((writer, up_writer))
-        for source, sink in ((reader, up_writer), (up_reader, writer)):
-            task = asyncio.create_task(self._pipe(source, sink))
+        for source, sink, delay in ((reader, up_writer, self.latency), (up_reader, writer, 0.0)):
+            task = asyncio.create_task(self._pipe(source, sink, delay))
             self._pipes.add(task)
             task.add_done_callback(self._pipes.discard)
 
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delay: float) -> None:
         try:
             while data := await reader.read(65536):
+                if delay:
+                    await asyncio.sleep(delay)
                 writer.write(data)
                 await writer.drain()
         except (ConnectionError, OSError):
@@ -236,6 +240,19 @@ class Books:
     logged: int  # the sum of the consume logs' quota
     logs: int  # how many consume logs
     held: int  # reservations still open or awaiting their balance correction
+
+
+async def outbox(dsn: str, sqlite_path: Path) -> int:
+    """How many log rows wait in the main database for a separate log database."""
+    [(count,)] = await query(dsn, sqlite_path, "SELECT COUNT(*) FROM ledger_log_outbox")
+    return int(count)
+
+
+async def duplicate_consume_logs(log_dsn: str, sqlite_path: Path) -> int:
+    """Consume log rows beyond the first for one request id (a row written twice)."""
+    [(rows, distinct)] = await query(log_dsn, sqlite_path,
+                                     "SELECT COUNT(*), COUNT(DISTINCT request_id) FROM logs WHERE type = 2")
+    return int(rows) - int(distinct)
 
 
 async def books(dsn: str, sqlite_path: Path, user_id: int, token_name: str, log_dsn: str | None = None) -> Books:

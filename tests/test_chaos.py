@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.chaos import Books, Load, Node, Proxy, books, eventually
+from tests.chaos import Books, Load, Node, Proxy, books, duplicate_consume_logs, eventually, outbox
 from tests.conftest import fresh_database
 from tests.fakes.openai_upstream import FakeOpenAI
 from tests.test_multinode import REDIS_URL, _redis_up
@@ -163,23 +163,67 @@ async def test_kill_9_while_the_database_is_away_replays_the_spill_file(tmp_path
         assert book.logs >= load.answered, "every answered request is billed and logged"
 
 
-async def test_log_database_cut_never_stops_relaying(tmp_path, serve_fake):
+async def test_log_database_cut_keeps_the_rows_in_the_outbox_then_moves_each_once(tmp_path, serve_fake):
+    """Relaying goes on while the log database is away; the log rows wait in the main database (not in the
+    gateway's memory) and reach the log database once each when it is back."""
     async with _node_behind_proxy(tmp_path, serve_fake, "mysql", 3306, variable="LOG_SQL_DSN") as (
             log_dsn, proxy, fake, node):
+        sqlite = tmp_path / "one-api.db"
         user, load = await _under_load(node, fake)
         await eventually(_answered(load, 10), what="10 answers")
         proxy.cut()
-        await eventually(_answered(load, load.answered + 30), what="answers while the log database is away")
+        at_cut = load.answered
+        await eventually(_answered(load, at_cut + 60), what="answers while the log database is away")
+        # every answer is settled, with its log row, before its last byte: these cannot have left the outbox
+        assert await outbox("", sqlite) >= load.answered - at_cut - load.concurrency
         proxy.restore()
+        await eventually(_answered(load, load.answered + 20), what="answers after the log database came back")
         await load.stop()
 
-        async def logged() -> bool:
-            book = await books("", tmp_path / "one-api.db", user["id"], "chaos", log_dsn=log_dsn)
-            return book.logs == book.requests
+        async def moved() -> bool:
+            return await outbox("", sqlite) == 0
 
-        await eventually(logged, what="every waiting log row written")
-        assert_balanced(await books("", tmp_path / "one-api.db", user["id"], "chaos", log_dsn=log_dsn))
+        await eventually(moved, what="the outbox moved to the log database")
+        book = await books("", sqlite, user["id"], "chaos", log_dsn=log_dsn)
+        assert_balanced(book)
+        assert book.logs >= load.answered
+        assert await duplicate_consume_logs(log_dsn, sqlite) == 0
         assert set(load.statuses) == {200}, load.bodies[:3]
+
+
+@pytest.mark.parametrize("main", ["sqlite", "mysql"])
+async def test_kill_9_with_a_separate_log_database_loses_no_log_row(tmp_path, serve_fake, main: str):
+    """A settlement and its log row are durable together: after kill -9 and a restart, the log database holds
+    one row per billed request, adding up to exactly what left the balance. The log database is slow (every
+    packet to it waits 30 ms), so at the kill many log rows are on their way to it."""
+    dsn, drop = await _database(main)
+    log_dsn, drop_logs = await fresh_database("postgres")
+    proxy = Proxy(5432, latency=0.03)
+    await proxy.start()
+    fake = await serve_fake(FakeOpenAI(chunks=6, chunk_delay=0.02))
+    node = Node(tmp_path, {"SQL_DSN": dsn, "LOG_SQL_DSN": _through(proxy, log_dsn, 5432)})
+    sqlite = tmp_path / "one-api.db"
+    try:
+        user, load = await _under_load(node, fake)
+        await eventually(_answered(load, 60), what="60 answers")
+        node.kill()
+        await load.stop()
+        await node.start()  # adopts the dead process's outbox rows and moves them
+
+        async def moved() -> bool:
+            return await outbox(dsn, sqlite) == 0
+
+        await eventually(moved, what="the outbox moved to the log database")
+        book = await books(dsn, sqlite, user["id"], "chaos", log_dsn=log_dsn)
+        assert_balanced(book)  # one log row per settled request, summing to the balance drop; nothing held
+        # answered requests are logged; the few more were settled just before the kill, their answer cut off
+        assert load.answered <= book.logs <= load.answered + load.concurrency, (load.answered, book)
+        assert await duplicate_consume_logs(log_dsn, sqlite) == 0
+    finally:
+        await node.stop()
+        await proxy.close()
+        await drop()
+        await drop_logs()
 
 
 @pytest.mark.parametrize("backend", ["mysql", "postgres"])

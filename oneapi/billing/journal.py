@@ -9,7 +9,8 @@ often a batch is retried after an ambiguous commit:
 - REFUNDED: the owner was found dead and the amount given back; a late settlement still charges in full.
 
 Settled and open rows of dead processes are closed by ``reconcile`` (each process heartbeats in
-``ledger_instances``). These two tables are ours; One API's tables are untouched.
+``ledger_instances``). These tables are ours (with the log outbox of ``billing/outbox.py``); One API's
+tables are untouched.
 """
 
 from __future__ import annotations
@@ -22,10 +23,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from peewee import BigIntegerField, CharField, IntegerField
+from peewee import BigAutoField, BigIntegerField, CharField, IntegerField
 
 from oneapi.constants import LogType
-from oneapi.db.models import BaseModel
+from oneapi.db.models import AsyncModel, BaseModel, Log, log_db
 
 HEARTBEAT_SECONDS = 5.0
 DEAD_AFTER_SECONDS = 30  # a process that has not heartbeaten for this long is dead
@@ -67,7 +68,38 @@ class LedgerInstance(BaseModel):
         table_name = "ledger_instances"
 
 
-JOURNAL_MODELS = (Reservation, LedgerInstance)
+class LogOutbox(BaseModel):
+    """Log rows on their way to a separate log database (``billing/outbox.py``)."""
+
+    id = BigAutoField()
+    uid = CharField(max_length=32)
+    instance = CharField(max_length=32)
+    keep = IntegerField(default=0)  # 1: a Ledger.log() row, whose marker outlives the move
+
+    class Meta:
+        table_name = "ledger_log_outbox"
+        indexes = ((("instance", "id"), False),)
+
+
+for _field in Log._meta.sorted_fields:  # the outbox holds One API's log columns as they are
+    if _field.name != "id":
+        LogOutbox._meta.add_field(_field.name, _field.clone())
+
+
+class LogMoved(AsyncModel):
+    """In the log database: the outbox rows already copied there, written in the copy's transaction."""
+
+    id = CharField(max_length=32, primary_key=True)  # the outbox row's uid
+    moved_at = BigIntegerField()
+
+    class Meta:
+        database = log_db
+        table_name = "ledger_log_moved"
+        legacy_table_names = False
+        indexes = ((("moved_at",), False),)
+
+
+JOURNAL_MODELS = (Reservation, LedgerInstance, LogOutbox)
 HOST = socket.gethostname()
 
 
@@ -117,6 +149,7 @@ class Totals:
 def statements(p: str) -> dict[str, str]:
     r = Reservation._meta.table_name
     return {
+        "param": p,
         "debit_user": f"UPDATE users SET quota = quota - {p} WHERE id = {p} AND quota >= {p}",
         # remain_quota > 0 too: a zero reservation is still checked against the shared balance
         "debit_token": (
@@ -157,6 +190,7 @@ def statements(p: str) -> dict[str, str]:
         "beat": f"UPDATE ledger_instances SET heartbeat_at = {p} WHERE instance = {p}",
         "register": f"INSERT INTO ledger_instances (instance, host, pid, heartbeat_at) VALUES ({p}, {p}, {p}, {p})",
         "forget_instance": f"DELETE FROM ledger_instances WHERE instance = {p}",
+        "adopt_outbox": f"UPDATE {LogOutbox._meta.table_name} SET instance = {p} WHERE instance NOT IN ",
         "settle_user": (
             f"UPDATE users SET quota = quota - {p}, used_quota = used_quota + {p}, "
             f"request_count = request_count + {p} WHERE id = {p}"
@@ -256,5 +290,7 @@ def reconcile(execute: Any, sql: dict[str, str], me: str, in_flight: set[str], t
     for instance, *_ in instances:
         if instance not in alive:
             execute(sql["forget_instance"], (instance,))
+    others = sorted(alive - {me})  # the outbox rows of processes no longer registered are mine to move
+    execute(sql["adopt_outbox"] + "(" + ", ".join([sql["param"]] * (len(others) + 1)) + ")", (me, me, *others))
     execute(sql["forget_refunded"], (now - REFUNDED_KEPT_SECONDS,))
     return refunded

@@ -3,14 +3,15 @@
 Every debit is one conditional UPDATE (``… WHERE quota >= amount``) plus a row in the reservation journal
 (``billing/journal.py``), in one transaction, so concurrent requests on any number of nodes can never
 reserve more than the shared balance, and a crash can always give a reservation back. Writes go through
-one writer task per database that takes whatever is queued and runs it as one transaction
-(``billing/store.py``): reservations are awaited by the request (it must know the answer), settlements and
-logs are not (the response never waits for them).
+one writer task that takes whatever is queued and runs it as one transaction (``billing/store.py``):
+reservations are awaited by the request (it must know the answer), a settlement only until it is durable
+(the answer's last byte waits for that), log rows not at all.
 
-A settlement closes its journal row, corrects the balances and inserts its log row in one transaction. In
-batch mode (BATCH_UPDATE_ENABLED) the charge and the log row are still written at once, and only the
-balance corrections wait for the next flush (every BATCH_UPDATE_INTERVAL seconds), read back from the
-journal, so kill -9 loses nothing.
+A settlement closes its journal row, corrects the balances and inserts its log row in one transaction; with
+a separate log database (LOG_SQL_DSN) the log row goes into an outbox in the main one instead, which a mover
+copies to the log database exactly once (``billing/outbox.py``). In batch mode (BATCH_UPDATE_ENABLED) the
+charge and the log row are still written at once, and only the balance corrections wait for the next flush
+(every BATCH_UPDATE_INTERVAL seconds), read back from the journal, so kill -9 loses nothing.
 
 A failed write is retried with back-off, in order, never dropped (``billing/writer.py``); while it fails,
 settlements and log rows wait in memory and in a local spill file (``billing/spill.py``), and new
@@ -29,9 +30,10 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from oneapi.billing import journal
+from oneapi.billing import journal, outbox
 from oneapi.billing.journal import Charge, Totals
 from oneapi.billing.logrows import consume_log, insert_logs, log_exists
+from oneapi.billing.outbox import UID, Mover
 from oneapi.billing.spill import SpillFile
 from oneapi.billing.store import Execute, Operation, OperationFailed, open_store
 from oneapi.billing.writer import Item, LedgerOperation, LedgerUnavailable, Writer
@@ -43,6 +45,8 @@ from oneapi.db.models import User
 __all__ = ["Charge", "InsufficientQuota", "Ledger", "LedgerUnavailable", "consume_log"]
 
 logger = logging.getLogger(__name__)
+
+_LAST_MOVE_SECONDS = 5.0  # at stop, log rows still in the outbox are durable: moving them is a courtesy
 
 
 class InsufficientQuota(OperationFailed):
@@ -64,11 +68,9 @@ class Ledger:
         main = open_store(dbs, dbs.main, busy_timeout_ms)
         self._sql = journal.statements(main.param)
         self._main = Writer("main", main, SpillFile(self.instance + "-main"), self._build_main)
-        if dbs.logs is dbs.main:
-            self._logs = self._main
-        else:
-            logs = open_store(dbs, dbs.logs, busy_timeout_ms)
-            self._logs = Writer("log", logs, SpillFile(self.instance + "-log"), self._build_logs)
+        # With a separate log database, log rows go through the outbox in the main one (billing/outbox.py).
+        self._mover = (None if dbs.logs is dbs.main
+                       else Mover(self._main, open_store(dbs, dbs.logs, busy_timeout_ms), self.instance))
         self._in_flight: set[str] = set()
         self._tasks: list[asyncio.Task[None]] = []
         # Told (user, quota before the request, quota after) when a charge settles: low-quota reminders.
@@ -79,23 +81,24 @@ class Ledger:
         """Create the journal, register this process, replay dead processes' spill files, reconcile."""
         main = self.dbs.main
         await main.run(migrate_models, main, journal.JOURNAL_MODELS)  # under the lock: nodes may start at once
+        if self._mover is not None:
+            await self.dbs.logs.run(migrate_models, self.dbs.logs, (journal.LogMoved,))
         await self.dbs.release()
         self._main.start()
-        if self._logs is not self._main:
-            self._logs.start()
         await self._main.submit(self._register)
-        for writer in {id(w): w for w in (self._main, self._logs)}.values():
-            for path, records, handle in writer.spill.claim_orphans():
-                logger.warning("replaying %d ledger writes a stopped process left in %s", len(records), path)
-                for record in records:
-                    if "charge" in record:
-                        self._main.put(Item(charge=Charge(**record["charge"])))
-                    else:
-                        self._logs.put(Item(log=record["log"]))
-                await self.drain()
-                path.unlink(missing_ok=True)
-                handle.close()
-        await self.reconcile()
+        for path, records, handle in self._main.spill.claim_orphans():
+            logger.warning("replaying %d ledger writes a stopped process left in %s", len(records), path)
+            for record in records:
+                if "charge" in record:
+                    self._main.put(Item(charge=Charge(**record["charge"])))
+                else:
+                    self._main.put(Item(log=record["log"], replayed=True))
+            await self._main.join()
+            path.unlink(missing_ok=True)
+            handle.close()
+        await self.reconcile()  # also hands this process the outbox rows of stopped ones
+        if self._mover is not None:
+            self._mover.start()
         self._tasks.append(asyncio.create_task(self._heartbeat_loop(), name="ledger-heartbeat"))
         if self.batch_interval:
             self._tasks.append(asyncio.create_task(self._flush_loop(), name="ledger-batch"))
@@ -105,6 +108,8 @@ class Ledger:
 
         If the database is away longer than ``timeout``, what is left stays in the spill file for the next
         start to replay."""
+        if self._mover is not None:
+            await self._mover.stop()
         for task in self._tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -117,16 +122,23 @@ class Ledger:
                 self._in_flight.clear()
                 await self.reconcile()
                 await self._main.submit(lambda execute, _: execute(self._sql["forget_instance"], (self.instance,)))
-                await self.drain()
-        for writer in {id(w): w for w in (self._main, self._logs)}.values():
-            await writer.stop()
-            await writer.store.close()
-            writer.spill.close()
+                await self._main.join()
+        if self._mover is not None and self._mover.reachable:
+            with contextlib.suppress(LedgerUnavailable, TimeoutError):
+                async with asyncio.timeout(min(timeout, _LAST_MOVE_SECONDS)):
+                    await self._mover.drain()  # what is left waits in the outbox for the next process
+            await self._mover.logs.close()
+        await self._main.stop()
+        await self._main.store.close()
+        self._main.spill.close()
 
     async def drain(self) -> None:
-        """Wait until every settlement and log queued so far is in the database."""
+        """Wait until every settlement and log queued so far is in the database, and, unless the log
+        database is away, every log row in the log database."""
         await self._main.join()
-        await self._logs.join()
+        if self._mover is not None and self._mover.reachable:
+            with contextlib.suppress(LedgerUnavailable):
+                await self._mover.drain()
 
     async def flush(self) -> None:
         """Batch mode: correct the balances for every settlement this process has recorded."""
@@ -241,12 +253,12 @@ class Ledger:
 
     def log(self, row: dict[str, Any]) -> None:
         """Queue a log row that moves no quota (top-up, manage, system and test logs)."""
-        self._logs.put(Item(log=row))
+        self._main.put(Item(log={**row, UID: uuid.uuid4().hex}))  # the uid makes its move happen once
 
     # -- building transactions -------------------------------------------------------------------
-    def _build_main(self, batch: list[Item], _retry: bool) -> tuple[list[Operation], list[asyncio.Future[Any] | None],
+    def _build_main(self, batch: list[Item], retry: bool) -> tuple[list[Operation], list[asyncio.Future[Any] | None],
                                                       Callable[[], None]]:
-        sql, totals = self._sql, Totals()
+        sql, totals, param = self._sql, Totals(), self._main.store.param
         operations: list[Operation] = []
         futures: list[asyncio.Future[Any] | None] = []
         record = journal.record_settlement if self.batch_interval else None
@@ -260,7 +272,10 @@ class Ledger:
         def run_operation(execute: Execute, operation: LedgerOperation) -> Any:
             return operation(execute, totals)
 
-        def keep_log(_: Execute, row: dict[str, Any]) -> None:
+        def keep_log(execute: Execute, row: dict[str, Any], check: bool) -> None:
+            # A retried batch or a replayed spill file may have written it; through the outbox its uid tells.
+            if check and self._mover is None and log_exists(execute, param, row):
+                return
             totals.logs.append(row)
 
         for item in batch:
@@ -271,36 +286,23 @@ class Ledger:
                 operations.append(functools.partial(settle, charge=item.charge))
                 futures.append(None)
             elif item.log is not None:
-                operations.append(functools.partial(keep_log, row=item.log))
+                operations.append(functools.partial(keep_log, row=item.log, check=retry or item.replayed))
                 futures.append(None)
-        separate_logs = self._logs is not self._main
 
         def finish(execute: Execute) -> None:
             journal.write_totals(execute, sql, totals)
-            if totals.logs and not separate_logs:
-                insert_logs(execute, self._main.store.param, totals.logs)
+            if not totals.logs:
+                return
+            if self._mover is None:
+                insert_logs(execute, param, totals.logs)
+            else:
+                outbox.put(execute, param, self.instance, totals.logs)
 
         operations.append(finish)
         futures.append(None)
 
         def after_commit() -> None:
-            if separate_logs:
-                for row in totals.logs:
-                    self._logs.put(Item(log=row))
+            if self._mover is not None and totals.logs:
+                self._mover.wake.set()
 
         return operations, futures, after_commit
-
-    def _build_logs(self, batch: list[Item], retry: bool) -> tuple[list[Operation],
-                                                                   list[asyncio.Future[Any] | None],
-                                                                   Callable[[], None]]:
-        rows = [item.log for item in batch if item.log is not None]
-        param = self._logs.store.param
-
-        def insert(execute: Execute) -> None:
-            # A retry after a commit whose answer was lost must not write the batch twice: it is one
-            # transaction, so its first and last rows tell whether it is already there.
-            if retry and rows and all(log_exists(execute, param, row) for row in (rows[0], rows[-1])):
-                return
-            insert_logs(execute, param, rows)
-
-        return [insert], [None], lambda: None

@@ -20,13 +20,17 @@ def log_exists(execute: Execute, param: str, row: dict[str, Any]) -> bool:
     return bool(execute(f"SELECT 1 FROM logs WHERE {where} LIMIT 1", tuple(row[c] for c in columns)).fetchall())
 
 
-def insert_logs(execute: Execute, param: str, rows: list[dict[str, Any]]) -> None:
-    columns = ", ".join(LOG_COLUMNS)
-    placeholders = "(" + ", ".join([param] * len(LOG_COLUMNS)) + ")"
+def insert_logs(execute: Execute, param: str, rows: list[dict[str, Any]], table: str = "logs",
+                extra: tuple[str, ...] = ()) -> None:
+    """Insert log rows into ``table`` (``logs``, or the outbox with its ``extra`` columns)."""
+    names = (*extra, *LOG_COLUMNS)
+    columns = ", ".join(names)
+    placeholders = "(" + ", ".join([param] * len(names)) + ")"
     for start in range(0, len(rows), _ROWS_PER_INSERT):
         chunk = rows[start : start + _ROWS_PER_INSERT]
-        params = tuple(row.get(column, _LOG_DEFAULTS[column]) for row in chunk for column in LOG_COLUMNS)
-        execute(f"INSERT INTO logs ({columns}) VALUES {', '.join([placeholders] * len(chunk))}", params)
+        params = tuple(row[column] if column in extra else row.get(column, _LOG_DEFAULTS[column])
+                       for row in chunk for column in names)
+        execute(f"INSERT INTO {table} ({columns}) VALUES {', '.join([placeholders] * len(chunk))}", params)
 
 
 def consume_log(**fields: Any) -> dict[str, Any]:

@@ -44,6 +44,7 @@ class Item:
     charge: Charge | None = None
     log: dict[str, Any] | None = None
     spilled: bool = False
+    replayed: bool = False  # read back from a stopped process's spill file
     written: asyncio.Future[None] | None = None  # a durable item's: set once it is in the database or spilled
 
     def durably_written(self) -> None:
@@ -143,7 +144,10 @@ class Writer:
         delay, retry = 0.05, False
         while True:
             try:
-                await asyncio.wait_for(self._write(batch, retry), _WRITE_TIMEOUT)
+                # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancel that meets a finished
+                # write, and stop() would then wait for this task forever.
+                async with asyncio.timeout(_WRITE_TIMEOUT):
+                    await self._write(batch, retry)
             except Exception as exc:
                 if not self._retrying:
                     logger.error("the %s database refused a write (%s); retrying until it is back", self.name, exc)
