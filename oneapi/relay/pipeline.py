@@ -65,6 +65,7 @@ class Attempt:
     system_prompt_reset: bool
     reservation: str
     fixed_quota: int | None = None  # images and speech are priced up front, not per token
+    settled: bool = False  # the reservation is settled or given back: nothing more may move it
 
 
 async def relay(request: web.Request, mode: RelayMode, door: FrontDoor = OPENAI) -> web.StreamResponse:
@@ -96,6 +97,9 @@ async def relay(request: web.Request, mode: RelayMode, door: FrontDoor = OPENAI)
             logger.info("retrying %s on channel #%s after channel #%s failed: %s", parsed.model,
                         next_channel.id, channel.id, error.message)
             channel = next_channel
+        except BaseException:
+            refund(state, caller, attempt)  # a bug, a client gone, a cancel: give back what was not settled, now
+            raise
 
 
 # -- distribute ----------------------------------------------------------------------------------
@@ -258,6 +262,10 @@ async def _prompt_count(counter: TokenCounter, parsed: Parsed, body: dict[str, A
 
 
 def refund(state: AppState, caller: Caller, attempt: Attempt) -> None:
+    """Give the reservation back, unless the attempt was already settled (it moves once, whatever fails later)."""
+    if attempt.settled:
+        return
+    attempt.settled = True
     state.ledger.refund(attempt.reservation, caller.user.id, caller.token.id, not caller.token.unlimited_quota,
                         attempt.reserved)
 
@@ -365,6 +373,7 @@ async def settle(state: AppState, request: web.Request, caller: Caller, door: Fr
             content=content,
         )
     token = caller.token
+    attempt.settled = True
     written = state.ledger.settle(Charge(attempt.reservation, caller.user.id, token.id, not token.unlimited_quota,
                                          attempt.channel.id, attempt.reserved, quota, log))
     health.record_success(state, attempt.channel)
