@@ -15,7 +15,7 @@ It prints, per gateway configuration:
   memory      RSS idle after start, and with 1,000 concurrent slow streams open
   start       seconds from spawning ``python -m oneapi`` (or --binary) on an empty database to its first answer
 
-    python scripts/bench.py [--seconds 3] [--quick] [--json FILE] [--binary dist/one-api]
+    python scripts/bench.py [--seconds 3] [--quick] [--json FILE] [--binary dist/oneapi]
 
 Absolute numbers move with the machine's load; the ratios, measured side by side, are what to compare.
 """
