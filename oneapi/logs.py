@@ -165,13 +165,12 @@ async def consumed_quota(state: AppState, log_filter: LogFilter) -> int:
 
 async def delete_logs_before(state: AppState, timestamp: int) -> int:
     """Delete the logs older than ``timestamp`` in batches of DELETE_BATCH rows, one short transaction each and
-    a pause after it, so that the writers of new logs and reservations (SQLite has one writer lock) wait for
-    one batch at most and have the lock most of the time. The hourly sums lose the deleted rows in the same
-    transaction."""
+    a pause of DELETE_PAUSE times the lock's holding after it, so that the writers of new logs and reservations
+    (SQLite has one writer lock) wait for one batch at most and have the lock most of the time. The hourly
+    sums lose the deleted rows in the same transaction."""
     await state.ledger.drain()
     db, deleted = state.dbs.logs, 0
     while True:
-        started = time.monotonic()
         ids = [row[0] for row in await db.list(
             Log.select(Log.id).where(Log.created_at < timestamp).limit(DELETE_BATCH).tuples())]
         if not ids:
@@ -179,11 +178,13 @@ async def delete_logs_before(state: AppState, timestamp: int) -> int:
                 await drop_empty_hours(state)
             return deleted
         async with state.dbs.write_transaction(db):
+            started = time.monotonic()  # the lock is held from here: waiting for it is not counted
             mark = await lock_mark(db)
             await add_to_hourly(db, await hourly_sums(db, Log.id.in_(ids) & (Log.id <= mark)), sign=-1)
             deleted += await db.aexecute(Log.delete().where(Log.id.in_(ids)))
+        held = time.monotonic() - started
         await state.dbs.release()
-        await asyncio.sleep((time.monotonic() - started) * DELETE_PAUSE)
+        await asyncio.sleep(held * DELETE_PAUSE)
 
 
 async def retention_loop(state: AppState) -> None:
