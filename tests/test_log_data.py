@@ -7,6 +7,8 @@ over the logs table, and the large-data test checks query plans (EXPLAIN), never
 from __future__ import annotations
 
 import asyncio
+import logging
+import re
 import time
 from collections import defaultdict
 from typing import Any
@@ -290,6 +292,49 @@ async def test_large_log_table_queries_use_indexes(make_gateway):
     stat = await plan(Log.select(fn.SUM(Log.quota)).where(
         await log_where(gateway.state, LogFilter(log_type=2, username="u7"))))
     assert "INDEX idx_logs_username_id" in stat, stat
+
+
+    # every query the stats send on logs, as the endpoint sends it: partial hours by created_at, the rows past
+    # the mark by id, never a week or the whole table by idx_logs_type_id
+    for path in (f"/api/log/stat?type=2&start_timestamp={NOW - 7 * 86400 + 123}&end_timestamp={NOW - 5}",
+                 f"/api/log/self/stat?type=2&start_timestamp={NOW - 86400 + 7}&end_timestamp={NOW - 5}",
+                 f"/api/log/stat?type=2&model_name=m5&start_timestamp={NOW - 3 * 86400 + 7}"):
+        queries = await sent_queries(gateway, path)
+        assert queries, path
+        for sql, params in queries:
+            cursor = await db.aexecute_sql("EXPLAIN QUERY PLAN " + sql, params)
+            text = " | ".join(str(row[-1]) for row in cursor.fetchall())
+            await gateway.state.dbs.release()
+            # type=2 is nine rows in ten: idx_logs_type_id only with a lower id bound (the rows past the mark)
+            assert "SCAN" not in text and not re.search(r"idx_logs_type_id \(type=\?( AND id<\?)?\)", text), (
+                path, sql, text)
+
+
+class QueryLog(logging.Handler):
+    """The (sql, params) peewee logs at DEBUG for every query."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.queries: list[tuple[str, Any]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if isinstance(record.msg, tuple):
+            self.queries.append(record.msg)
+
+
+async def sent_queries(gateway: Gateway, path: str) -> list[tuple[str, Any]]:
+    """The SELECTs on logs that answering GET ``path`` sent."""
+    handler, logger = QueryLog(), logging.getLogger("peewee")
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        answer = await gateway.api("GET", path)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    assert answer["success"], answer
+    return [(sql, params) for sql, params in handler.queries if sql.startswith("SELECT") and 'FROM "logs"' in sql]
 
 
 @pytest.mark.parametrize("sql_dsn", ["postgres", "mysql"], indirect=True)
