@@ -129,8 +129,7 @@ async def test_dashscope_error_reaches_the_client_in_openai_shape(qwen_user: Cus
 
 async def test_wrong_dashscope_key_is_rejected(gateway: Gateway, dashscope: FakeDashScope):
     stranger = await customer(gateway, dashscope.url, ALI, "sk-wrong", "qwen-max")
-    with pytest.raises(openai.AuthenticationError) as caught:
-        await stranger.client.chat.completions.create(model="qwen-max", messages=[{"role": "user", "content": "x"}])
-    assert "Invalid API-key provided." in caught.value.message
-    assert caught.value.body["code"] == "InvalidApiKey"
-    assert await stranger.logs() == []
+    refused = await stranger.refused_at_no_cost(openai.AuthenticationError, model="qwen-max")
+
+    assert "Invalid API-key provided." in refused.message
+    assert refused.body["code"] == "InvalidApiKey"

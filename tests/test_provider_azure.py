@@ -96,10 +96,10 @@ async def test_images_use_their_deployment_and_the_per_picture_price(gateway: Ga
 
 async def test_wrong_key_is_refused_by_azure_and_surfaced_as_401(gateway: Gateway, azure: FakeAzure):
     wired = await wire(gateway, azure, TYPE, MODEL, key="not-the-key", config=NEW_API)
-    with pytest.raises(openai.AuthenticationError) as caught:
-        await wired.client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "Hi"}])
-    assert caught.value.status_code == 401
-    assert "Access denied due to invalid subscription key" in caught.value.message
+    refused = await wired.refused_at_no_cost(openai.AuthenticationError, model=MODEL)
+
+    assert refused.status_code == 401
+    assert "Access denied due to invalid subscription key" in refused.message
 
 
 async def test_upstream_errors_keep_their_status(gateway: Gateway, azure: FakeAzure):

@@ -76,12 +76,11 @@ async def test_errors_inside_http_200_answers_get_a_real_status(wired: Customer,
 
 
 async def test_wrong_credentials_are_refused_by_baidu_oauth(gateway: Gateway, baidu: FakeBaidu):
-    client = (await wire(gateway, baidu, ChannelType.BAIDU, MODELS, key=f"{baidu.api_key}|wrong-secret")).client
+    stranger = await wire(gateway, baidu, ChannelType.BAIDU, MODELS, key=f"{baidu.api_key}|wrong-secret")
 
-    with pytest.raises(openai.AuthenticationError) as refused:
-        await client.chat.completions.create(model="ERNIE-3.5-8K", messages=HI)
+    refused = await stranger.refused_at_no_cost(openai.AuthenticationError, model="ERNIE-3.5-8K")
 
-    assert "Client authentication failed" in refused.value.body["message"]
+    assert "Client authentication failed" in refused.body["message"]
     assert baidu.token_requests == 1 and not baidu.requests
 
 

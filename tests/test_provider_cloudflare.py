@@ -70,17 +70,16 @@ async def test_wrong_credentials_are_rejected(gateway: Gateway, workers_ai: Fake
                                               error: type[openai.APIStatusError]):
     stranger = await account_user(gateway, workers_ai, token="bad-token" if wrong == "token" else None,
                                   account="f" * 32 if wrong == "account" else None)
-    with pytest.raises(error) as caught:
-        await stranger.client.chat.completions.create(model=LLAMA, messages=[{"role": "user", "content": "x"}])
-    assert caught.value.body["message"].startswith("Authentication error")
-    assert await stranger.logs() == []
+    refused = await stranger.refused_at_no_cost(error, model=LLAMA)
+
+    assert refused.body["message"].startswith("Authentication error")
 
 
 async def test_a_channel_without_account_id_is_a_clear_error(gateway: Gateway, workers_ai: FakeWorkersAI):
     unconfigured = await customer(gateway, workers_ai.url, CLOUDFLARE, workers_ai.token, LLAMA)
-    with pytest.raises(openai.InternalServerError) as caught:
-        await unconfigured.client.chat.completions.create(model=LLAMA, messages=[{"role": "user", "content": "x"}])
-    assert "user_id" in caught.value.body["message"] and workers_ai.paths == []
+    refused = await unconfigured.refused_at_no_cost(openai.InternalServerError, model=LLAMA)
+
+    assert "user_id" in refused.body["message"] and workers_ai.paths == []
 
 
 @pytest.mark.parametrize(("mode", "path", "suffix"), [(RelayMode.CHAT, "/v1/chat/completions", "/v1/chat/completions"),

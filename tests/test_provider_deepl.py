@@ -54,7 +54,6 @@ async def test_deepl_error_reaches_the_client_in_openai_shape(translator: Custom
 
 async def test_wrong_deepl_key_is_rejected_with_a_clear_message(gateway: Gateway, deepl: FakeDeepL):
     stranger = await customer(gateway, deepl.url, DEEPL, "not-a-key:fx", "deepl-zh")
-    with pytest.raises(openai.PermissionDeniedError) as caught:
-        await stranger.client.chat.completions.create(model="deepl-zh", messages=[{"role": "user", "content": "x"}])
-    assert "authentication key" in caught.value.body["message"]
-    assert await stranger.logs() == []
+    refused = await stranger.refused_at_no_cost(openai.PermissionDeniedError, model="deepl-zh")
+
+    assert "authentication key" in refused.body["message"]

@@ -142,12 +142,11 @@ async def test_frames_with_an_error_code_are_errors(wired: Customer, spark: Fake
 
 async def test_a_wrong_secret_is_refused_at_the_handshake(gateway: Gateway, spark: FakeXunfei):
     wrong_secret = f"{spark.app_id}|{'x' * 32}|{spark.api_key}"
-    client = (await wire(gateway, spark, ChannelType.XUNFEI, MODELS, key=wrong_secret)).client
+    stranger = await wire(gateway, spark, ChannelType.XUNFEI, MODELS, key=wrong_secret)
 
-    with pytest.raises(openai.AuthenticationError) as refused:
-        await client.chat.completions.create(model="SparkDesk-v3.5", messages=HI)
+    refused = await stranger.refused_at_no_cost(openai.AuthenticationError, model="SparkDesk-v3.5")
 
-    assert "APPID|APISecret|APIKey" in refused.value.body["message"]
+    assert "APPID|APISecret|APIKey" in refused.body["message"]
     assert spark.handshake_failures == ["HMAC signature does not match"] and not spark.frames
 
 

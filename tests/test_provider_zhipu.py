@@ -128,13 +128,12 @@ async def test_one_jwt_serves_consecutive_requests(wired: Customer, zhipu: FakeZ
 
 
 async def test_a_wrong_secret_is_refused_by_zhipu(gateway: Gateway, zhipu: FakeZhipu):
-    client = (await wire(gateway, zhipu, ChannelType.ZHIPU, MODELS, key=f"{zhipu.api_id}.not-the-secret")).client
+    stranger = await wire(gateway, zhipu, ChannelType.ZHIPU, MODELS, key=f"{zhipu.api_id}.not-the-secret")
 
-    with pytest.raises(openai.AuthenticationError) as refused:
-        await client.chat.completions.create(model="glm-4", messages=[{"role": "user", "content": "hi"}])
+    refused = await stranger.refused_at_no_cost(openai.AuthenticationError, model="glm-4")
 
-    assert refused.value.status_code == 401 and refused.value.body["code"] == "1004"
-    assert "签名" in refused.value.body["message"]
+    assert refused.status_code == 401 and refused.body["code"] == "1004"
+    assert "签名" in refused.body["message"]
     assert zhipu.requests, "the request reached Zhipu and was refused there"
 
 
