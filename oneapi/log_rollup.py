@@ -14,9 +14,11 @@ at most hours x models rows. A database summed before they existed gets them fro
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 from peewee import EXCLUDED, SQL, Expression, Field, MySQLDatabase, NodeList, fn
@@ -72,8 +74,8 @@ async def roll_up(state: AppState) -> int:
         upto = log_id
     if upto == mark:
         return 0
-    async with state.dbs.write_transaction(db):
-        if await lock_mark(db) != mark:
+    async with holding_mark(state) as locked:
+        if locked != mark:
             return 0  # another worker summed these rows first; nothing was written
         await db.aexecute(LogRollupMark.update(last_log_id=upto).where(LogRollupMark.name == MARK))
         # summed under the mark's row lock, so a concurrent delete_logs_before cannot remove rows meanwhile
@@ -84,8 +86,7 @@ async def roll_up(state: AppState) -> int:
 async def add_totals(state: AppState) -> None:
     """Once per database: the ALL_USERS rows from the per-user rows summed before they existed."""
     db = state.dbs.logs
-    async with state.dbs.write_transaction(db):
-        await lock_mark(db)  # the mark's row lock: one node does it, the others then find the TOTALS mark
+    async with holding_mark(state):  # one node does it, the others then find the TOTALS mark
         if await db.scalar(LogRollupMark.select(LogRollupMark.name).where(LogRollupMark.name == TOTALS)):
             return
         figures = (LogHourly.requests, LogHourly.quota, LogHourly.prompt_tokens, LogHourly.completion_tokens)
@@ -135,15 +136,24 @@ async def add_to_hourly(db: AsyncDatabase, rows: list[dict[str, Any]], sign: int
 
 async def drop_empty_hours(state: AppState) -> None:
     """Remove the log_hourly rows whose logs were all deleted."""
-    async with state.dbs.write_transaction(state.dbs.logs):
+    async with holding_mark(state):
         await state.dbs.logs.aexecute(LogHourly.delete().where(LogHourly.requests <= 0))
 
 
-async def lock_mark(db: AsyncDatabase) -> int:
-    """Inside a transaction: take the mark's row lock (rollup steps wait for it) and return the mark."""
-    await db.aexecute(LogRollupMark.insert(name=MARK, last_log_id=0).on_conflict_ignore())
-    await db.aexecute(LogRollupMark.update(last_log_id=LogRollupMark.last_log_id).where(LogRollupMark.name == MARK))
-    return await rolled_up_to(db)
+@contextlib.asynccontextmanager
+async def holding_mark(state: AppState) -> AsyncIterator[int]:
+    """A write transaction on the logs database that first takes the mark's row lock, yielding the mark: every
+    writer of log_hourly (rollup steps, log deletion, the totals) takes it first, so they wait for one another
+    instead of locking log_hourly rows in different orders. The row is made beforehand, in a statement of its
+    own: inside the transaction, MySQL's INSERT IGNORE of an existing row takes a shared lock, which two
+    transactions then both try to upgrade (deadlock 1213)."""
+    db = state.dbs.logs
+    if not await db.scalar(LogRollupMark.select(LogRollupMark.name).where(LogRollupMark.name == MARK)):
+        async with state.dbs.write_lock(db):
+            await db.aexecute(LogRollupMark.insert(name=MARK, last_log_id=0).on_conflict_ignore())
+    async with state.dbs.write_transaction(db):
+        await db.aexecute(LogRollupMark.update(last_log_id=LogRollupMark.last_log_id).where(LogRollupMark.name == MARK))
+        yield await rolled_up_to(db)
 
 
 async def roll_up_loop(state: AppState) -> None:

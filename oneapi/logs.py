@@ -16,7 +16,7 @@ from peewee import Expression, Field, ModelSelect, SqliteDatabase, fn
 
 from oneapi.constants import LogType
 from oneapi.db.models import Log
-from oneapi.log_rollup import add_to_hourly, drop_empty_hours, hourly_sums, lock_mark, summed_quota
+from oneapi.log_rollup import add_to_hourly, drop_empty_hours, holding_mark, hourly_sums, summed_quota
 from oneapi.options import Options
 from oneapi.state import AppState
 
@@ -25,6 +25,7 @@ logger = logging.getLogger(__name__)
 DELETE_BATCH = 200  # rows per transaction: about 25 ms of SQLite's write lock on a table of a million logs
 DELETE_PAUSE = 2.0  # after each batch, wait this many times as long as it took, so relays get the lock
 RETENTION_INTERVAL = 3600.0
+RETENTION_RETRY = 60.0  # after a failed pass (the database away, a deadlock), sooner than the next hour
 IDLE_BOUND_MARGIN = 60  # seconds past the newest log and the clock within which an end bound is kept
 
 
@@ -177,9 +178,8 @@ async def delete_logs_before(state: AppState, timestamp: int) -> int:
             if deleted:
                 await drop_empty_hours(state)
             return deleted
-        async with state.dbs.write_transaction(db):
-            started = time.monotonic()  # the lock is held from here: waiting for it is not counted
-            mark = await lock_mark(db)
+        async with holding_mark(state) as mark:
+            started = time.monotonic()  # the locks are held from here: waiting for them is not counted
             await add_to_hourly(db, await hourly_sums(db, Log.id.in_(ids) & (Log.id <= mark)), sign=-1)
             deleted += await db.aexecute(Log.delete().where(Log.id.in_(ids)))
         held = time.monotonic() - started
@@ -191,15 +191,17 @@ async def retention_loop(state: AppState) -> None:
     """ONEAPI_LOG_RETENTION_DAYS: every hour, delete the logs older than that many days."""
     days = state.settings.log_retention_days
     while days > 0:
+        pause = RETENTION_INTERVAL
         try:
             deleted = await delete_logs_before(state, int(time.time()) - days * 86400)
             if deleted:
                 logger.info("deleted %d logs older than %d days", deleted, days)
         except Exception:
-            logger.exception("deleting old logs failed; trying again in an hour")
+            logger.exception("deleting old logs failed; trying again in a minute")
+            pause = RETENTION_RETRY
         finally:
             await state.dbs.release()
-        await asyncio.sleep(RETENTION_INTERVAL)
+        await asyncio.sleep(pause)
 
 
 def log_dict(log: Log, hide_id: bool = False) -> dict[str, Any]:
