@@ -228,6 +228,14 @@ async def fresh_database(backend: str) -> tuple[str, Callable[[], Any]]:
         pytest.skip(f"{backend} is not running here: {exc}")
 
 
+@pytest.fixture(params=["postgres", "mysql"])
+async def server_dsn(request) -> AsyncIterator[str]:
+    """SQL_DSN of a fresh PostgreSQL or MariaDB database: for two nodes, which share a server database."""
+    dsn, drop = await fresh_database(request.param)
+    yield dsn
+    await drop()
+
+
 @pytest.fixture(params=["sqlite", "postgres", "mysql"])
 async def sql_dsn(request) -> AsyncIterator[str]:
     """SQL_DSN for each backend: '' (SQLite), a fresh PostgreSQL database, a fresh MariaDB database."""

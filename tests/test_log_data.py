@@ -19,7 +19,7 @@ from peewee import fn
 from oneapi.db.models import Log, LogHourly
 from oneapi.log_rollup import CHUNK, HOUR
 from oneapi.logs import DELETE_BATCH, LogFilter, log_where, page_query
-from tests.conftest import Gateway, fresh_database
+from tests.conftest import Gateway
 
 COLUMNS = ("user_id", "created_at", "type", "content", "username", "token_name", "model_name", "quota",
            "prompt_tokens", "completion_tokens", "channel_id", "request_id", "elapsed_time", "is_stream",
@@ -193,20 +193,11 @@ async def test_deleting_history_in_batches_keeps_the_sums_equal_to_the_logs(make
     assert (await gateway.api("GET", "/api/log/stat?type=2"))["data"]["quota"] == direct_quota(logs)
 
 
-@pytest.mark.parametrize("backend", ["postgres", "mysql"])  # two nodes share a server database
-async def test_two_nodes_summing_and_deleting_at_once_wait_for_each_other(make_gateway, backend: str):
+async def test_two_nodes_summing_and_deleting_at_once_wait_for_each_other(make_gateway, server_dsn):
     """Rollup steps (every dashboard read takes one) and log deletions of two nodes at the same moment: on
     MariaDB they once took the mark's row lock by INSERT IGNORE, then both upgraded it (deadlock 1213)."""
-    dsn, drop = await fresh_database(backend)
-    try:
-        await _sum_and_delete_on_two_nodes(make_gateway, dsn)
-    finally:
-        await drop()
-
-
-async def _sum_and_delete_on_two_nodes(make_gateway, dsn: str) -> None:
-    first = await make_gateway(SQL_DSN=dsn)
-    second = await make_gateway(SQL_DSN=dsn)
+    first = await make_gateway(SQL_DSN=server_dsn)
+    second = await make_gateway(SQL_DSN=server_dsn)
     user = await first.add_user()
     await age_setup_logs(first)
     await insert_logs(first, log_rows([user["id"]], 3000, newest=60, oldest=6 * 86400))

@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 from yarl import URL
 
-from tests.conftest import Gateway, fresh_database
+from tests.conftest import Gateway
 
 EVIL = "https://evil.example"
 
@@ -61,18 +61,9 @@ async def test_an_admin_password_change_ends_the_users_sessions(gateway: Gateway
         assert not await signed_in(gateway, session)
 
 
-@pytest.mark.parametrize("backend", ["postgres", "mysql"])  # two nodes share a server database
-async def test_a_logout_on_one_node_ends_the_session_on_another(make_gateway, backend: str):
-    dsn, drop = await fresh_database(backend)
-    try:
-        await _logout_across_nodes(make_gateway, dsn)
-    finally:
-        await drop()
-
-
-async def _logout_across_nodes(make_gateway, dsn: str) -> None:
-    one = await make_gateway(SQL_DSN=dsn)
-    two = await make_gateway(SQL_DSN=dsn, NODE_TYPE="slave")
+async def test_a_logout_on_one_node_ends_the_session_on_another(make_gateway, server_dsn):
+    one = await make_gateway(SQL_DSN=server_dsn)
+    two = await make_gateway(SQL_DSN=server_dsn, NODE_TYPE="slave")
     user = await one.add_user()
     two.state.cache.put_user(one.state.cache.user(user["id"]))  # as the periodic sync would
     async with await browser(one, user["username"]) as session:
