@@ -31,8 +31,8 @@ from PyInstaller.archive.readers import CArchiveReader
 from redis.asyncio.client import PubSub
 
 from oneapi import __version__
-from oneapi.db.dsn import parse_dsn
 from oneapi.sync import CHANNEL as CACHE_CHANNEL
+from tests.chaos import query
 from tests.conftest import ROOT_ACCESS_TOKEN, Gateway, _services_required
 from tests.fakes.openai_upstream import FakeOpenAI
 
@@ -330,30 +330,8 @@ async def _announced(events: PubSub, kind: str, item_id: int) -> bool:
 
 async def _consume_logs(dsn: str, home: Path) -> list[tuple[Any, ...]]:
     """(model, prompt tokens, completion tokens, quota) of every consume log, read straight from the database."""
-    query = "SELECT model_name, prompt_tokens, completion_tokens, quota FROM logs WHERE type = 2 ORDER BY id"
-    if not dsn:
-        with contextlib.closing(sqlite3.connect(home / "one-api.db")) as db:
-            return db.execute(query).fetchall()
-    parsed = parse_dsn(dsn)
-    if parsed.backend == "postgres":
-        import asyncpg
-
-        conn = await asyncpg.connect(dsn)
-        try:
-            return [tuple(row) for row in await conn.fetch(query)]
-        finally:
-            await conn.close()
-    import aiomysql
-
-    options = parsed.options
-    conn = await aiomysql.connect(host=options["host"], port=options["port"], user=options.get("user", "root"),
-                                  password=options.get("password", ""), db=parsed.database)
-    try:
-        async with conn.cursor() as cursor:
-            await cursor.execute(query)
-            return [tuple(row) for row in await cursor.fetchall()]
-    finally:
-        conn.close()
+    sql = "SELECT model_name, prompt_tokens, completion_tokens, quota FROM logs WHERE type = 2 ORDER BY id"
+    return await query(dsn, home / "one-api.db", sql)
 
 
 async def test_relay_on_each_database(launch: Callable[..., Any], upstream: FakeOpenAI, sql_dsn: str) -> None:
