@@ -3,6 +3,7 @@ but records every charge and log row at once; shutdown applies them."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 
 import pytest
@@ -66,3 +67,32 @@ async def test_logs_can_live_in_their_own_database(tmp_path, make_gateway, fake_
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert "users" in tables and "logs" not in tables, "the logs table lives only in the log database"
     assert user_row(path, user["id"])[1] == log["quota"], "usage still settles in the main database"
+
+
+async def test_the_sqlite_file_itself_holds_the_charges_soon_after_they_are_written(
+        tmp_path, make_gateway, fake_openai: FakeOpenAI):
+    """The write-ahead log is copied back into the database file shortly after the ledger writes, by a thread of
+    its own, instead of inside the commit that takes the log past 1,000 pages (which made every ~40th request
+    wait ~5 ms). Read here: a copy of the database file alone, without its -wal file."""
+    path = tmp_path / "wal.db"
+    gateway = await make_gateway(SQLITE_PATH=str(path))
+    await gateway.add_channel(fake_openai.url)
+    user = await gateway.add_user(quota=100_000)
+    key = await gateway.add_token(user["access_token"])
+    for _ in range(3):
+        assert (await post(gateway, key, json=CHAT))[0] == 200
+    await gateway.drain()
+
+    def file_alone_logs() -> int:
+        copy = tmp_path / "copy.db"
+        copy.write_bytes(path.read_bytes())
+        try:
+            return len(consume_logs(str(copy)))
+        except sqlite3.OperationalError:  # not even the tables are in the file yet
+            return 0
+
+    for _ in range(100):
+        if file_alone_logs() == 3:
+            break
+        await asyncio.sleep(0.05)
+    assert file_alone_logs() == 3
