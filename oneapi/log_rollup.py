@@ -18,8 +18,8 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
 
 from peewee import EXCLUDED, SQL, Expression, Field, MySQLDatabase, NodeList, fn
 
@@ -38,6 +38,8 @@ ALL_USERS = -1
 SETTLE_SECONDS = 10  # a log row this old has been committed, wherever it was written
 CHUNK = 2000  # log rows summed per step: a short hold of SQLite's write lock, which reservations wait for
 INTERVAL = 30.0  # seconds between steps of the background loop
+READ_TRIES = 5
+T = TypeVar("T")
 
 
 def time_bucket(db: AsyncDatabase, column: Field | Expression, seconds: int) -> NodeList:
@@ -53,6 +55,21 @@ async def rolled_up_to(db: AsyncDatabase) -> int:
     """The id of the last log row in log_hourly (0 before the first step)."""
     mark = await db.scalar(LogRollupMark.select(LogRollupMark.last_log_id).where(LogRollupMark.name == MARK))
     return int(mark or 0)
+
+
+async def at_one_mark(db: AsyncDatabase, read: Callable[[int], Awaitable[T]]) -> T:
+    """``read(mark)``, read again while the mark moves under it: a rollup step that commits between a read of
+    log_hourly and the read of the logs past the mark would have its rows counted twice. Each read is a few
+    statements, and a step moves the mark once per CHUNK rows, so a second read almost always settles it."""
+    mark = await rolled_up_to(db)
+    for _ in range(READ_TRIES):
+        result = await read(mark)
+        moved = await rolled_up_to(db)
+        if moved == mark:
+            return result
+        mark = moved
+    logger.warning("log figures read while the rollup kept moving; they may count a few rows twice")
+    return result
 
 
 async def roll_up(state: AppState) -> int:
@@ -175,7 +192,10 @@ async def daily_usage(state: AppState, user_id: int, days: int = 7) -> list[dict
     now = int(time.time())
     since = now - now % DAY - (days - 1) * DAY
     await roll_up(state)
-    mark = await rolled_up_to(db)
+    return await at_one_mark(db, lambda mark: _daily_usage(db, user_id, since, mark))
+
+
+async def _daily_usage(db: AsyncDatabase, user_id: int, since: int, mark: int) -> list[dict[str, Any]]:
     day = time_bucket(db, LogHourly.hour, DAY)
     summed = await db.list(
         LogHourly.select(day.alias("day"), LogHourly.model_name, fn.SUM(LogHourly.requests).alias("requests"),
@@ -206,7 +226,11 @@ async def summed_quota(state: AppState, user_id: int | None, model_name: str, st
     log_hourly, the partial hours at both ends and the rows past the mark from the logs."""
     db = state.dbs.logs
     await roll_up(state)
-    mark = await rolled_up_to(db)
+    return await at_one_mark(db, lambda mark: _summed_quota(db, user_id, model_name, start, end, mark))
+
+
+async def _summed_quota(db: AsyncDatabase, user_id: int | None, model_name: str, start: int, end: int,
+                        mark: int) -> int:
     first_hour = math.ceil(start / HOUR) * HOUR if start else 0
     end_hour = (end + 1) // HOUR * HOUR if end else 0  # hours starting before this one end within ``end``
     rolled = LogHourly.hour >= first_hour

@@ -17,7 +17,7 @@ import pytest
 from peewee import fn
 
 from oneapi.db.models import Log, LogHourly
-from oneapi.log_rollup import CHUNK, HOUR
+from oneapi.log_rollup import CHUNK, HOUR, roll_up
 from oneapi.logs import DELETE_BATCH, LogFilter, log_where, page_query
 from tests.conftest import Gateway
 
@@ -215,6 +215,33 @@ async def test_two_nodes_summing_and_deleting_at_once_wait_for_each_other(make_g
         dashboard = await node.api("GET", "/api/user/dashboard", token=user["access_token"])
         assert dashboard["data"] == direct_dashboard(logs, user["id"])
         assert (await node.api("GET", "/api/log/stat?type=2"))["data"]["quota"] == direct_quota(logs)
+
+
+async def test_figures_read_while_the_rollup_moves_count_every_log_once(make_gateway, sql_dsn):
+    """A rollup step that commits between a reader's sum of log_hourly and its sum of the logs past the mark
+    would be counted twice; the readers read again when the mark moved under them."""
+    gateway = await make_gateway(SQL_DSN=sql_dsn)
+    user = await gateway.add_user()
+    await age_setup_logs(gateway)
+    await insert_logs(gateway, log_rows([user["id"]], 12 * CHUNK, newest=60, oldest=5 * 86400))
+    logs = await all_logs(gateway)
+    expected_quota, expected_dashboard = direct_quota(logs), direct_dashboard(logs, user["id"])
+    moving = True
+
+    async def step_on() -> None:
+        nonlocal moving
+        while await roll_up(gateway.state):
+            await asyncio.sleep(0)
+        await gateway.state.dbs.release()
+        moving = False
+
+    stepper, reads = asyncio.create_task(step_on()), 0
+    while moving or reads < 3:
+        stat = await gateway.api("GET", "/api/log/stat?type=2")
+        dashboard = await gateway.api("GET", "/api/user/dashboard", token=user["access_token"])
+        assert (stat["data"]["quota"], dashboard["data"]) == (expected_quota, expected_dashboard)
+        reads += 1
+    await stepper
 
 
 async def test_log_retention_deletes_old_logs_at_start_and_keeps_recent_ones(make_gateway, sql_dsn):
