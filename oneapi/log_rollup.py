@@ -34,6 +34,7 @@ HOUR = 3600
 DAY = 86400
 MARK = "log_hourly"
 TOTALS = "log_hourly_totals"
+ALIGNED = "log_hourly_aligned"
 ALL_USERS = -1
 SETTLE_SECONDS = 10  # a log row this old has been committed, wherever it was written
 CHUNK = 2000  # log rows summed per step: a short hold of SQLite's write lock, which reservations wait for
@@ -78,8 +79,10 @@ async def roll_up(state: AppState) -> int:
     Readers call it too, so that the figures they read come mostly from log_hourly."""
     db = state.dbs.logs
     marks = dict(await db.list(LogRollupMark.select(LogRollupMark.name, LogRollupMark.last_log_id).tuples()))
-    if TOTALS not in marks:
+    if ALIGNED not in marks or TOTALS not in marks:
+        await realign_hours(state)
         await add_totals(state)
+        marks = dict(await db.list(LogRollupMark.select(LogRollupMark.name, LogRollupMark.last_log_id).tuples()))
     mark = int(marks.get(MARK) or 0)
     rows = await db.list(Log.select(Log.id, Log.created_at).where(Log.id > mark).order_by(Log.id).limit(CHUNK)
                          .tuples())
@@ -98,6 +101,22 @@ async def roll_up(state: AppState) -> int:
         # summed under the mark's row lock, so a concurrent delete_logs_before cannot remove rows meanwhile
         await add_to_hourly(db, await hourly_sums(db, (Log.id > mark) & (Log.id <= upto)))
     return upto - mark
+
+
+async def realign_hours(state: AppState) -> None:
+    """Once per database: on MySQL, builds of this gateway before 2026-12-07 summed the logs per second instead
+    of per hour (``/`` is a decimal division there). Where such rows exist, log_hourly is emptied and the mark
+    set back, so the following steps sum every log again; meanwhile the readers add the unsummed logs."""
+    db = state.dbs.logs
+    async with holding_mark(state):
+        if await db.scalar(LogRollupMark.select(LogRollupMark.name).where(LogRollupMark.name == ALIGNED)):
+            return
+        hour_start = Expression(time_bucket(db, LogHourly.hour, HOUR), "*", SQL(str(HOUR)))
+        if await db.scalar(LogHourly.select(LogHourly.hour).where(LogHourly.hour != hour_start).limit(1)):
+            logger.warning("log_hourly holds sums per second, not per hour: summing the logs again")
+            await db.aexecute(LogHourly.delete())
+            await db.aexecute(LogRollupMark.update(last_log_id=0).where(LogRollupMark.name == MARK))
+        await db.aexecute(LogRollupMark.insert(name=ALIGNED, last_log_id=0))
 
 
 async def add_totals(state: AppState) -> None:

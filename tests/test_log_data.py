@@ -17,7 +17,7 @@ import pytest
 from peewee import fn
 
 from oneapi.db.models import Log, LogHourly
-from oneapi.log_rollup import CHUNK, HOUR, roll_up
+from oneapi.log_rollup import ALL_USERS, CHUNK, HOUR, roll_up
 from oneapi.logs import DELETE_BATCH, LogFilter, log_where, page_query
 from tests.conftest import Gateway
 
@@ -174,6 +174,41 @@ async def test_logs_of_the_last_seconds_of_a_day_or_an_hour_count_in_that_day_an
     for start, end in ((midnight - 3 * 86400, midnight - 2 * 86400 - 1), (midnight - 4 * 86400 + HOUR, midnight - 1)):
         answer = await gateway.api("GET", f"/api/log/stat?type=2&start_timestamp={start}&end_timestamp={end}")
         assert answer["data"]["quota"] == direct_quota(logs, start=start, end=end)
+
+
+async def test_sums_per_second_of_an_earlier_build_are_summed_again_per_hour(make_gateway, sql_dsn):
+    """Builds before 2026-12-07 wrote MySQL's log_hourly per second (a decimal division); such a table is summed
+    again per hour at the next step, and every figure equals the logs meanwhile and after."""
+    gateway = await make_gateway(SQL_DSN=sql_dsn)
+    user = await gateway.add_user()
+    await age_setup_logs(gateway)
+    await insert_logs(gateway, log_rows([user["id"]], 600, newest=60, oldest=86400))  # ~8 a model and hour
+    db = gateway.state.dbs.logs
+    async with gateway.state.dbs.write_transaction(db):  # the table as such a build left it
+        await db.aexecute_sql("DELETE FROM log_hourly")
+        for who, grouped in (("user_id", "user_id, "), (str(ALL_USERS), "")):
+            await db.aexecute_sql(
+                "INSERT INTO log_hourly (user_id, hour, model_name, requests, quota, prompt_tokens, "
+                f"completion_tokens) SELECT {who}, created_at, model_name, COUNT(*), SUM(quota), SUM(prompt_tokens), "
+                f"SUM(completion_tokens) FROM logs WHERE type = 2 GROUP BY {grouped}created_at, model_name")
+        await db.aexecute_sql("DELETE FROM log_rollup_marks WHERE name <> 'log_hourly_totals'")
+        await db.aexecute_sql("INSERT INTO log_rollup_marks (name, last_log_id) SELECT 'log_hourly', MAX(id) "
+                              "FROM logs")
+    await gateway.state.dbs.release()
+
+    logs = await all_logs(gateway)
+    dashboard = await gateway.api("GET", "/api/user/dashboard", token=user["access_token"])
+    assert dashboard["data"] == direct_dashboard(logs, user["id"])
+    while await roll_up(gateway.state):
+        pass
+    hours = {(row[1], row[2] - row[2] % HOUR, row[4]) for row in logs if row[3] == 2}  # user, hour, model
+    assert await scalar(gateway, "SELECT COUNT(*) FROM log_hourly WHERE user_id <> -1") == len(hours)
+    dashboard = await gateway.api("GET", "/api/user/dashboard", token=user["access_token"])
+    assert dashboard["data"] == direct_dashboard(logs, user["id"])
+    assert (await gateway.api("GET", "/api/log/stat?type=2"))["data"]["quota"] == direct_quota(logs)
+    start = NOW - 5 * HOUR - 123
+    assert (await gateway.api("GET", f"/api/log/stat?type=2&start_timestamp={start}"))["data"]["quota"] \
+        == direct_quota(logs, start=start)
 
 
 async def test_deleting_history_in_batches_keeps_the_sums_equal_to_the_logs(make_gateway, sql_dsn):
