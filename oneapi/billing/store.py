@@ -5,16 +5,12 @@ A ledger operation is a plain function over ``execute(sql, params) -> cursor`` (
 thread hop per batch instead of one per statement (aiosqlite's cost), and the event loop never waits on
 the disk. On PostgreSQL and MySQL the same functions run through pwasyncio's greenlet bridge on the async driver.
 
-SQLite copies its write-ahead log back into the database file (a checkpoint, with two fsyncs) when the log
-passes 1,000 pages, inside whichever commit crosses that line: every ~40th request waited about 5 ms for it.
-The ledger's connection does not checkpoint; a second thread does, on its own connection, a little after
-writes (PASSIVE: it never blocks a writer or a reader).
+SQLite's log is copied back into the database file by ``billing/checkpoint.py``, not inside a commit.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -22,12 +18,10 @@ from typing import Any
 
 from playhouse.pwasyncio import AsyncSqliteDatabase
 
+from oneapi.billing import checkpoint
 from oneapi.db.connect import AsyncDatabase, Databases
 
-logger = logging.getLogger(__name__)
-
 Execute = Callable[[str, tuple[Any, ...]], Any]
-CHECKPOINT_DELAY = 0.2  # seconds after a write before the log is copied back: one checkpoint covers many writes
 Operation = Callable[[Execute], Any]
 
 
@@ -69,9 +63,7 @@ class SqliteStore(Store):
         self._busy_ms = busy_timeout_ms
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="ledger-sqlite")
         self._conn: sqlite3.Connection | None = None
-        self._checkpointer = ThreadPoolExecutor(1, thread_name_prefix="ledger-checkpoint")
-        self._checkpoint_conn: sqlite3.Connection | None = None
-        self._checkpoint_due: asyncio.TimerHandle | asyncio.Future[None] | None = None
+        self._checkpointer = checkpoint.Checkpointer(self._path)
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -79,31 +71,14 @@ class SqliteStore(Store):
                                    timeout=self._busy_ms / 1000)
             conn.execute("PRAGMA journal_mode = wal")
             conn.execute("PRAGMA synchronous = normal")
-            conn.execute("PRAGMA wal_autocheckpoint = 0")  # the checkpointer thread does it
+            conn.execute("PRAGMA wal_autocheckpoint = 0")  # the checkpointer does it
             self._conn = conn
         return self._conn
 
-    def _checkpoint_sync(self) -> None:
-        if self._checkpoint_conn is None:
-            self._checkpoint_conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
-        self._checkpoint_conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-
-    def _schedule_checkpoint(self) -> None:
-        if self._checkpoint_due is None:
-            self._checkpoint_due = asyncio.get_running_loop().call_later(CHECKPOINT_DELAY, self._checkpoint)
-
-    def _checkpoint(self) -> None:
-        done = asyncio.get_running_loop().run_in_executor(self._checkpointer, self._checkpoint_sync)
-        self._checkpoint_due = done
-        done.add_done_callback(self._checkpointed)
-
-    def _checkpointed(self, done: asyncio.Future[None]) -> None:
-        self._checkpoint_due = None
-        if not done.cancelled() and done.exception() is not None:  # e.g. the disk is full: the next write retries
-            logger.warning("checkpointing the SQLite log failed: %s", done.exception())
-
-    def _run_sync(self, operations: list[Operation]) -> list[tuple[Any, BaseException | None]]:
+    def _run_sync(self, operations: list[Operation], restart: bool) -> list[tuple[Any, BaseException | None]]:
         conn = self._connection()
+        if restart:
+            checkpoint.finish(conn)
         conn.execute("BEGIN IMMEDIATE")
         try:
             results = _apply(operations, lambda sql, params: conn.execute(sql, params))
@@ -115,9 +90,11 @@ class SqliteStore(Store):
 
     async def run(self, operations: list[Operation]) -> list[tuple[Any, BaseException | None]]:
         # The same lock as every other SQLite writer in this process: no busy-handler sleeps.
+        restart, self._checkpointer.restart_due = self._checkpointer.restart_due, False
         async with self._dbs.write_lock(self._db):
-            results = await asyncio.get_running_loop().run_in_executor(self._executor, self._run_sync, operations)
-        self._schedule_checkpoint()
+            results = await asyncio.get_running_loop().run_in_executor(self._executor, self._run_sync, operations,
+                                                                       restart)
+        self._checkpointer.after_write()
         return results
 
     async def close(self) -> None:
@@ -126,19 +103,9 @@ class SqliteStore(Store):
                 self._conn.close()
                 self._conn = None
 
-        def shutdown_checkpoints() -> None:
-            if self._checkpoint_conn is not None:
-                self._checkpoint_conn.close()
-                self._checkpoint_conn = None
-
-        if isinstance(self._checkpoint_due, asyncio.TimerHandle):
-            self._checkpoint_due.cancel()
-            self._checkpoint_due = None
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._executor, shutdown)
+        await asyncio.get_running_loop().run_in_executor(self._executor, shutdown)
         self._executor.shutdown(wait=True)
-        await loop.run_in_executor(self._checkpointer, shutdown_checkpoints)  # after any checkpoint under way
-        self._checkpointer.shutdown(wait=True)
+        await self._checkpointer.close()
 
 
 class AsyncStore(Store):
