@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from typing import Any
 
-import pytest
-
+from tests.conftest import Gateway
 from tests.fakes.openai_upstream import FakeOpenAI
 from tests.test_relay_errors import CHAT, post
 
@@ -27,16 +27,23 @@ def user_row(path: str, user_id: int) -> tuple[int, int, int]:
         return db.execute("SELECT quota, used_quota, request_count FROM users WHERE id = ?", (user_id,)).fetchone()
 
 
-async def test_batch_mode_sums_settlements_and_shutdown_writes_them(tmp_path, make_gateway, fake_openai: FakeOpenAI):
-    path = str(tmp_path / "batch.db")
-    gateway = await make_gateway(SQLITE_PATH=path, BATCH_UPDATE_ENABLED="true", BATCH_UPDATE_INTERVAL="3600")
+async def after_chats(make_gateway: Any, fake_openai: FakeOpenAI, chats: int, **env: str) -> tuple[Gateway, dict]:
+    """A gateway (settings ``env``) with a channel on the fake, and a user of 100,000 quota who made ``chats``
+    chat requests, all answered."""
+    gateway = await make_gateway(**env)
     await gateway.add_channel(fake_openai.url)
     user = await gateway.add_user(quota=100_000)
     key = await gateway.add_token(user["access_token"])
-    for _ in range(5):
+    for _ in range(chats):
         assert (await post(gateway, key, json=CHAT))[0] == 200
-
     await gateway.drain()
+    return gateway, user
+
+
+async def test_batch_mode_sums_settlements_and_shutdown_writes_them(tmp_path, make_gateway, fake_openai: FakeOpenAI):
+    path = str(tmp_path / "batch.db")
+    gateway, user = await after_chats(make_gateway, fake_openai, 5, SQLITE_PATH=path, BATCH_UPDATE_ENABLED="true",
+                                      BATCH_UPDATE_INTERVAL="3600")
     assert len(consume_logs(path)) == 5, "in batch mode the log rows are written at once"
     quota, used, count = user_row(path, user["id"])
     assert used == 0 and count == 0 and quota < 100_000, "only the reservations are in the balances"
@@ -51,16 +58,9 @@ async def test_batch_mode_sums_settlements_and_shutdown_writes_them(tmp_path, ma
     assert journal_states(path) == [], "the flush closed every reservation"
 
 
-async def test_logs_can_live_in_their_own_database(tmp_path, make_gateway, fake_openai: FakeOpenAI, sql_dsn: str):
-    if not sql_dsn:
-        pytest.skip("LOG_SQL_DSN names a server database; logs in the main SQLite file are every other test")
+async def test_logs_can_live_in_their_own_database(tmp_path, make_gateway, fake_openai: FakeOpenAI, server_dsn: str):
     path = str(tmp_path / "main.db")
-    gateway = await make_gateway(SQLITE_PATH=path, LOG_SQL_DSN=sql_dsn)
-    await gateway.add_channel(fake_openai.url)
-    user = await gateway.add_user(quota=100_000)
-    key = await gateway.add_token(user["access_token"])
-    assert (await post(gateway, key, json=CHAT))[0] == 200
-    await gateway.drain()
+    gateway, user = await after_chats(make_gateway, fake_openai, 1, SQLITE_PATH=path, LOG_SQL_DSN=server_dsn)
     [log] = (await gateway.api("GET", f"/api/log/?type=2&username={user['username']}"))["data"]
     assert log["prompt_tokens"] == 11
     with sqlite3.connect(path) as db:
@@ -75,13 +75,7 @@ async def test_the_sqlite_file_itself_holds_the_charges_soon_after_they_are_writ
     its own, instead of inside the commit that takes the log past 1,000 pages (which made every ~40th request
     wait ~5 ms). Read here: a copy of the database file alone, without its -wal file."""
     path = tmp_path / "wal.db"
-    gateway = await make_gateway(SQLITE_PATH=str(path))
-    await gateway.add_channel(fake_openai.url)
-    user = await gateway.add_user(quota=100_000)
-    key = await gateway.add_token(user["access_token"])
-    for _ in range(3):
-        assert (await post(gateway, key, json=CHAT))[0] == 200
-    await gateway.drain()
+    await after_chats(make_gateway, fake_openai, 3, SQLITE_PATH=str(path))
 
     def file_alone_logs() -> int:
         copy = tmp_path / "copy.db"
