@@ -39,7 +39,7 @@ ALL_USERS = -1
 SETTLE_SECONDS = 10  # a log row this old has been committed, wherever it was written
 CHUNK = 2000  # log rows summed per step: a short hold of SQLite's write lock, which reservations wait for
 INTERVAL = 30.0  # seconds between steps of the background loop
-READ_TRIES = 5
+READ_TRIES = 3
 T = TypeVar("T")
 
 
@@ -58,16 +58,21 @@ async def rolled_up_to(db: AsyncDatabase) -> int:
     return int(mark or 0)
 
 
-async def at_one_mark(db: AsyncDatabase, read: Callable[[int], Awaitable[T]]) -> T:
+async def at_one_mark(state: AppState, read: Callable[[int], Awaitable[T]]) -> T:
     """``read(mark)``, read again while the mark moves under it: a rollup step that commits between a read of
-    log_hourly and the read of the logs past the mark would have its rows counted twice. Each read is a few
-    statements, and a step moves the mark once per CHUNK rows, so a second read almost always settles it."""
+    log_hourly and the read of the logs past the mark would have its rows counted twice. A second read almost
+    always settles it; while steps follow each other without a pause (a backlog being summed), the last try
+    holds the mark's lock, which the steps wait for."""
+    db = state.dbs.logs
     mark = await rolled_up_to(db)
     for _ in range(READ_TRIES):
         result = await read(mark)
         moved = await rolled_up_to(db)
         if moved == mark:
             return result
+        mark = moved
+    async with holding_mark(state) as mark:
+        return await read(mark)
         mark = moved
     logger.warning("log figures read while the rollup kept moving; they may count a few rows twice")
     return result
@@ -211,7 +216,7 @@ async def daily_usage(state: AppState, user_id: int, days: int = 7) -> list[dict
     now = int(time.time())
     since = now - now % DAY - (days - 1) * DAY
     await roll_up(state)
-    return await at_one_mark(db, lambda mark: _daily_usage(db, user_id, since, mark))
+    return await at_one_mark(state, lambda mark: _daily_usage(db, user_id, since, mark))
 
 
 async def _daily_usage(db: AsyncDatabase, user_id: int, since: int, mark: int) -> list[dict[str, Any]]:
@@ -245,7 +250,7 @@ async def summed_quota(state: AppState, user_id: int | None, model_name: str, st
     log_hourly, the partial hours at both ends and the rows past the mark from the logs."""
     db = state.dbs.logs
     await roll_up(state)
-    return await at_one_mark(db, lambda mark: _summed_quota(db, user_id, model_name, start, end, mark))
+    return await at_one_mark(state, lambda mark: _summed_quota(db, user_id, model_name, start, end, mark))
 
 
 async def _summed_quota(db: AsyncDatabase, user_id: int | None, model_name: str, start: int, end: int,

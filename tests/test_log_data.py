@@ -19,7 +19,7 @@ from peewee import fn
 from oneapi.db.models import Log, LogHourly
 from oneapi.log_rollup import ALL_USERS, CHUNK, HOUR, roll_up
 from oneapi.logs import DELETE_BATCH, LogFilter, log_where, page_query
-from tests.conftest import Gateway
+from tests.conftest import Gateway, fresh_database
 
 COLUMNS = ("user_id", "created_at", "type", "content", "username", "token_name", "model_name", "quota",
            "prompt_tokens", "completion_tokens", "channel_id", "request_id", "elapsed_time", "is_stream",
@@ -277,6 +277,51 @@ async def test_figures_read_while_the_rollup_moves_count_every_log_once(make_gat
         assert (stat["data"]["quota"], dashboard["data"]) == (expected_quota, expected_dashboard)
         reads += 1
     await stepper
+
+
+async def test_a_step_committed_between_a_readers_two_reads_is_not_counted_twice(make_gateway):
+    """PostgreSQL: the test holds log_hourly locked so that a stat read stops between reading the mark and
+    summing log_hourly, commits another node's step meanwhile, and lets the read go on."""
+    import asyncpg
+
+    dsn, drop = await fresh_database("postgres")
+    try:
+        gateway = await make_gateway(SQL_DSN=dsn)
+        user = await gateway.add_user()
+        await age_setup_logs(gateway)
+        await insert_logs(gateway, log_rows([user["id"]], 50, newest=60, oldest=3 * 86400))
+        await gateway.api("GET", "/api/log/stat?type=2")  # sums them: the mark is at the last
+        await insert_logs(gateway, log_rows([user["id"]], 20, newest=0, oldest=3, seed=1))  # not settled here
+        logs = await all_logs(gateway)
+        other = await asyncpg.connect(dsn)  # another node, whose clock is a few seconds ahead
+        try:
+            async with other.transaction():
+                await other.execute("LOCK TABLE log_hourly IN ACCESS EXCLUSIVE MODE")
+                reading = asyncio.create_task(gateway.api("GET", "/api/log/stat?type=2"))
+                for _ in range(200):  # until the read waits for the lock
+                    await other.execute("SELECT pg_stat_clear_snapshot()")  # a transaction's view is kept otherwise
+                    if await other.fetchval("SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                            "AND query LIKE '%log_hourly%'"):
+                        break
+                    await asyncio.sleep(0.02)
+                else:
+                    raise AssertionError("the read never reached log_hourly")
+                mark = await other.fetchval("SELECT last_log_id FROM log_rollup_marks WHERE name = 'log_hourly'")
+                for who, grouped in (("user_id", "user_id, "), (str(ALL_USERS), "")):
+                    await other.execute(
+                        "INSERT INTO log_hourly (user_id, hour, model_name, requests, quota, prompt_tokens, "
+                        f"completion_tokens) SELECT {who}, created_at / 3600 * 3600, model_name, COUNT(*), "
+                        "SUM(quota), SUM(prompt_tokens), SUM(completion_tokens) FROM logs WHERE id > $1 AND type = 2 "
+                        f"GROUP BY {grouped}created_at / 3600 * 3600, model_name ON CONFLICT (user_id, hour, "
+                        "model_name) DO UPDATE SET requests = log_hourly.requests + EXCLUDED.requests, "
+                        "quota = log_hourly.quota + EXCLUDED.quota", mark)
+                await other.execute("UPDATE log_rollup_marks SET last_log_id = (SELECT MAX(id) FROM logs) "
+                                    "WHERE name = 'log_hourly'")
+            assert (await reading)["data"]["quota"] == direct_quota(logs)
+        finally:
+            await other.close()
+    finally:
+        await drop()
 
 
 async def test_log_retention_deletes_old_logs_at_start_and_keeps_recent_ones(make_gateway, sql_dsn):
