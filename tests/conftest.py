@@ -228,6 +228,17 @@ async def fresh_database(backend: str) -> tuple[str, Callable[[], Any]]:
         pytest.skip(f"{backend} is not running here: {exc}")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test's server database (sql_dsn, server_dsn) is made before its gateways, so that it is dropped after
+    they have stopped, not under their last writes."""
+    for item in items:
+        names: list[str] = getattr(item, "fixturenames", [])
+        for database in ("sql_dsn", "server_dsn"):
+            if "make_gateway" in names and database in names and names.index(database) > names.index("make_gateway"):
+                names.remove(database)
+                names.insert(names.index("make_gateway"), database)
+
+
 @pytest.fixture(params=["postgres", "mysql"])
 async def server_dsn(request) -> AsyncIterator[str]:
     """SQL_DSN of a fresh PostgreSQL or MariaDB database: for two nodes, which share a server database."""
