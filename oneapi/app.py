@@ -15,6 +15,7 @@ import peewee
 from aiohttp import web
 
 from oneapi.api import routes as api_routes
+from oneapi.background import unless_cancelled
 from oneapi.billing.ledger import Ledger
 from oneapi.cache import Cache
 from oneapi.config import Settings
@@ -90,9 +91,11 @@ async def _sync_loop(state: AppState) -> None:
             await state.options.load(state.dbs)
             await state.cache.load(state.dbs)
         except Exception:
+            unless_cancelled()
             logger.exception("periodic sync failed; keeping the cached data")
         finally:
             await state.dbs.release()
+            unless_cancelled()  # a cancel the database bridge swallowed
 
 
 async def _startup(app: web.Application) -> None:

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 from peewee import EXCLUDED, SQL, Expression, Field, MySQLDatabase, NodeList, fn
 
+from oneapi.background import unless_cancelled
 from oneapi.constants import LogType
 from oneapi.db.connect import AsyncDatabase
 from oneapi.db.models import Log, LogHourly, LogRollupMark
@@ -204,9 +205,11 @@ async def roll_up_loop(state: AppState) -> None:
             while await roll_up(state) >= CHUNK:
                 await asyncio.sleep(0)
         except Exception:
+            unless_cancelled()
             logger.exception("summing logs into log_hourly failed; the figures still add the unsummed logs")
         finally:
             await state.dbs.release()
+            unless_cancelled()  # a cancel the database bridge swallowed
         await asyncio.sleep(INTERVAL)
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from peewee import Expression, Field, ModelSelect, SqliteDatabase, fn
 
+from oneapi.background import unless_cancelled
 from oneapi.constants import LogType
 from oneapi.db.models import Log
 from oneapi.log_rollup import add_to_hourly, drop_empty_hours, holding_mark, hourly_sums, summed_quota
@@ -197,10 +198,12 @@ async def retention_loop(state: AppState) -> None:
             if deleted:
                 logger.info("deleted %d logs older than %d days", deleted, days)
         except Exception:
+            unless_cancelled()
             logger.exception("deleting old logs failed; trying again in a minute")
             pause = RETENTION_RETRY
         finally:
             await state.dbs.release()
+            unless_cancelled()  # a cancel the database bridge swallowed
         await asyncio.sleep(pause)
 
 

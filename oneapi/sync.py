@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
+from oneapi.background import unless_cancelled
 from oneapi.cache import Cache
 from oneapi.db.connect import Databases
 from oneapi.db.models import Channel, Token, User
@@ -77,6 +78,7 @@ class RedisBus:
             except asyncio.CancelledError:
                 raise
             except Exception:
+                unless_cancelled()
                 logger.warning("Redis subscription lost; retrying in 1 s", exc_info=True)
                 await asyncio.sleep(1)
 
@@ -148,6 +150,7 @@ class CacheSync:
             try:
                 await self.bus.publish(message)
             except Exception:  # bus down: the periodic reload will still catch up
+                unless_cancelled()
                 logger.warning("could not publish a cache change", exc_info=True)
 
     async def _listen(self) -> None:
@@ -178,6 +181,7 @@ class CacheSync:
                 channel = await Channel.aget_or_none(Channel.id == event["id"])
                 cache.put_channel(channel) if channel is not None else cache.drop_channels([event["id"]])
         except Exception:
+            unless_cancelled()
             logger.exception("could not apply a cache change from another process: %s", event)
         finally:
             cache.on_change = hook

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from tests.test_api_redemptions import redeem_race
 
 CHAT = {"model": "gpt-3.5-turbo", "messages": [{"role": "user", "content": "hi"}]}
@@ -66,3 +68,13 @@ async def test_tokens_made_after_the_initial_root_token_get_their_own_ids(make_g
     await gateway.add_token(name="after-the-initial")
     ids = sorted(t["id"] for t in (await gateway.api("GET", "/api/token/"))["data"])
     assert ids[0] == 1 and len(ids) == len(set(ids)) >= 2, ids
+
+
+async def test_a_gateway_stops_while_its_background_steps_are_under_way(make_gateway, server_dsn):
+    """Shutdown cancels the background loops mid-statement (here the first log rollup step of a new database).
+    A MySQL driver then failed its rollback with another error, which the loops logged and went on from: the
+    gateway never stopped."""
+    gateway = await make_gateway(SQL_DSN=server_dsn)
+    closing = asyncio.ensure_future(gateway.server.close())
+    done, _ = await asyncio.wait({closing}, timeout=10)  # not asyncio.timeout: its own cancel was lost the same way
+    assert done, "the gateway had not stopped 10 s after it was asked to"

@@ -30,6 +30,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from oneapi.background import unless_cancelled
 from oneapi.billing import journal, outbox
 from oneapi.billing.journal import Charge, Totals
 from oneapi.billing.logrows import consume_log, insert_logs, log_exists
@@ -174,6 +175,7 @@ class Ledger:
             except LedgerUnavailable:
                 pass  # the writer logs the outage; the heartbeat resumes with the database
             except Exception:
+                unless_cancelled()
                 logger.exception("the ledger's heartbeat failed")
 
     async def _flush_loop(self) -> None:

@@ -22,6 +22,7 @@ import time
 import uuid
 from typing import Any
 
+from oneapi.background import unless_cancelled
 from oneapi.billing.journal import LogMoved, LogOutbox
 from oneapi.billing.logrows import LOG_COLUMNS, insert_logs
 from oneapi.billing.store import Execute, Store
@@ -77,6 +78,7 @@ class Mover:
             try:
                 moved = await self.move()
             except Exception as exc:  # LedgerUnavailable from either database, or a bug: try again later
+                unless_cancelled()
                 if not failing:
                     logger.error("log rows wait in the main database's outbox: %s", exc)
                 failing = True

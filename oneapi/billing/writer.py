@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from oneapi.background import unless_cancelled
 from oneapi.billing.journal import Charge, Totals
 from oneapi.billing.spill import SpillFile
 from oneapi.billing.store import Execute, Operation, Store
@@ -149,6 +150,7 @@ class Writer:
                 async with asyncio.timeout(_WRITE_TIMEOUT):
                     await self._write(batch, retry)
             except Exception as exc:
+                unless_cancelled()
                 if not self._retrying:
                     logger.error("the %s database refused a write (%s); retrying until it is back", self.name, exc)
                 self._failed_at = time.monotonic()

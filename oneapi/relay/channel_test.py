@@ -22,6 +22,7 @@ from multidict import CIMultiDict
 from oneapi.accounts.notify import channel_disabled, channel_enabled
 from oneapi.adaptors.base import RelayRequest
 from oneapi.adaptors.registry import adaptor_for
+from oneapi.background import unless_cancelled
 from oneapi.channels import record_channel_values, set_channel_status
 from oneapi.constants import ChannelStatus, LogType, RelayMode
 from oneapi.db.models import Channel
@@ -175,6 +176,7 @@ class ChannelTester:
                 try:
                     await test_and_heal_channel(state, channel)
                 except Exception:
+                    unless_cancelled()
                     logger.exception("testing channel #%s failed", channel.id)
             logger.info("channel test finished: %d channels", len(channels))
         finally:
