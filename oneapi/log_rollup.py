@@ -74,9 +74,6 @@ async def at_one_mark(state: AppState, read: Callable[[int], Awaitable[T]]) -> T
         mark = moved
     async with holding_mark(state) as mark:
         return await read(mark)
-        mark = moved
-    logger.warning("log figures read while the rollup kept moving; they may count a few rows twice")
-    return result
 
 
 async def roll_up(state: AppState) -> int:
