@@ -159,10 +159,20 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def children(pid: int) -> list[int]:
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time of a process and its children: the one-file launcher's server, or the supervisor's workers."""
+    return cpu_seconds(pid) + sum(tree_cpu_seconds(child) for child in children(pid))
+
+
 def rss_mb(pid: int) -> float:
+    """Resident memory of a process and its children (the launcher of the executable is only a few MB)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
+            return int(line.split()[1]) / 1024 + sum(rss_mb(child) for child in children(pid))
     return 0.0
 
 
@@ -204,9 +214,9 @@ async def throughput(session: aiohttp.ClientSession, url: str, pid: int, stream:
     """(requests/s, CPU ms per request of the proxy process)."""
     data = body(MODEL, stream)
     await closed_loop(session, url, data, min(1.0, seconds / 2), stream)  # warm up
-    cpu, started = cpu_seconds(pid), time.monotonic()
+    cpu, started = tree_cpu_seconds(pid), time.monotonic()
     count = await closed_loop(session, url, data, seconds, stream)
-    elapsed, used = time.monotonic() - started, cpu_seconds(pid) - cpu
+    elapsed, used = time.monotonic() - started, tree_cpu_seconds(pid) - cpu
     return count / elapsed, used * 1000 / count
 
 
@@ -336,14 +346,15 @@ async def main(seconds: float, quick: bool, binary: str | None, json_path: str |
         os.sched_setaffinity(0, LOAD_CPUS)
     ports = {name: free_port() for name in ("upstream", "bare", "default", "tuned")}
     upstream = f"http://127.0.0.1:{ports['upstream']}"
-    procs = {"upstream": spawn([sys.executable, __file__, "--serve", "upstream", str(ports["upstream"])], LOAD_CPUS),
-             "bare": spawn([sys.executable, __file__, "--serve", "bare", str(ports["bare"]), upstream], PROXY_CPUS)}
-    for config, extra in (("default", {}), ("tuned", TUNING)):
-        workdir = tempfile.mkdtemp(prefix=f"oneapi-bench-{config}-")
-        procs[config] = spawn([*gateway_command(binary), "--log-dir", f"{workdir}/logs"], PROXY_CPUS,
-                              env=gateway_env(ports[config], workdir, extra), cwd=workdir)
+    procs: dict[str, subprocess.Popen[bytes]] = {}
     report: dict[str, Any] = {"cpus": os.cpu_count(), "pinned": pinning(), "seconds": seconds, "quick": quick}
     try:
+        procs["upstream"] = spawn([sys.executable, __file__, "--serve", "upstream", str(ports["upstream"])], LOAD_CPUS)
+        procs["bare"] = spawn([sys.executable, __file__, "--serve", "bare", str(ports["bare"]), upstream], PROXY_CPUS)
+        for config, extra in (("default", {}), ("tuned", TUNING)):
+            workdir = tempfile.mkdtemp(prefix=f"oneapi-bench-{config}-")
+            procs[config] = spawn([*gateway_command(binary), "--log-dir", f"{workdir}/logs"], PROXY_CPUS,
+                                  env=gateway_env(ports[config], workdir, extra), cwd=workdir)
         await wait_up(f"{upstream}/")
         for name in ("bare", "default", "tuned"):
             await wait_up(f"http://127.0.0.1:{ports[name]}/")
@@ -435,12 +446,6 @@ def own_cpu_seconds() -> float:
     return times.user + times.system
 
 
-def tree_cpu_seconds(pid: int) -> float:
-    """CPU time of a process and its children (the supervisor and its workers)."""
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    return cpu_seconds(pid) + sum(tree_cpu_seconds(int(child)) for child in children)
-
-
 async def workers_scaling(seconds: float, binary: str | None, workers: int) -> None:
     """Throughput of the default gateway with 1 worker and with ``workers``, one after the other. The gateway
     gets cores 0..N-1 and the upstream and load generator the rest when there are N+1 cores or more."""
@@ -515,6 +520,8 @@ if __name__ == "__main__":
     parser.add_argument("--binary", help="measure this executable instead of python -m oneapi")
     parser.add_argument("--workers", type=int, help="instead: throughput of 1 worker against this many")
     args = parser.parse_args()
+    if args.binary:  # the gateways run in their own working directories
+        args.binary = str(Path(args.binary).resolve(strict=True))
     if args.workers:
         asyncio.run(workers_scaling(args.seconds, args.binary, args.workers))
     else:
