@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 import orjson
 import pytest
 
+from oneapi.billing.spill import SEGMENT_BYTES
 from tests.chaos import Books, Load, Node, Proxy, books, duplicate_consume_logs, eventually, outbox
 from tests.conftest import fresh_database
 from tests.fakes.openai_upstream import FakeOpenAI
@@ -153,7 +155,7 @@ async def test_kill_9_while_the_database_is_away_replays_the_spill_file(tmp_path
         await eventually(answered_while_away, what="answers settled while the database is away")
         node.kill()
         await load.stop()
-        [spill] = list(tmp_path.glob("oneapi-ledger-*-main.jsonl"))
+        [spill] = list(tmp_path.glob("oneapi-ledger-*-main-*.jsonl"))
         assert spill.read_bytes(), "the settlements the database could not take are in the spill file"
         proxy.restore()
         await node.start()  # replays the dead process's spill file, then refunds what it held
@@ -229,7 +231,9 @@ async def test_kill_9_with_a_separate_log_database_loses_no_log_row(tmp_path, se
 @pytest.mark.parametrize("backend", ["mysql", "postgres"])
 async def test_two_nodes_spend_one_limited_token_once(tmp_path, serve_fake, backend: str):
     """A reservation of zero (tiny ratio, PreConsumedQuota 0) is still checked against the shared balance:
-    two nodes overspend by at most what they have in flight (4 requests of 1), not by a second quota."""
+    two nodes overspend by at most what they have in flight, not by a second quota. In flight is, per client,
+    one open reservation and one answered settlement not yet committed (its request was answered once it was
+    in the node's write-ahead file): 8 requests of 1 for 4 clients."""
     env: dict[str, str] = {}
     if backend == "mysql":
         if not await _redis_up():
@@ -260,8 +264,8 @@ async def test_two_nodes_spend_one_limited_token_once(tmp_path, serve_fake, back
         await eventually(exhausted, what="the token running out on both nodes")
         await load.stop()
         book = await books(dsn, tmp_path, user["id"], "chaos")
-        assert book.token_remain >= -4, f"overspent beyond the requests in flight: {book}"
-        assert 26 <= book.logs <= 34, book
+        assert book.token_remain >= -8, f"overspent beyond the requests in flight: {book}"
+        assert 26 <= book.logs <= 38, book
         assert_balanced(book, token_quota)
     finally:
         await node_a.stop()
@@ -269,19 +273,70 @@ async def test_two_nodes_spend_one_limited_token_once(tmp_path, serve_fake, back
         await drop()
 
 
-async def test_the_sqlite_log_stays_short_under_steady_load(tmp_path, serve_fake):
+async def test_the_sqlite_log_and_the_write_ahead_file_stay_short_under_steady_load(tmp_path, serve_fake):
     """SQLite's log starts over only after a complete copy into the database file, and a copy made while the
     writers go on is never complete: without the ledger's own finishing copy the -wal file reached 429 MB in
-    these 8 s (it stays under 10 MB), and every read has to search it."""
+    these 8 s (it stays under 10 MB), and every read has to search it. The ledger's write-ahead file, which
+    every settlement goes through, is emptied once all of it is written (``test_spill_segments`` for a load
+that never lets it be)."""
     node = Node(tmp_path, {})
     try:
         _, load = await _under_load(node, await serve_fake(FakeOpenAI()))
-        wal, largest = tmp_path / "one-api.db-wal", 0
+        wal, largest, ahead = tmp_path / "one-api.db-wal", 0, 0
         for _ in range(40):
             await asyncio.sleep(0.2)
             largest = max(largest, wal.stat().st_size if wal.exists() else 0)
+            ahead = max(ahead, sum(path.stat().st_size for path in tmp_path.glob("oneapi-ledger-*.jsonl")))
         await load.stop()
         assert load.answered > 1000
         assert largest < 24 * 2**20, f"the log reached {largest / 2**20:.0f} MB"
+        assert ahead < 3 * SEGMENT_BYTES, f"the write-ahead file reached {ahead / 2**20:.1f} MB"
+    finally:
+        await node.stop()
+    assert not list(tmp_path.glob("oneapi-ledger-*.jsonl")), "a clean stop leaves no write-ahead file"
+
+
+async def test_kill_9_after_answers_whose_settlements_are_not_committed_yet_loses_nothing(tmp_path, serve_fake):
+    """Answers go out once their settlements are in the write-ahead file, before the database has them: here the
+    test holds SQLite's write lock from the moment the reservations are in, so no settlement can commit, the
+    six answers still arrive, and a kill -9 then leaves them only in the file. The restart bills every one."""
+    fake = await serve_fake(FakeOpenAI(gate=asyncio.Event()))
+    node = Node(tmp_path, {"SQLITE_BUSY_TIMEOUT": "60000"})  # the settlements wait for the lock, not fail
+    database = tmp_path / "one-api.db"
+    try:
+        await node.start()
+        await node.gateway().add_channel(fake.url)
+        user, key = await _customer(node)
+        chat = {"model": "gpt-3.5-turbo", "messages": [{"role": "user", "content": "hi"}]}
+
+        async def ask() -> int:
+            assert node.http is not None
+            async with node.http.post(node.url + "/v1/chat/completions", json=chat,
+                                      headers={"Authorization": key}) as resp:
+                await resp.read()
+                return resp.status
+
+        asking = [asyncio.create_task(ask()) for _ in range(6)]
+
+        async def reserved() -> bool:
+            return (await books("", database, user["id"], "chaos")).held == 6 and len(fake.requests) == 6
+
+        await eventually(reserved, what="six reservations in the database")
+        lock = sqlite3.connect(database, isolation_level=None)
+        lock.execute("BEGIN IMMEDIATE")  # from here on nothing commits
+        try:
+            fake.gate.set()
+            assert await asyncio.wait_for(asyncio.gather(*asking), 30) == [200] * 6
+            node.kill()
+        finally:
+            lock.execute("ROLLBACK")
+            lock.close()
+        [(held,)] = sqlite3.connect(database).execute("SELECT COUNT(*) FROM ledger_reservations").fetchall()
+        assert held == 6, "the answered requests were not settled in the database before the kill"
+        assert any(path.read_bytes() for path in tmp_path.glob("oneapi-ledger-*-main-*.jsonl"))
+        await node.start()  # replays the write-ahead file
+        book = await books("", database, user["id"], "chaos")
+        assert_balanced(book)
+        assert book.logs == 6, "every answered request is billed and logged"
     finally:
         await node.stop()

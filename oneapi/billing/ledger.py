@@ -4,8 +4,9 @@ Every debit is one conditional UPDATE (``… WHERE quota >= amount``) plus a row
 (``billing/journal.py``), in one transaction, so concurrent requests on any number of nodes can never
 reserve more than the shared balance, and a crash can always give a reservation back. Writes go through
 one writer task that takes whatever is queued and runs it as one transaction (``billing/store.py``):
-reservations are awaited by the request (it must know the answer), a settlement only until it is durable
-(the answer's last byte waits for that), log rows not at all.
+reservations are awaited by the request before it tells its client anything (it must know the answer; the
+upstream call may already run meanwhile); a settlement or log row is durable once it is in the local
+write-ahead file (``billing/spill.py``), which is all the answer's last byte waits for.
 
 A settlement closes its journal row, corrects the balances and inserts its log row in one transaction; with
 a separate log database (LOG_SQL_DSN) the log row goes into an outbox in the main one instead, which a mover
@@ -14,14 +15,15 @@ charge and the log row are still written at once, and only the balance correctio
 (every BATCH_UPDATE_INTERVAL seconds), read back from the journal, so kill -9 loses nothing.
 
 A failed write is retried with back-off, in order, never dropped (``billing/writer.py``); while it fails,
-settlements and log rows wait in memory and in a local spill file (``billing/spill.py``), and new
-reservations fail at once with LedgerUnavailable (a 503). ``stop()`` writes everything still queued.
+settlements and log rows wait in memory and in the write-ahead file, and new reservations fail at once with
+LedgerUnavailable (a 503). ``stop()`` writes everything still queued.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import logging
 import os
@@ -41,9 +43,9 @@ from oneapi.billing.writer import Item, LedgerOperation, LedgerUnavailable, Writ
 from oneapi.cache import Cache
 from oneapi.db.connect import Databases
 from oneapi.db.migrate import migrate_models
-from oneapi.db.models import User
+from oneapi.db.models import Token, User
 
-__all__ = ["Charge", "InsufficientQuota", "Ledger", "LedgerUnavailable", "consume_log"]
+__all__ = ["Charge", "InsufficientQuota", "Ledger", "LedgerUnavailable", "Reservation", "consume_log"]
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +58,30 @@ class InsufficientQuota(OperationFailed):
     def __init__(self, who: str) -> None:
         super().__init__(who)
         self.who = who
+
+
+@dataclasses.dataclass(slots=True)
+class Reservation:
+    id: str
+    debited: asyncio.Future[None]  # done once the debit is durable; InsufficientQuota if refused
+    held: bool  # the cached balances covered it and hold it already: the upstream call may start now
+
+
+def _covers(user: User | None, token: Token | None, amount: int) -> bool:
+    """The cached balances pass the test the debit makes in the database (``quota >= amount``; a zero amount
+    needs a user quota of 0 or more and a token quota above 0)."""
+    if user is None or user.quota < amount:
+        return False
+    return token is None or (token.remain_quota >= amount if amount else token.remain_quota > 0)
+
+
+def _move_cached(user: User | None, token: Token | None, amount: int) -> None:
+    """Take ``amount`` from the cached user and limited token (a negative amount gives it back)."""
+    if user is not None:
+        user.quota -= amount
+    if token is not None:
+        token.remain_quota -= amount
+        token.used_quota += amount
 
 
 class Ledger:
@@ -186,10 +212,12 @@ class Ledger:
                 await self.flush()
 
     # -- the request side ------------------------------------------------------------------------
-    async def reserve(self, user_id: int, token_id: int, token_limited: bool, amount: int,
-                      request_id: str = "") -> str:
-        """Take ``amount`` from the user and (if limited) the token, or raise InsufficientQuota; returns the
-        reservation's id. Even a zero amount is checked against the balances in the database."""
+    def reserve(self, user_id: int, token_id: int, token_limited: bool, amount: int,
+                request_id: str = "") -> Reservation:
+        """Start taking ``amount`` from the user and (if limited) the token: the reservation's debit is done
+        once durable, or failed with InsufficientQuota (or LedgerUnavailable). Even a zero amount is checked
+        against the balances in the database. While it is being written, the caller may call the upstream if
+        the reservation is ``held``, but must tell its client nothing before the debit is done."""
         if not self._main.available():
             raise LedgerUnavailable("the database is not reachable")
         amount = max(amount, 0)
@@ -210,28 +238,45 @@ class Ledger:
             execute(sql["insert"], (reservation, request_id[:64], user_id, token_id, int(token_limited), amount,
                                     self.instance, now))
 
-        self._in_flight.add(reservation)
-        try:
-            await self._main.submit(debit)
-        except BaseException:
-            self._in_flight.discard(reservation)
-            raise
+        # When the cached balances pass the debit's own test, they are debited now, so that this process's
+        # concurrent requests see what is held; otherwise (a refusal, or a top-up the cache has not seen) only
+        # once the database agrees. Given back, on the same objects, if the debit fails.
         user = self.cache.user(user_id)
-        if user is not None:
-            user.quota -= amount
-        token = self.cache.token_by_id(token_id)
-        if token is not None and token_limited:
-            token.remain_quota -= amount
-            token.used_quota += amount
-        return reservation
+        token = self.cache.token_by_id(token_id) if token_limited else None
+        held = _covers(user, token, amount)
+        if held:
+            _move_cached(user, token, amount)
 
-    def refund(self, reservation: str, user_id: int, token_id: int, token_limited: bool, amount: int) -> None:
-        """Give a reservation back (the request failed); written without delaying anyone."""
-        self.settle(Charge(reservation, user_id, token_id, token_limited, 0, amount, 0, None, counted=False))
+        def booked(future: asyncio.Future[None]) -> None:
+            failed = future.cancelled() or future.exception() is not None
+            if failed:
+                self._in_flight.discard(reservation)
+            if failed and held:
+                _move_cached(user, token, -amount)
+            elif not failed and not held:
+                _move_cached(user, token, amount)
+
+        self._in_flight.add(reservation)
+        debited: asyncio.Future[None] = self._main.enqueue(debit)
+        debited.add_done_callback(booked)
+        return Reservation(reservation, debited, held)
+
+    def refund(self, reservation: Reservation, user_id: int, token_id: int, token_limited: bool,
+               amount: int) -> None:
+        """Give a reservation back (the request failed); written without delaying anyone. With its debit still
+        being written, the refund waits for it, and is nothing if the debit failed."""
+        debited = reservation.debited
+        if not debited.done():
+            debited.add_done_callback(lambda _: self.refund(reservation, user_id, token_id, token_limited, amount))
+            return
+        if debited.cancelled() or debited.exception() is not None:
+            return
+        self.settle(Charge(reservation.id, user_id, token_id, token_limited, 0, amount, 0, None, counted=False))
 
     def settle(self, charge: Charge) -> asyncio.Future[None]:
         """Replace the reservation by the real charge, add usage counters and the log row; the future is set
-        once the settlement is durable (in the database, or in the spill file while the database is away)."""
+        once the settlement is durable (in the write-ahead file, or in the database if that file cannot be
+        written)."""
         delta = charge.quota - charge.reserved
         user = self.cache.user(charge.user_id)
         if user is not None:

@@ -1,9 +1,10 @@
 """The ledger's per-database writer: a queue, one task that writes it in batches, retries and the spill file.
 
 Whatever is queued is taken as one batch and run as one transaction (``billing/store.py``). Awaited
-operations (reservations) fail with LedgerUnavailable when the database is away; durable items
-(settlements, log rows) are retried with back-off, in order, never dropped, and while they wait they are
-also in a local spill file (``billing/spill.py``) so a kill -9 loses nothing.
+operations (reservations) fail with LedgerUnavailable when the database is away. Durable items (settlements,
+log rows) are first appended to a local write-ahead file (``billing/spill.py``), which is what their request
+waits for, so a kill -9 before the commit loses nothing; they are then retried with back-off, in order, never
+dropped, until the database has them.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import logging
 import time
 from collections.abc import Callable
 from typing import Any
+
+import orjson
 
 from oneapi.background import unless_cancelled
 from oneapi.billing.journal import Charge, Totals
@@ -44,9 +47,9 @@ class Item:
     future: asyncio.Future[Any] | None = None
     charge: Charge | None = None
     log: dict[str, Any] | None = None
-    spilled: bool = False
+    segment: int | None = None  # the spill file's segment holding it, until it is in the database
     replayed: bool = False  # read back from a stopped process's spill file
-    written: asyncio.Future[None] | None = None  # a durable item's: set once it is in the database or spilled
+    written: asyncio.Future[None] | None = None  # a durable item's: set once it is spilled or in the database
 
     def durably_written(self) -> None:
         if self.written is not None and not self.written.done():
@@ -56,10 +59,8 @@ class Item:
     def durable(self) -> bool:
         return self.operation is None
 
-    def record(self) -> dict[str, Any]:
-        if self.charge is not None:
-            return {"charge": dataclasses.asdict(self.charge)}
-        return {"log": self.log}
+    def record(self) -> bytes:
+        return orjson.dumps({"charge": self.charge} if self.charge is not None else {"log": self.log})
 
 
 Build = Callable[[list[Item], bool], tuple[list[Operation], list[asyncio.Future[Any] | None], Callable[[], None]]]
@@ -77,7 +78,6 @@ class Writer:
         self._task: asyncio.Task[None] | None = None
         self._retrying = False
         self._failed_at: float | None = None
-        self._spilled = 0
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name=f"ledger-{self.name}")
@@ -100,32 +100,37 @@ class Writer:
         return self._failed_at is None or time.monotonic() - self._failed_at > _PROBE_AFTER
 
     def put(self, item: Item) -> None:
-        if self._retrying and item.durable:
-            self._spill([item])  # the database is away: a kill -9 now must not lose it
+        if item.durable:
+            self._spill([item])  # before its request is answered: a kill -9 before the commit must not lose it
         self._queue.put_nowait(item)
 
-    async def submit(self, operation: LedgerOperation) -> Any:
+    def enqueue(self, operation: LedgerOperation) -> asyncio.Future[Any]:
+        """Queue an awaited operation; the future holds its result once its batch has committed."""
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self.put(Item(operation=operation, future=future))
-        return await future
+        return future
+
+    async def submit(self, operation: LedgerOperation) -> Any:
+        return await self.enqueue(operation)
 
     async def join(self) -> None:
         await self._queue.join()
 
     def _spill(self, items: list[Item]) -> None:
-        fresh = [item for item in items if not item.spilled]
+        """Append what is not in the file yet (fsynced while the database is away); failing that, the items
+        wait in memory and their requests for the commit."""
+        fresh = [item for item in items if item.segment is None]
         if not fresh:
             return
         try:
-            self.spill.append([item.record() for item in fresh])
+            segment = self.spill.append([item.record() for item in fresh], sync=self._retrying)
         except OSError:
             logger.exception("could not write the ledger's spill file %s; keeping the writes in memory",
                              self.spill.path)
             return
         for item in fresh:
-            item.spilled = True
+            item.segment = segment
             item.durably_written()
-        self._spilled += len(fresh)
 
     async def _loop(self) -> None:
         while True:
@@ -162,6 +167,8 @@ class Writer:
                     return
                 self._retrying = retry = True
                 self._spill(batch)
+                with contextlib.suppress(OSError):
+                    self.spill.sync()  # they may wait in the file a while now
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, _MAX_BACKOFF)
                 continue
@@ -169,11 +176,9 @@ class Writer:
                 logger.warning("the %s database is back; queued writes are being written", self.name)
             self._retrying = False
             self._failed_at = None
-            written = sum(item.spilled for item in batch)
-            if written:
-                self._spilled -= written
-                if self._spilled == 0:
-                    self.spill.clear()
+            for item in batch:
+                if item.segment is not None:
+                    self.spill.written(item.segment)
             return
 
     async def _write(self, batch: list[Item], retry: bool) -> None:

@@ -1,9 +1,10 @@
 """The relay, top to bottom: auth -> parse -> distribute -> pre-consume -> adapt -> relay -> settle -> log.
 
 ``relay()`` is the whole life of one /v1 request. Each step is a small function below it, in the order
-it runs. The database is touched once on the way in (the reservation, a conditional UPDATE) and never
-on the way out: settlement and the log row are queued to the ledger, which writes them after the
-response has gone.
+it runs. The database is touched once on the way in (the reservation, a conditional UPDATE), written while
+the upstream call is already under way when the cached balances cover it: nothing reaches the client before
+it is durable. The settlement and the log row are queued to the ledger; the answer's last byte waits until
+they are durable.
 
 The wire format the client speaks is its front door (``oneapi.relay.doors``): the door reads the request
 as chat (keeping the client's own body for channels that speak the same format), and says the answer,
@@ -17,9 +18,9 @@ import contextlib
 import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 import orjson
@@ -28,7 +29,7 @@ from aiohttp import web
 from oneapi.adaptors.base import Completion, RelayRequest, Upstream, channel_config
 from oneapi.adaptors.registry import adaptor_for
 from oneapi.billing import ratios
-from oneapi.billing.ledger import Charge, InsufficientQuota, LedgerUnavailable, consume_log
+from oneapi.billing.ledger import Charge, InsufficientQuota, LedgerUnavailable, Reservation, consume_log
 from oneapi.billing.tokens import TokenCounter
 from oneapi.constants import ChannelStatus, RelayMode, default_base_url
 from oneapi.db.models import Channel
@@ -41,6 +42,7 @@ from oneapi.relay.request import Parsed
 from oneapi.state import STATE, AppState
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 SSE_HEADERS = {
     "Content-Type": "text/event-stream",
@@ -63,7 +65,7 @@ class Attempt:
     group_ratio: float
     completion_ratio: float
     system_prompt_reset: bool
-    reservation: str
+    reservation: Reservation
     fixed_quota: int | None = None  # images and speech are priced up front, not per token
     settled: bool = False  # the reservation is settled or given back: nothing more may move it
 
@@ -226,18 +228,48 @@ async def pre_consume(state: AppState, request: web.Request, caller: Caller, par
     )
     token = caller.token
     try:
-        reservation = await state.ledger.reserve(caller.user.id, token.id, not token.unlimited_quota, reserved,
-                                                 request.get("request_id", ""))
+        reservation = state.ledger.reserve(caller.user.id, token.id, not token.unlimited_quota, reserved,
+                                           request.get("request_id", ""))
     except LedgerUnavailable:
-        raise RelayError("the database is not reachable; try again shortly", status=503,
-                         code="database_unavailable") from None
+        raise _unavailable() from None
+    completion_ratio = ratios.completion_ratio(options, model, channel.type)
+    attempt = Attempt(channel, relay_request, reserved, model_ratio, group_ratio, completion_ratio, reset,
+                      reservation, fixed_quota)
+    if not reservation.held:
+        await debited(attempt)  # likely refused (or a top-up the cache has not seen yet): ask before calling out
+    return attempt
+
+
+async def debited(attempt: Attempt) -> None:
+    """Wait until the reservation is durable; a refused one ends the request with the client's error."""
+    try:
+        await asyncio.shield(attempt.reservation.debited)  # a client gone now must not cancel the debit itself
+    except LedgerUnavailable:
+        attempt.settled = True  # nothing was taken: nothing to give back
+        raise _unavailable() from None
     except InsufficientQuota as exc:
+        attempt.settled = True
         if exc.who == "token":
             raise RelayError("令牌额度不足", status=403, code="pre_consume_token_quota_failed") from None
         raise RelayError("user quota is not enough", status=403, code="insufficient_user_quota") from None
-    completion_ratio = ratios.completion_ratio(options, model, channel.type)
-    return Attempt(channel, relay_request, reserved, model_ratio, group_ratio, completion_ratio, reset, reservation,
-                   fixed_quota)
+
+
+async def once_debited(attempt: Attempt, call: Awaitable[T]) -> T:
+    """Run the upstream call while the reservation is being written; its result is only taken once the
+    reservation is durable, and a refused reservation cancels the call (before it starts, if already known)."""
+    upstream = asyncio.ensure_future(call)
+    try:
+        await debited(attempt)
+    except BaseException:
+        upstream.cancel()
+        with contextlib.suppress(BaseException):
+            await upstream
+        raise
+    return await upstream
+
+
+def _unavailable() -> RelayError:
+    return RelayError("the database is not reachable; try again shortly", status=503, code="database_unavailable")
 
 
 @functools.lru_cache(maxsize=4)
@@ -285,7 +317,7 @@ async def send(state: AppState, request: web.Request, caller: Caller, parsed: Pa
             events = door.stream(request, req, events)
         return await _send_stream(state, request, caller, door, attempt, events, started)
     try:
-        completion: Completion = await adaptor.complete(req)
+        completion: Completion = await once_debited(attempt, adaptor.complete(req))
     except (aiohttp.ClientError, TimeoutError) as exc:
         raise _transport_error(exc) from None
     completion = door.answer(request, req, completion)
@@ -298,7 +330,7 @@ async def _send_stream(state: AppState, request: web.Request, caller: Caller, do
                        events: Any, started: float) -> web.StreamResponse:
     """Relay SSE events as they arrive; errors before the first event can still go to another channel."""
     try:
-        first = await anext(events, None)
+        first = await once_debited(attempt, anext(events, None))
     except (aiohttp.ClientError, TimeoutError) as exc:
         raise _transport_error(exc) from None
     response = web.StreamResponse(headers=SSE_HEADERS)
@@ -338,8 +370,8 @@ def _transport_error(exc: BaseException) -> RelayError:
 # -- settle and log ------------------------------------------------------------------------------
 async def settle(state: AppState, request: web.Request, caller: Caller, door: FrontDoor, attempt: Attempt,
                  started: float) -> None:
-    """Book the real charge and the consume log. The answer's last byte waits until they are durable (one
-    batched commit, or the spill file while the database is away): an answered request is always billed."""
+    """Book the real charge and the consume log. The answer's last byte waits until they are durable (in the
+    ledger's write-ahead file, which its next batch commits from): an answered request is always billed."""
     usage = attempt.request.usage
     if attempt.fixed_quota is not None:
         quota = attempt.fixed_quota
@@ -374,7 +406,7 @@ async def settle(state: AppState, request: web.Request, caller: Caller, door: Fr
         )
     token = caller.token
     attempt.settled = True
-    written = state.ledger.settle(Charge(attempt.reservation, caller.user.id, token.id, not token.unlimited_quota,
+    written = state.ledger.settle(Charge(attempt.reservation.id, caller.user.id, token.id, not token.unlimited_quota,
                                          attempt.channel.id, attempt.reserved, quota, log))
     health.record_success(state, attempt.channel)
     await asyncio.shield(written)  # a client that goes away now does not cancel the booking
