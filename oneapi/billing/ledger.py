@@ -75,6 +75,11 @@ def _covers(user: User | None, token: Token | None, amount: int) -> bool:
     return token is None or (token.remain_quota >= amount if amount else token.remain_quota > 0)
 
 
+def _failed(debited: asyncio.Future[None]) -> bool:
+    """A done debit that took nothing."""
+    return debited.cancelled() or debited.exception() is not None
+
+
 def _move_cached(user: User | None, token: Token | None, amount: int) -> None:
     """Take ``amount`` from the cached user and limited token (a negative amount gives it back)."""
     if user is not None:
@@ -248,12 +253,11 @@ class Ledger:
             _move_cached(user, token, amount)
 
         def booked(future: asyncio.Future[None]) -> None:
-            failed = future.cancelled() or future.exception() is not None
-            if failed:
+            if _failed(future):
                 self._in_flight.discard(reservation)
-            if failed and held:
-                _move_cached(user, token, -amount)
-            elif not failed and not held:
+                if held:
+                    _move_cached(user, token, -amount)
+            elif not held:
                 _move_cached(user, token, amount)
 
         self._in_flight.add(reservation)
@@ -269,7 +273,7 @@ class Ledger:
         if not debited.done():
             debited.add_done_callback(lambda _: self.refund(reservation, user_id, token_id, token_limited, amount))
             return
-        if debited.cancelled() or debited.exception() is not None:
+        if _failed(debited):
             return
         self.settle(Charge(reservation.id, user_id, token_id, token_limited, 0, amount, 0, None, counted=False))
 
