@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
 import time
@@ -15,7 +14,7 @@ import peewee
 from aiohttp import web
 
 from oneapi.api import routes as api_routes
-from oneapi.background import unless_cancelled
+from oneapi.background import cancel_and_wait, unless_cancelled
 from oneapi.billing.ledger import Ledger
 from oneapi.cache import Cache
 from oneapi.config import Settings
@@ -170,10 +169,7 @@ async def _cleanup(app: web.Application) -> None:
     state = app.get(STATE)
     if SECRETS in app:
         redact.remove_source(app[SECRETS])
-    for task in app.get(BACKGROUND, []):
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
+    await cancel_and_wait(app.get(BACKGROUND, []))
     if state is None:
         return
     for sync in (state.sync, state.workers_sync):

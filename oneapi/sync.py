@@ -13,7 +13,6 @@ The periodic full reload stays as the safety net.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import socket
 import uuid
@@ -22,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
-from oneapi.background import unless_cancelled
+from oneapi.background import cancel_and_wait, unless_cancelled
 from oneapi.cache import Cache
 from oneapi.db.connect import Databases
 from oneapi.db.models import Channel, Token, User
@@ -161,6 +160,7 @@ class CacheSync:
                 logger.warning("ignored a malformed cache change message")
                 continue
             await self._apply(event)
+            unless_cancelled()  # a cancel the database bridge swallowed
 
     async def _apply(self, event: dict[str, Any]) -> None:
         if event.get("node") == self.node:
@@ -188,8 +188,5 @@ class CacheSync:
             await self.dbs.release()
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(self._tasks)
         await self.bus.close()

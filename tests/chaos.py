@@ -64,7 +64,8 @@ class Node:
                     "SESSION_SECRET": "chaos", "SQLITE_PATH": str(self.cwd / "one-api.db"), **self.env})
         log = open(self.cwd / f"node-{self.port}.log", "ab")  # noqa: SIM115 - the child keeps it
         self.proc = subprocess.Popen([sys.executable, "-m", "oneapi", "--port", str(self.port), *self.args],
-                                     cwd=self.cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
+                                     cwd=self.cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)  # its workers can be killed with it
         log.close()
         if self.http is None:
             self.http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
@@ -90,7 +91,12 @@ class Node:
     async def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
-            await asyncio.to_thread(self.proc.wait, 60)
+            try:
+                await asyncio.to_thread(self.proc.wait, 60)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)  # no process outlives the test
+                self.proc.wait(10)
+                raise AssertionError(f"the node did not stop within 60 s of SIGTERM:\n{self.output()}") from None
         if self.http is not None:
             await self.http.close()
             self.http = None

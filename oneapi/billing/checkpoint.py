@@ -37,9 +37,10 @@ class Checkpointer:
         self._conn: sqlite3.Connection | None = None
         self._pending: asyncio.TimerHandle | asyncio.Future[int] | None = None
         self.restart_due = False  # the log is long: the writer should finish the copy (``finish``) and start over
+        self._closed = False
 
     def after_write(self) -> None:
-        if self._pending is None:
+        if self._pending is None and not self._closed:
             self._pending = asyncio.get_running_loop().call_later(DELAY, self._start)
 
     def _start(self) -> None:
@@ -64,6 +65,8 @@ class Checkpointer:
             self.restart_due = True
 
     async def close(self) -> None:
+        self._closed = True  # a write that ends while this waits for the copy must not schedule another
+
         def close_connection() -> None:
             if self._conn is not None:
                 self._conn.close()

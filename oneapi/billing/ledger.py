@@ -32,7 +32,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from oneapi.background import unless_cancelled
+from oneapi.background import cancel_and_wait, unless_cancelled
 from oneapi.billing import journal, outbox
 from oneapi.billing.journal import Charge, Totals
 from oneapi.billing.logrows import consume_log, insert_logs, log_exists
@@ -142,10 +142,7 @@ class Ledger:
         start to replay."""
         if self._mover is not None:
             await self._mover.stop()
-        for task in self._tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(self._tasks)
         with contextlib.suppress(LedgerUnavailable, TimeoutError):
             async with asyncio.timeout(timeout):
                 await self.drain()

@@ -22,7 +22,7 @@ import time
 import uuid
 from typing import Any
 
-from oneapi.background import unless_cancelled
+from oneapi.background import cancel_and_wait, unless_cancelled
 from oneapi.billing.journal import LogMoved, LogOutbox
 from oneapi.billing.logrows import LOG_COLUMNS, insert_logs
 from oneapi.billing.store import Execute, Store
@@ -102,9 +102,7 @@ class Mover:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(_STOP_WAIT):
                 await self._lock.acquire()
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        await cancel_and_wait([self._task])
         self._task = None
         if self._lock.locked():
             self._lock.release()

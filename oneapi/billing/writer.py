@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from oneapi.background import unless_cancelled
+from oneapi.background import cancel_and_wait, unless_cancelled
 from oneapi.billing.journal import Charge, Totals
 from oneapi.billing.spill import SpillFile
 from oneapi.billing.store import Execute, Operation, Store
@@ -84,10 +84,7 @@ class Writer:
 
     async def stop(self) -> None:
         """Stop the writer; what it could not write is left in the spill file for the next start."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait([self._task])
         left: list[Item] = []
         while not self._queue.empty():
             left.append(self._queue.get_nowait())

@@ -9,7 +9,6 @@ off stays off (SPEC §10.2).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from multidict import CIMultiDict
 from oneapi.accounts.notify import channel_disabled, channel_enabled
 from oneapi.adaptors.base import RelayRequest
 from oneapi.adaptors.registry import adaptor_for
-from oneapi.background import unless_cancelled
+from oneapi.background import cancel_and_wait, unless_cancelled
 from oneapi.channels import record_channel_values, set_channel_status
 from oneapi.constants import ChannelStatus, LogType, RelayMode
 from oneapi.db.models import Channel
@@ -187,11 +186,7 @@ class ChannelTester:
             await asyncio.shield(self._task)
 
     async def stop(self, *_: object) -> None:
-        for task in (self._periodic, self._task):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+        await cancel_and_wait((self._periodic, self._task))
 
     async def start_periodic(self, app: web.Application) -> None:
         """An on_startup callback (after the app's own): every CHANNEL_TEST_FREQUENCY minutes, test all channels."""
