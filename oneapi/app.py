@@ -169,7 +169,8 @@ async def _cleanup(app: web.Application) -> None:
     state = app.get(STATE)
     if SECRETS in app:
         redact.remove_source(app[SECRETS])
-    await cancel_and_wait(app.get(BACKGROUND, []))
+    background: list[asyncio.Task[None]] = app.get(BACKGROUND, [])
+    await cancel_and_wait(background)
     if state is None:
         return
     for sync in (state.sync, state.workers_sync):

@@ -19,7 +19,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from oneapi.app import make_app
+from oneapi.app import BACKGROUND, make_app
+from oneapi.background import cancel_and_wait
 from oneapi.config import load_settings
 from oneapi.state import STATE, AppState
 from tests.fakes.openai_upstream import FakeOpenAI
@@ -134,6 +135,10 @@ async def make_gateway(tmp_path) -> AsyncIterator[Callable[..., Any]]:
         for client in gateway.clients:
             await client.close()
         await gateway.http.close()
+    # Nodes in one process share the models' database binding, so one node's background loop can hold a
+    # connection of another's pool, which that pool's close would then wait 10 s for: stop them all first.
+    for server in servers:
+        await cancel_and_wait(server.app.get(BACKGROUND, []))
     for server in reversed(servers):
         await server.close()
 
