@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import dataclasses
 import functools
+import itertools
 import logging
 import os
 import time
@@ -97,6 +98,9 @@ class Ledger:
         self.batch_interval = batch_interval  # None: balances are corrected in the settlement's transaction
         self.reconcile_interval = reconcile_interval  # None: only at start (the master reconciles periodically)
         self.instance = uuid.uuid4().hex
+        # Reservation ids: this process's random prefix and a sequence (unique on every node, without a
+        # uuid4 per request); 32 characters, the journal's column.
+        self._reservation_ids = map(f"{self.instance[:20]}{{:012x}}".format, itertools.count())
         main = open_store(dbs, dbs.main, busy_timeout_ms)
         self._sql = journal.statements(main.param)
         self._main = Writer("main", main, SpillFile(self.instance + "-main"), self._build_main)
@@ -223,7 +227,7 @@ class Ledger:
         if not self._main.available():
             raise LedgerUnavailable("the database is not reachable")
         amount = max(amount, 0)
-        sql, now, reservation = self._sql, int(time.time()), uuid.uuid4().hex
+        sql, now, reservation = self._sql, int(time.time()), next(self._reservation_ids)
 
         def debit(execute: Execute, _: Totals) -> None:
             if amount == 0:
