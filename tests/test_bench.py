@@ -31,6 +31,7 @@ def test_bench_quick_run_reports_ratios_cpu_latency_memory_and_start(tmp_path):
         assert figures["non_stream_cpu_ms"] > 0 and figures["rss_idle_mb"] > 10
         assert figures["streams_open"] == 100
     assert report["bare"]["non_stream_rps"] > 0 and report["bare"]["non_stream_cpu_ms"] > 0
+    assert all(isinstance(report["bare"][key], float) for key in ("p50_ms", "p99_ms", "ttfc_p50_ms"))  # the floor
     assert 0 < report["start_s"] < 60 and 0 < report["start_cpu_s"] < 60
     for label in ("ratio to bare", "CPU ms per request", "added p50 ms", "added p99 ms", "first chunk",
                   "RSS MB idle", "slow streams", "first answered request"):
