@@ -335,13 +335,13 @@ async def _send_stream(state: AppState, request: web.Request, caller: Caller, do
         raise _transport_error(exc) from None
     response = web.StreamResponse(headers=SSE_HEADERS)
     await response.prepare(request)
+    finished = False
     try:
         if first is not None:
             await response.write(first)
             async for event in events:
                 await response.write(event)
-        if door.done:
-            await response.write(door.done)
+        finished = True
     except (ConnectionResetError, aiohttp.ClientConnectionResetError):
         logger.info("client went away mid-stream; billing what was produced")
     except (RelayError, aiohttp.ClientError, TimeoutError) as exc:
@@ -356,6 +356,9 @@ async def _send_stream(state: AppState, request: web.Request, caller: Caller, do
         if not attempt.request.usage.reported and not attempt.request.usage.total_tokens:
             attempt.request.estimate_usage("".join(attempt.request.completion_text))
         await settle(state, request, caller, door, attempt, started)
+    if finished and door.done:  # the client's end of the answer, once it is billed; with the body's end
+        with contextlib.suppress(ConnectionResetError, aiohttp.ClientConnectionResetError):
+            await response.write_eof(door.done)
     return response
 
 
