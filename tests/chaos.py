@@ -261,16 +261,21 @@ async def duplicate_consume_logs(log_dsn: str, sqlite_path: Path) -> int:
     return int(rows) - int(distinct)
 
 
+async def held(dsn: str, sqlite_path: Path) -> int:
+    """Reservations open or settled but not yet applied (the journal's rows in states 0 and 1)."""
+    [(count,)] = await query(dsn, sqlite_path, "SELECT COUNT(*) FROM ledger_reservations WHERE state IN (0, 1)")
+    return int(count)
+
+
 async def books(dsn: str, sqlite_path: Path, user_id: int, token_name: str, log_dsn: str | None = None) -> Books:
     """The books once nothing is held and (with a log database) the outbox is empty, or as they are after 10 s:
     a live node commits the settlements of answered requests just after answering (they wait in its
     write-ahead file), so reading at once would catch a reservation and its settlement apart."""
     deadline = time.monotonic() + 10
     while True:
-        [(held,)] = await query(dsn, sqlite_path,
-                                "SELECT COUNT(*) FROM ledger_reservations WHERE state IN (0, 1)")
+        holding = await held(dsn, sqlite_path)
         waiting = await outbox(dsn, sqlite_path) if log_dsn is not None else 0
-        if (held == 0 and waiting == 0) or time.monotonic() > deadline:
+        if (holding == 0 and waiting == 0) or time.monotonic() > deadline:
             break
         await asyncio.sleep(0.05)
     [(quota, used, requests)] = await query(
@@ -280,4 +285,4 @@ async def books(dsn: str, sqlite_path: Path, user_id: int, token_name: str, log_
     [(logged, logs)] = await query(
         dsn if log_dsn is None else log_dsn, sqlite_path,
         f"SELECT COALESCE(SUM(quota), 0), COUNT(*) FROM logs WHERE type = 2 AND user_id = {user_id}")
-    return Books(quota, used, requests, remain, token_used, int(logged), logs, held)
+    return Books(quota, used, requests, remain, token_used, int(logged), logs, holding)

@@ -14,7 +14,7 @@ import orjson
 import pytest
 
 from oneapi.billing.spill import SEGMENT_BYTES
-from tests.chaos import Books, Load, Node, Proxy, books, duplicate_consume_logs, eventually, outbox
+from tests.chaos import Books, Load, Node, Proxy, books, duplicate_consume_logs, eventually, held, outbox
 from tests.conftest import fresh_database
 from tests.fakes.openai_upstream import FakeOpenAI
 from tests.test_multinode import REDIS_URL, _redis_up
@@ -319,7 +319,7 @@ async def test_kill_9_after_answers_whose_settlements_are_not_committed_yet_lose
         asking = [asyncio.create_task(ask()) for _ in range(6)]
 
         async def reserved() -> bool:
-            return (await books("", database, user["id"], "chaos")).held == 6 and len(fake.requests) == 6
+            return await held("", database) == 6 and len(fake.requests) == 6  # books() would wait for 0
 
         await eventually(reserved, what="six reservations in the database")
         lock = sqlite3.connect(database, isolation_level=None)
@@ -331,8 +331,8 @@ async def test_kill_9_after_answers_whose_settlements_are_not_committed_yet_lose
         finally:
             lock.execute("ROLLBACK")
             lock.close()
-        [(held,)] = sqlite3.connect(database).execute("SELECT COUNT(*) FROM ledger_reservations").fetchall()
-        assert held == 6, "the answered requests were not settled in the database before the kill"
+        [(journal_rows,)] = sqlite3.connect(database).execute("SELECT COUNT(*) FROM ledger_reservations").fetchall()
+        assert journal_rows == 6, "the answered requests were not settled in the database before the kill"
         assert any(path.read_bytes() for path in tmp_path.glob("oneapi-ledger-*-main-*.jsonl"))
         await node.start()  # replays the write-ahead file
         book = await books("", database, user["id"], "chaos")

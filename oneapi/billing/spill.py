@@ -84,9 +84,9 @@ class SpillFile:
         for fd in self._fds.values():
             os.fsync(fd)
 
-    def written(self, segment: int, count: int = 1) -> None:
-        """``count`` records of ``segment`` are in the database now."""
-        left = self._pending[segment] = self._pending[segment] - count
+    def written(self, segment: int) -> None:
+        """One record of ``segment`` is in the database now."""
+        left = self._pending[segment] = self._pending[segment] - 1
         if left:
             return
         if segment != self._segment:
