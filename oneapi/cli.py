@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import gc
 import logging
 import os
 import signal
@@ -97,11 +98,25 @@ def _start_up_errors(settings: Settings, host: str) -> Iterator[None]:
         raise click.ClickException(f"database error at start-up: {exc}{hint}") from None
 
 
+# Collect young objects every 50,000 allocations instead of 700: a relay allocates about a thousand short-lived
+# containers, almost none of them in cycles, and the default made the collector a tenth of the CPU under load.
+_GC_THRESHOLD = (50_000, 10, 10)
+
+
+async def _settle_the_heap(app: web.Application) -> None:
+    """Move everything start-up built (modules, routes, caches) out of the collector's sight: a full collection
+    then scans only what requests left behind."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*_GC_THRESHOLD)
+
+
 def _serve(settings: Settings, host: str, role: WorkerRole) -> None:
     from oneapi.app import make_app
 
     app = make_app(settings, role)
     app.on_startup.append(_shut_down_once)
+    app.on_startup.append(_settle_the_heap)
     with _start_up_errors(settings, host):
         web.run_app(app, host=host, port=settings.port, print=None, loop=_event_loop(),
                     shutdown_timeout=30, access_log=None, reuse_port=role.count > 1)
