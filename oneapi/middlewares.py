@@ -1,4 +1,4 @@
-"""What wraps every request: a request id, CORS on /v1, and errors in the right shape.
+"""What wraps every request: a request id, CORS on /v1 for browsers, and errors in the right shape.
 
 No client input may produce a 500 with a stack trace: /v1 answers in OpenAI's error shape, /api in
 One API's ``{success, message}`` envelope, and anything unexpected is logged with the request id.
@@ -92,11 +92,12 @@ async def request_context(request: web.Request, handler):
 
 
 async def answer_headers(request: web.Request, response: web.StreamResponse) -> None:
-    """The request id on every answer and CORS on the relay's, streams included (set as the headers go out)."""
+    """The request id on every answer, and CORS on the relay's answers to a browser (which sends ``Origin``;
+    an SDK does not, and gets no CORS headers, as from One API), streams included (set as the headers go out)."""
     request_id = request.get("request_id")
     if request_id is not None:
         response.headers[REQUEST_ID_HEADER] = request_id
-        if _is_relay(request.path):
+        if "Origin" in request.headers and _is_relay(request.path):
             response.headers.update(_CORS)
 
 

@@ -185,6 +185,31 @@ async def test_request_id_header_on_every_answer(gateway: Gateway):
             assert resp.headers["X-Oneapi-Request-Id"]
 
 
+async def test_cors_answers_browsers_and_stays_off_sdk_answers(gateway: Gateway, fake_openai: FakeOpenAI):
+    await gateway.add_channel(fake_openai.url)
+    user = await gateway.add_user(quota=1_000_000)
+    key = await gateway.add_token(user["access_token"])
+    browser = {"Origin": "https://chat.example.com"}
+    async with gateway.http.options(gateway.url + "/v1/chat/completions", headers={
+            **browser, "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization, content-type"}) as resp:
+        assert resp.status == 204
+        assert resp.headers["Access-Control-Allow-Origin"] == "*"
+        assert "POST" in resp.headers["Access-Control-Allow-Methods"]
+        assert resp.headers["Access-Control-Allow-Headers"] == "*"
+    body = {"model": "gpt-3.5-turbo", "messages": [{"role": "user", "content": "hi"}]}
+    for stream in (False, True):
+        headers = {"Authorization": f"Bearer {key}"}
+        async with gateway.http.post(gateway.url + "/v1/chat/completions", json={**body, "stream": stream},
+                                     headers={**headers, **browser}) as resp:
+            assert resp.status == 200 and resp.headers["Access-Control-Allow-Origin"] == "*"
+            await resp.read()
+        async with gateway.http.post(gateway.url + "/v1/chat/completions", json={**body, "stream": stream},
+                                     headers=headers) as resp:
+            assert resp.status == 200 and "Access-Control-Allow-Origin" not in resp.headers
+            await resp.read()
+
+
 async def test_sdk_sees_upstream_errors_as_openai_errors(gateway: Gateway, fake_openai: FakeOpenAI):
     await gateway.add_channel(fake_openai.url)
     user = await gateway.add_user(quota=100_000)
