@@ -75,6 +75,7 @@ class Writer:
         self.spill = spill
         self._build = build
         self._queue: asyncio.Queue[Item] = asyncio.Queue()
+        self._awaited: set[asyncio.Future[Any]] = set()  # futures of queued awaited operations, until set
         self._task: asyncio.Task[None] | None = None
         self._retrying = False
         self._failed_at: float | None = None
@@ -102,8 +103,14 @@ class Writer:
         self._queue.put_nowait(item)
 
     def enqueue(self, operation: LedgerOperation) -> asyncio.Future[Any]:
-        """Queue an awaited operation; the future holds its result once its batch has committed."""
+        """Queue an awaited operation; the future holds its result once its batch has committed, or
+        LedgerUnavailable once a batch has failed (at once while the writer is retrying)."""
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        if self._retrying:  # it would wait behind the retries for the whole outage
+            future.set_exception(LedgerUnavailable("the database is not reachable"))
+            return future
+        self._awaited.add(future)
+        future.add_done_callback(self._awaited.discard)
         self.put(Item(operation=operation, future=future))
         return future
 
@@ -156,9 +163,11 @@ class Writer:
                 if not self._retrying:
                     logger.error("the %s database refused a write (%s); retrying until it is back", self.name, exc)
                 self._failed_at = time.monotonic()
-                for item in batch:
-                    if item.future is not None and not item.future.done():
-                        item.future.set_exception(LedgerUnavailable(str(exc)))
+                # Every awaited operation fails now, the ones queued behind this batch too: they would wait
+                # for the whole outage behind the retries (and hold their requests, and a shutdown, that long).
+                for future in list(self._awaited):
+                    if not future.done():
+                        future.set_exception(LedgerUnavailable(str(exc)))
                 batch = [item for item in batch if item.durable]
                 if not batch:
                     return
@@ -179,6 +188,7 @@ class Writer:
             return
 
     async def _write(self, batch: list[Item], retry: bool) -> None:
+        batch = [item for item in batch if item.future is None or not item.future.done()]  # failed: not run
         operations, futures, after_commit = self._build(batch, retry)
         results = await self.store.run(operations) if operations else []
         after_commit()
