@@ -13,6 +13,7 @@ import aiohttp
 import peewee
 from aiohttp import web
 
+from oneapi.adaptors.transport import Transport
 from oneapi.api import routes as api_routes
 from oneapi.background import cancel_and_wait, unless_cancelled
 from oneapi.billing.ledger import Ledger
@@ -122,7 +123,8 @@ async def _startup(app: web.Application) -> None:
     http = aiohttp.ClientSession(connector=connector, trust_env=False, proxy=settings.relay_proxy or None,
                                  auto_decompress=True, cookie_jar=aiohttp.DummyCookieJar())
     state = AppState(settings=settings, dbs=dbs, options=options, cache=cache, ledger=ledger, http=http,
-                     fetcher=SafeFetcher(settings), started_at=int(time.time()), role=role)
+                     transport=Transport(http, settings.relay_proxy or None), fetcher=SafeFetcher(settings),
+                     started_at=int(time.time()), role=role)
     app[STATE] = state
     app[SECRETS] = redact.cache_secrets(cache)
     redact.add_source(app[SECRETS])
@@ -177,6 +179,7 @@ async def _cleanup(app: web.Application) -> None:
         if sync is not None:
             await sync.close()
     await state.ledger.stop()
+    state.transport.close()
     await state.http.close()
     await state.fetcher.close()
     await state.dbs.close()

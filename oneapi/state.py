@@ -19,6 +19,7 @@ from oneapi.workers import WorkerRole
 if TYPE_CHECKING:
     from redis import asyncio as aioredis
 
+    from oneapi.adaptors.transport import Transport
     from oneapi.billing.ledger import Ledger
     from oneapi.db.connect import Databases
     from oneapi.security.fetcher import SafeFetcher
@@ -32,7 +33,8 @@ class AppState:
     options: Options
     cache: Cache
     ledger: Ledger
-    http: aiohttp.ClientSession
+    http: aiohttp.ClientSession  # the gateway's own calls (balances, OAuth, mail pushers, ...)
+    transport: Transport  # calls to providers, on the relay's path
     fetcher: SafeFetcher  # client-given URLs (image_url) only: never an internal address
     counter: TokenCounter = field(default_factory=TokenCounter)
     rng: random.Random = field(default_factory=random.Random)

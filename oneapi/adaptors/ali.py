@@ -17,11 +17,11 @@ import base64
 from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
 import orjson
 
 from oneapi.adaptors.base import Completion, HttpAdaptor, RelayRequest, UpstreamRequest
 from oneapi.adaptors.shaping import message_text
+from oneapi.adaptors.transport import Answer
 from oneapi.adaptors.upstream_errors import parse_json, try_json
 from oneapi.constants import RelayMode
 from oneapi.errors import RelayError, upstream_error
@@ -173,7 +173,7 @@ class AliAdaptor(HttpAdaptor):
         finish = _finish_reason(choice.get("finish_reason")) or "stop"
         return chat_completion(req, str(data.get("request_id") or new_id()), message, finish)
 
-    async def convert_stream(self, req: RelayRequest, resp: aiohttp.ClientResponse) -> AsyncIterator[dict[str, Any]]:
+    async def convert_stream(self, req: RelayRequest, resp: Answer) -> AsyncIterator[dict[str, Any]]:
         async for data in self.json_events(resp, "DashScope stream event"):
             self._record_usage(req, data.get("usage"))
             for choice in (data.get("output") or {}).get("choices") or ():
@@ -216,7 +216,7 @@ class AliAdaptor(HttpAdaptor):
     async def _image(self, req: RelayRequest, result: dict[str, Any]) -> dict[str, Any]:
         if req.body.get("response_format") != "b64_json":
             return {"url": result["url"]}
-        async with req.http.get(result["url"], timeout=req.timeout) as resp:
+        async with req.http.session.get(result["url"], timeout=req.timeout) as resp:
             if resp.status != 200:
                 raise upstream_error(502, f"fetching the generated image failed with HTTP {resp.status}")
             return {"b64_json": base64.b64encode(await resp.read()).decode()}

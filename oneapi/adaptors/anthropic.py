@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
-import aiohttp
 import orjson
 
 from oneapi.adaptors.base import RelayRequest, UpstreamRequest
 from oneapi.adaptors.native import PassThroughAdaptor
 from oneapi.adaptors.streams import iter_sse_data
+from oneapi.adaptors.transport import Answer
 from oneapi.adaptors.upstream_errors import generic_error, parse_json, try_json
 from oneapi.constants import RelayMode
 from oneapi.errors import RelayError, upstream_error
@@ -51,7 +51,7 @@ class AnthropicAdaptor(PassThroughAdaptor):
     def convert(self, req: RelayRequest, data: Any) -> dict[str, Any]:
         return wire.chat_completion_of(req, data)
 
-    async def convert_stream(self, req: RelayRequest, resp: aiohttp.ClientResponse) -> AsyncIterator[dict[str, Any]]:
+    async def convert_stream(self, req: RelayRequest, resp: Answer) -> AsyncIterator[dict[str, Any]]:
         state = wire.ChatFromEvents(structured=wire.wants_structured_output(req.body))
         async for payload in iter_sse_data(resp):
             event = parse_json(payload, "Anthropic stream event")

@@ -21,6 +21,7 @@ import orjson
 
 from oneapi.adaptors.base import Completion, HttpAdaptor, RelayRequest, Upstream, UpstreamRequest
 from oneapi.adaptors.shaping import message_text
+from oneapi.adaptors.transport import Answer
 from oneapi.adaptors.upstream_errors import channel_key_error, error_number, parse_json, status_for, try_json
 from oneapi.constants import RelayMode
 from oneapi.errors import RelayError, upstream_error
@@ -206,7 +207,7 @@ class BaiduAdaptor(HttpAdaptor):
         self.tokens = AccessTokens()
 
     async def prepare(self, req: RelayRequest) -> UpstreamRequest:
-        token = await self.tokens.get(req.http, req.upstream)
+        token = await self.tokens.get(req.http.session, req.upstream)
         if req.mode == RelayMode.EMBEDDINGS:
             kind = "embeddings"
             text = req.body["input"]
@@ -237,7 +238,7 @@ class BaiduAdaptor(HttpAdaptor):
         return chat_completion(req, str(data.get("id") or ""),
                                {"role": "assistant", "content": str(data.get("result") or "")}, finish)
 
-    async def convert_stream(self, req: RelayRequest, resp: aiohttp.ClientResponse) -> AsyncIterator[dict[str, Any]]:
+    async def convert_stream(self, req: RelayRequest, resp: Answer) -> AsyncIterator[dict[str, Any]]:
         first = True
         async for data in self.json_events(resp, "ERNIE stream event"):
             _record_usage(req, data.get("usage"))

@@ -26,6 +26,7 @@ import aiohttp
 import orjson
 
 from oneapi.adaptors.streams import iter_sse_data
+from oneapi.adaptors.transport import Answer, Transport
 from oneapi.adaptors.upstream_errors import generic_error, parse_json, try_json
 from oneapi.adaptors.usage import Usage
 from oneapi.billing.tokens import TokenCounter
@@ -63,7 +64,7 @@ class RelayRequest:
     include_usage: bool  # the client asked for a final usage chunk (stream_options.include_usage)
     prompt_tokens: int | None  # our count; None until first needed (only when the provider reports no usage)
     upstream: Upstream
-    http: aiohttp.ClientSession
+    http: Transport
     settings: Settings
     counter: TokenCounter
     client_headers: Mapping[str, str]
@@ -135,7 +136,7 @@ class UpstreamRequest:
     method: str = "POST"
 
 
-async def refusal(resp: aiohttp.ClientResponse, parse_error: Callable[[int, bytes], RelayError]) -> RelayError:
+async def refusal(resp: Answer, parse_error: Callable[[int, bytes], RelayError]) -> RelayError:
     """A non-2xx answer as our error, carrying the upstream's back-off headers on to the client."""
     raw = await resp.read()
     resp.release()
@@ -175,7 +176,7 @@ class HttpAdaptor(Adaptor):
         """The provider's JSON answer -> an OpenAI answer; call ``req.report_usage`` on the way."""
         raise NotImplementedError
 
-    def convert_stream(self, req: RelayRequest, resp: aiohttp.ClientResponse) -> AsyncIterator[dict[str, Any]]:
+    def convert_stream(self, req: RelayRequest, resp: Answer) -> AsyncIterator[dict[str, Any]]:
         """The provider's stream -> OpenAI chunk dicts; record usage as it arrives."""
         raise NotImplementedError
 
@@ -186,8 +187,8 @@ class HttpAdaptor(Adaptor):
         """An error the provider reports inside a 200 answer (Baidu, Ali, Zhipu v3...)."""
         return None
 
-    async def json_events(self, resp: aiohttp.ClientResponse, what: str,
-                          payloads: Callable[[aiohttp.ClientResponse], AsyncIterator[bytes]] = iter_sse_data,
+    async def json_events(self, resp: Answer, what: str,
+                          payloads: Callable[[Answer], AsyncIterator[bytes]] = iter_sse_data,
                           ) -> AsyncIterator[dict[str, Any]]:
         """The stream's JSON objects (SSE ``data:`` payloads unless ``payloads`` frames them otherwise); an
         error the provider reports inside an event is raised, and events that are not objects are skipped."""
@@ -199,7 +200,7 @@ class HttpAdaptor(Adaptor):
             if isinstance(data, dict):
                 yield data
 
-    async def send(self, req: RelayRequest, up: UpstreamRequest) -> aiohttp.ClientResponse:
+    async def send(self, req: RelayRequest, up: UpstreamRequest) -> Answer:
         resp = await req.http.request(up.method, up.url, headers=up.headers, data=up.body, timeout=req.timeout)
         if resp.status not in (200, 201):
             raise await refusal(resp, self.parse_error)

@@ -12,12 +12,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
 import orjson
 
 from oneapi.adaptors.base import HttpAdaptor, RelayRequest, UpstreamRequest
 from oneapi.adaptors.shaping import conversion_error, message_text, tool_arguments
 from oneapi.adaptors.streams import iter_lines
+from oneapi.adaptors.transport import Answer
 from oneapi.adaptors.upstream_errors import try_json
 from oneapi.constants import RelayMode
 from oneapi.wire.openai_chat import chat_chunk, chat_completion, new_id
@@ -136,7 +136,7 @@ def _tool_calls(calls: Any) -> list[dict[str, Any]]:
             for i, call in enumerate(calls or ()) if isinstance(call, dict)]
 
 
-async def _event_lines(resp: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+async def _event_lines(resp: Answer) -> AsyncIterator[bytes]:
     """Cohere streams one JSON event per line (an SSE ``data:`` prefix is tolerated)."""
     async for line in iter_lines(resp):
         line = line.removeprefix(b"data:").strip()
@@ -169,7 +169,7 @@ class CohereAdaptor(HttpAdaptor):
         return chat_completion(req, str(data.get("response_id") or data.get("generation_id") or new_id()),
                                message, finish)
 
-    async def convert_stream(self, req: RelayRequest, resp: aiohttp.ClientResponse) -> AsyncIterator[dict[str, Any]]:
+    async def convert_stream(self, req: RelayRequest, resp: Answer) -> AsyncIterator[dict[str, Any]]:
         chunk_id = new_id()
         called = False
         async for event in self.json_events(resp, "Cohere stream event", _event_lines):

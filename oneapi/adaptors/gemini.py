@@ -15,7 +15,6 @@ import re
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import aiohttp
 import orjson
 
 from oneapi.adaptors.base import RelayRequest, UpstreamRequest
@@ -28,6 +27,7 @@ from oneapi.adaptors.shaping import (
     parse_data_url,
     tools_form,
 )
+from oneapi.adaptors.transport import Answer
 from oneapi.constants import RelayMode
 from oneapi.errors import RelayError
 from oneapi.security.fetcher import fetch_client_image
@@ -217,7 +217,7 @@ class GeminiAdaptor(PassThroughAdaptor):
 
         return watch
 
-    async def convert_stream(self, req: RelayRequest, resp: aiohttp.ClientResponse) -> AsyncIterator[dict[str, Any]]:
+    async def convert_stream(self, req: RelayRequest, resp: Answer) -> AsyncIterator[dict[str, Any]]:
         chunk_id = new_id()
         tool_calls: dict[int, int] = {}  # candidate index -> tool calls streamed so far
         started: set[int] = set()

@@ -8,10 +8,10 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
 from typing import Any
 
-import aiohttp
 import orjson
 
 from oneapi.adaptors.base import Completion, HttpAdaptor, RelayRequest
+from oneapi.adaptors.transport import Answer
 from oneapi.constants import RelayMode
 
 
@@ -29,7 +29,7 @@ def json_payloads(lines: Iterable[bytes]) -> list[dict[str, Any]]:
     return payloads
 
 
-async def forward_sse(resp: aiohttp.ClientResponse, watch: Callable[[dict[str, Any]], None]) -> AsyncIterator[bytes]:
+async def forward_sse(resp: Answer, watch: Callable[[dict[str, Any]], None]) -> AsyncIterator[bytes]:
     """The upstream's stream as it arrives, each network read in one piece; every JSON ``data:`` payload is
     shown to ``watch`` first."""
     rest = b""

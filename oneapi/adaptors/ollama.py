@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
 import orjson
 
 from oneapi.adaptors.base import HttpAdaptor, RelayRequest, UpstreamRequest
 from oneapi.adaptors.shaping import parse_data_url
 from oneapi.adaptors.streams import iter_ndjson
+from oneapi.adaptors.transport import Answer
 from oneapi.constants import RelayMode
 from oneapi.errors import RelayError, upstream_error
 from oneapi.wire.openai_chat import chat_chunk, chat_completion, embedding_list, new_id
@@ -90,7 +90,7 @@ class OllamaAdaptor(HttpAdaptor):
         return chat_completion(req, new_id(), {"role": "assistant", "content": str(message.get("content") or "")},
                                finish)
 
-    async def convert_stream(self, req: RelayRequest, resp: aiohttp.ClientResponse) -> AsyncIterator[dict[str, Any]]:
+    async def convert_stream(self, req: RelayRequest, resp: Answer) -> AsyncIterator[dict[str, Any]]:
         chunk_id = new_id()
         async for data in self.json_events(resp, "Ollama stream line", iter_ndjson):
             text = str((data.get("message") or {}).get("content") or "")

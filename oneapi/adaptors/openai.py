@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
-import aiohttp
 import orjson
 
 from oneapi.adaptors.base import Adaptor, Completion, RelayRequest, refusal
 from oneapi.adaptors.native import forward_sse
 from oneapi.adaptors.streams import iter_sse_batches
+from oneapi.adaptors.transport import Answer
 from oneapi.adaptors.upstream_errors import generic_error, parse_json
 from oneapi.constants import ChannelType, RelayMode
 from oneapi.errors import RelayError
@@ -110,7 +110,7 @@ class OpenAIAdaptor(Adaptor):
             return orjson.dumps({**req.body, "stream_options": options})
         return req.body_bytes()
 
-    async def _send(self, req: RelayRequest) -> aiohttp.ClientResponse:
+    async def _send(self, req: RelayRequest) -> Answer:
         resp = await req.http.post(self.url(req), data=self.body(req), headers=self.headers(req), timeout=req.timeout)
         if resp.status not in (200, 201):
             raise await refusal(resp, self.parse_error)

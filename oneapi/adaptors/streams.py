@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import aiohttp
+from oneapi.adaptors.transport import Answer
 
 
-async def iter_line_batches(resp: aiohttp.ClientResponse) -> AsyncIterator[list[bytes]]:
+async def iter_line_batches(resp: Answer) -> AsyncIterator[list[bytes]]:
     """The complete lines of each network read, as soon as it arrives (without line endings; any length).
 
     Handing over a whole read lets a relay forward everything that arrived together in one write.
@@ -22,7 +22,7 @@ async def iter_line_batches(resp: aiohttp.ClientResponse) -> AsyncIterator[list[
         yield [rest.rstrip(b"\r")]
 
 
-async def iter_lines(resp: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+async def iter_lines(resp: Answer) -> AsyncIterator[bytes]:
     """The response body line by line as it arrives, without line endings; any line length."""
     async for lines in iter_line_batches(resp):
         for line in lines:
@@ -44,7 +44,7 @@ def _sse_payloads(lines: list[bytes]) -> tuple[list[bytes], bool]:
     return payloads, False
 
 
-async def iter_sse_batches(resp: aiohttp.ClientResponse) -> AsyncIterator[list[bytes]]:
+async def iter_sse_batches(resp: Answer) -> AsyncIterator[list[bytes]]:
     """The payloads of the ``data:`` lines of each network read; stops at [DONE]. It splits the reads itself
     rather than through ``iter_line_batches``: one generator less per read, on every chunk of every stream."""
     rest = b""
@@ -62,14 +62,14 @@ async def iter_sse_batches(resp: aiohttp.ClientResponse) -> AsyncIterator[list[b
             yield payloads
 
 
-async def iter_sse_data(resp: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+async def iter_sse_data(resp: Answer) -> AsyncIterator[bytes]:
     """The payloads of ``data:`` lines (with or without the space), ``[DONE]`` excluded."""
     async for payloads in iter_sse_batches(resp):
         for payload in payloads:
             yield payload
 
 
-async def iter_ndjson(resp: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+async def iter_ndjson(resp: Answer) -> AsyncIterator[bytes]:
     """The non-blank lines of a newline-delimited JSON stream, one JSON document each."""
     async for line in iter_lines(resp):
         if line.strip():

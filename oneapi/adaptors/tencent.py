@@ -16,11 +16,11 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-import aiohttp
 import orjson
 
 from oneapi.adaptors.base import HttpAdaptor, RelayRequest, UpstreamRequest
 from oneapi.adaptors.shaping import message_text
+from oneapi.adaptors.transport import Answer
 from oneapi.adaptors.upstream_errors import channel_key_error, try_json
 from oneapi.constants import RelayMode
 from oneapi.errors import RelayError, upstream_error
@@ -145,7 +145,7 @@ class TencentAdaptor(HttpAdaptor):
                                {"role": "assistant", "content": str(message.get("Content") or "")},
                                choice.get("FinishReason") or "stop")
 
-    async def convert_stream(self, req: RelayRequest, resp: aiohttp.ClientResponse) -> AsyncIterator[dict[str, Any]]:
+    async def convert_stream(self, req: RelayRequest, resp: Answer) -> AsyncIterator[dict[str, Any]]:
         first = True
         async for data in self.json_events(resp, "Hunyuan stream event"):
             _record_usage(req, data.get("Usage"))

@@ -201,7 +201,7 @@ class XunfeiAdaptor(Adaptor):
                                time.time())
         try:
             async with asyncio.timeout(HANDSHAKE_TIMEOUT):
-                ws = await req.http.ws_connect(url, headers={"Host": host})
+                ws = await req.http.session.ws_connect(url, headers={"Host": host})
         except aiohttp.WSServerHandshakeError as exc:
             raise handshake_error(exc.status) from None
         deadline = time.monotonic() + req.timeout.total if req.timeout.total else None

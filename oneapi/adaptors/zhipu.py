@@ -15,13 +15,13 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
-import aiohttp
 import orjson
 
 from oneapi.adaptors.base import Completion, HttpAdaptor, RelayRequest, UpstreamRequest
 from oneapi.adaptors.openai import OpenAIAdaptor
 from oneapi.adaptors.shaping import message_text
 from oneapi.adaptors.streams import iter_lines
+from oneapi.adaptors.transport import Answer
 from oneapi.adaptors.upstream_errors import channel_key_error, error_number, parse_json, status_for
 from oneapi.constants import RelayMode
 from oneapi.errors import RelayError, upstream_error
@@ -136,7 +136,7 @@ class ZhipuV3(HttpAdaptor):
         return chat_completion(req, str(result.get("task_id") or ""), {"role": "assistant", "content": content},
                                "stop")
 
-    async def convert_stream(self, req: RelayRequest, resp: aiohttp.ClientResponse) -> AsyncIterator[dict[str, Any]]:
+    async def convert_stream(self, req: RelayRequest, resp: Answer) -> AsyncIterator[dict[str, Any]]:
         event: dict[str, Any] = {"data": []}
         async for line in iter_lines(resp):
             if line:

@@ -65,7 +65,7 @@ def build_test_request(state: AppState, channel: Channel, model: str) -> RelayRe
     return RelayRequest(
         mode=RelayMode.CHAT, path="/v1/chat/completions", query="", body=body, raw=None, model=model,
         origin_model=model, stream=False, include_usage=False,
-        prompt_tokens=state.counter.prompt(body, model), upstream=upstream_for(channel), http=state.http,
+        prompt_tokens=state.counter.prompt(body, model), upstream=upstream_for(channel), http=state.transport,
         settings=state.settings, counter=state.counter, client_headers=CIMultiDict(), timeout=TEST_TIMEOUT,
         fetcher=state.fetcher,
     )

@@ -219,7 +219,7 @@ async def pre_consume(state: AppState, request: web.Request, caller: Caller, par
         include_usage=parsed.include_usage,
         prompt_tokens=prompt_tokens,
         upstream=upstream,
-        http=state.http,
+        http=state.transport,
         settings=state.settings,
         counter=counter,
         client_headers=request.headers,
