@@ -195,8 +195,7 @@ class OpenAIAdaptor(Adaptor):
                     yield bytes(forwarded)
         if req.mode == RelayMode.CHAT:
             progress.check_finished()
-        if not req.usage.reported:
-            req.estimate_usage("".join(req.completion_text))
+        await req.estimate_streamed_usage()
         if req.include_usage and not progress.usage_sent:
             # The upstream sent its usage on a chunk with choices, or not at all: the client still gets the
             # final usage chunk it asked for.

@@ -247,8 +247,7 @@ class XunfeiAdaptor(Adaptor):
                 yield sse(turn.add(frame))
         finally:
             await frames.aclose()
-        if not req.usage.reported:
-            req.estimate_usage("".join(req.completion_text))
+        await req.estimate_streamed_usage()
         if req.include_usage:
             yield sse(usage_chunk(req, turn.id))
 

@@ -348,13 +348,13 @@ async def _send_stream(state: AppState, request: web.Request, caller: Caller, do
         error = exc if isinstance(exc, RelayError) else _transport_error(exc)
         logger.warning("upstream failed mid-stream on channel #%s: %s", attempt.channel.id, error.message)
         health.record_failure(state, attempt.channel, error)
-        attempt.request.bill_delivered()
+        await attempt.request.bill_delivered()
         with contextlib.suppress(ConnectionResetError, aiohttp.ClientConnectionResetError):
             await response.write(door.stream_error(error, request.get("request_id", "")))
     finally:
         await events.aclose()
-        if not attempt.request.usage.reported and not attempt.request.usage.total_tokens:
-            attempt.request.estimate_usage("".join(attempt.request.completion_text))
+        if not attempt.request.usage.total_tokens:
+            await attempt.request.estimate_streamed_usage()
         await settle(state, request, caller, door, attempt, started)
     if finished and door.done:  # the client's end of the answer, once it is billed; with the body's end
         with contextlib.suppress(ConnectionResetError, aiohttp.ClientConnectionResetError):
