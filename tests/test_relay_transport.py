@@ -22,6 +22,7 @@ import pytest
 from aiohttp import web
 
 from tests.conftest import Gateway, start_fake
+from tests.test_relay_openai import logs_of
 
 CHAT = {"model": "gpt-3.5-turbo", "messages": [{"role": "user", "content": "hi"}]}
 ANSWER = orjson.dumps({
@@ -217,6 +218,30 @@ async def test_a_connection_the_upstream_closed_while_idle_is_not_used_again(gat
     assert upstream.connections == 3
 
 
+async def test_a_request_meeting_the_idle_close_of_a_kept_connection_goes_again_on_a_new_one(
+        gateway: Gateway, raw_upstream):
+    """Node's and uvicorn's servers close an idle connection after 5 s; a request sent on it just then gets no
+    answer at all. It is sent once more on a new connection (but not again when a new connection fails so)."""
+    answered: dict[int, int] = {}
+
+    async def closes_the_second_request(writer: asyncio.StreamWriter, body: bytes) -> bool:
+        connection = id(writer)
+        answered[connection] = answered.get(connection, 0) + 1
+        if answered[connection] > 1:
+            return False  # it read the request, as a server does whose idle timer has just fired
+        return await keep_alive(writer, body)
+
+    upstream = await raw_upstream(closes_the_second_request)
+    client, user = await setup(gateway, upstream.url)
+    for _ in range(3):
+        assert (await client.chat.completions.create(**CHAT)).choices[0].message.content == "hello there"
+    assert upstream.connections == 3 and len(upstream.bodies) == 5
+    assert len({bytes(body) for body in upstream.bodies}) == 1
+    await gateway.drain()
+    logs = await logs_of(gateway, username=user["username"])
+    assert len(logs) == 3 and all(log["completion_tokens"] == 3 for log in logs), "each answer billed once"
+
+
 async def test_connection_close_is_honoured(gateway: Gateway, raw_upstream):
     async def says_close(writer: asyncio.StreamWriter, body: bytes) -> bool:
         writer.write(head(Content_Length=str(len(ANSWER)), Connection="close") + ANSWER)
@@ -254,7 +279,14 @@ async def headers_then_silence(writer: asyncio.StreamWriter, body: bytes) -> boo
     return False
 
 
+async def endless_headers(writer: asyncio.StreamWriter, body: bytes) -> bool:
+    writer.write(b"HTTP/1.1 200 OK\r\n" + b"X-Padding: " + b"p" * 100_000 + b"\r\n\r\n")
+    await writer.drain()
+    return False
+
+
 @pytest.mark.parametrize(("answer", "status", "message"), [
+    (endless_headers, 502, "more than 64 KB of headers"),
     (cut_mid_body, 502, "closed the connection before the answer's end"),
     (not_http, 502, "not valid HTTP"),
     (says_nothing, 502, "closed the connection without answering"),

@@ -32,6 +32,7 @@ from oneapi import __version__
 IDLE_SECONDS = 15.0  # an idle connection older than this is closed, not reused (aiohttp's keep-alive default)
 DRAIN_SECONDS = 2.0  # how long a released connection may take to finish an answer its reader stopped short of
 DRAIN_BYTES = 64 * 1024  # and how much of that answer it may still send
+MAX_HEADER_BYTES = 64 * 1024
 HIGH_WATER = 256 * 1024  # unread body bytes past which the socket stops being read until the reader catches up
 USER_AGENT = f"oneapi/{__version__}"
 
@@ -87,6 +88,12 @@ def _decoder(encoding: str) -> Callable[[bytes], bytes] | None:
     if encoding in ("", "identity"):
         return None
     raise aiohttp.ClientPayloadError(f"the upstream answered in an unknown content encoding {encoding!r}")
+
+
+class _ClosedUnanswered(aiohttp.ServerDisconnectedError):
+    """The connection ended before any answer to the request on it: on a kept-alive connection, the upstream
+    closed it while idle as the request went out (Node's and uvicorn's servers do after 5 s), so the request
+    goes once more on a new connection. A new connection that ends so fails the request."""
 
 
 class UpstreamResponse:
@@ -196,6 +203,7 @@ class _Connection(asyncio.Protocol):
         self._timer: asyncio.TimerHandle | None = None
         self._decode: Callable[[bytes], bytes] | None = None
         self._until_close = False
+        self._header_bytes = 0
         self._paused = False
         self._draining = -1  # bytes it may still drop while finishing a released answer; -1: not draining
         self.reusable = True
@@ -208,7 +216,7 @@ class _Connection(asyncio.Protocol):
     def send(self, request: bytes, deadline: float | None) -> UpstreamResponse:
         assert self._transport is not None and self._answer is None
         self._answer = UpstreamResponse(self)
-        self._decode, self._until_close = None, False
+        self._decode, self._until_close, self._header_bytes = None, False, 0
         if deadline is not None:
             self._timer = asyncio.get_running_loop().call_at(deadline, self._expire)
         self._transport.write(request)
@@ -275,12 +283,20 @@ class _Connection(asyncio.Protocol):
             answer.wake()
         elif answer.headers_done:
             answer.fail(aiohttp.ClientPayloadError("the upstream closed the connection before the answer's end"))
+        elif self._header_bytes or answer.status:
+            answer.fail(aiohttp.ServerDisconnectedError("the upstream closed the connection mid-answer"))
         else:
-            answer.fail(aiohttp.ServerDisconnectedError("the upstream closed the connection without answering"))
+            answer.fail(_ClosedUnanswered("the upstream closed the connection without answering"))
 
     # -- httptools callbacks -------------------------------------------------------------------------------
+    def on_status(self, status: bytes) -> None:
+        self._header_bytes += len(status) + 1  # the answer has begun
+
     def on_header(self, name: bytes, value: bytes) -> None:
         assert self._answer is not None
+        self._header_bytes += len(name) + len(value)
+        if self._header_bytes > MAX_HEADER_BYTES:
+            raise aiohttp.ClientPayloadError("the upstream's answer has more than 64 KB of headers")
         self._answer._raw_headers.append((name, value))
 
     def on_headers_complete(self) -> None:
@@ -380,8 +396,22 @@ class Transport:
         agent = "" if "user-agent" in given else f"User-Agent: {USER_AGENT}\r\n"
         head = (f"{method} {target.path} HTTP/1.1\r\n{host}{agent}{_encode_headers(headers)}"
                 f"Content-Length: {len(data)}\r\n\r\n").encode()  # values as UTF-8, as aiohttp sends them
-        conn = self._take(target.key) or await self._connect(target, timeout, deadline)
-        answer = conn.send(head + data, deadline)
+        request = head + data
+        conn = self._take(target.key)
+        if conn is not None:
+            try:
+                return await self._exchange(conn, request, deadline)
+            except _ClosedUnanswered:
+                pass  # the upstream closed this idle connection as the request went out: once more, anew
+        return await self._exchange(await self._connect(target, timeout, deadline), request, deadline)
+
+    async def post(self, url: str, *, headers: dict[str, str], data: bytes,
+                   timeout: aiohttp.ClientTimeout) -> Answer:
+        return await self.request("POST", url, headers=headers, data=data, timeout=timeout)
+
+    @staticmethod
+    async def _exchange(conn: _Connection, request: bytes, deadline: float | None) -> UpstreamResponse:
+        answer = conn.send(request, deadline)
         try:
             while not answer.headers_done:
                 await answer.wait()
@@ -389,10 +419,6 @@ class Transport:
             conn.close()
             raise
         return answer
-
-    async def post(self, url: str, *, headers: dict[str, str], data: bytes,
-                   timeout: aiohttp.ClientTimeout) -> Answer:
-        return await self.request("POST", url, headers=headers, data=data, timeout=timeout)
 
     def keep(self, conn: _Connection) -> None:
         conn.idle_since = time.monotonic()
