@@ -21,7 +21,7 @@ import asyncio
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 import orjson
@@ -37,7 +37,20 @@ from oneapi.errors import RelayError, backoff_headers
 from oneapi.security.fetcher import SafeFetcher
 from oneapi.wire.openai_chat import StreamProgress, function_call_form, sse, usage_chunk
 
-OFF_LOOP_CHARS = 32 * 1024  # streamed text past this is counted in a thread (about 1 ms of tiktoken here)
+T = TypeVar("T")
+
+OFF_LOOP_CHARS = 32 * 1024  # an answer or text past this is converted / counted in a thread (~1 ms of tiktoken)
+
+
+async def off_loop_if_large(size: int, function: Callable[..., T], *args: Any) -> T:
+    """``function(*args)``, in a thread when its input (``size`` bytes or characters) is over OFF_LOOP_CHARS.
+
+    What may count tokens goes through here: tiktoken takes about 35 ms a megabyte of prose and far longer on
+    long runs of one character, and the event loop must not wait for it.
+    """
+    if size <= OFF_LOOP_CHARS:
+        return function(*args)
+    return await asyncio.to_thread(function, *args)
 
 
 @dataclass(slots=True)
@@ -99,12 +112,9 @@ class RelayRequest:
             self.usage.completion_tokens = self.counter.text(completion_text, self.model)
 
     async def streamed_text_tokens(self) -> int:
-        """Our count of the text streamed so far. A long one is counted in a thread: tiktoken takes about 35 ms
-        a megabyte of prose and far longer on long runs of one character, and the event loop must not wait."""
+        """Our count of the text streamed so far (a long one in a thread)."""
         text = "".join(self.completion_text)
-        if len(text) < OFF_LOOP_CHARS:
-            return self.counter.text(text, self.model)
-        return await asyncio.to_thread(self.counter.text, text, self.model)
+        return await off_loop_if_large(len(text), self.counter.text, text, self.model)
 
     async def estimate_streamed_usage(self) -> None:
         """After a stream: usage from our own count of its text when the provider reported none."""
@@ -224,8 +234,9 @@ class HttpAdaptor(Adaptor):
             raise await refusal(resp, self.parse_error)
         return resp
 
-    async def fetch_json(self, req: RelayRequest, what: str = "upstream response") -> Any:
-        """Send the prepared request and return its JSON answer; an error reported inside it is raised."""
+    async def fetch_answer(self, req: RelayRequest, what: str = "upstream response") -> tuple[Any, int]:
+        """Send the prepared request; its JSON answer and the answer's size in bytes. An error reported inside
+        the answer is raised."""
         resp = await self.send(req, await self.prepare(req))
         async with resp:
             raw = await resp.read()
@@ -233,10 +244,14 @@ class HttpAdaptor(Adaptor):
         error = self.body_error(data)
         if error is not None:
             raise error
-        return data
+        return data, len(raw)
+
+    async def fetch_json(self, req: RelayRequest, what: str = "upstream response") -> Any:
+        return (await self.fetch_answer(req, what))[0]
 
     async def complete(self, req: RelayRequest) -> Completion:
-        answer = self.convert(req, await self.fetch_json(req))
+        data, size = await self.fetch_answer(req)
+        answer = await off_loop_if_large(size, self.convert, req, data)  # it counts the text if usage is missing
         if self.answers_legacy_functions and req.legacy_functions:
             answer = function_call_form(answer) or answer
         return Completion(orjson.dumps(answer))

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from oneapi.adaptors.base import Adaptor, Completion, RelayRequest, refusal
+from oneapi.adaptors.base import Adaptor, Completion, RelayRequest, off_loop_if_large, refusal
 from oneapi.adaptors.native import forward_sse
 from oneapi.adaptors.streams import iter_sse_batches
 from oneapi.adaptors.transport import Answer
@@ -131,11 +131,11 @@ class OpenAIAdaptor(Adaptor):
             if isinstance(error, dict) and error.get("type"):
                 raise generic_error(resp.status if resp.status >= 400 else 500, raw)
         if req.mode in (RelayMode.AUDIO_TRANSCRIPTION, RelayMode.AUDIO_TRANSLATION):
-            self._record_transcript(req, data, raw)
+            await off_loop_if_large(len(raw), self._record_transcript, req, data, raw)
         elif req.mode == RelayMode.RESPONSES:
             responses.record_usage(req, data)
         elif isinstance(data, dict):
-            self._record_usage(req, data)
+            await off_loop_if_large(len(raw), self._record_usage, req, data)  # counts the text if usage is missing
             changed = conform(req, data) if req.mode == RelayMode.CHAT else False
             if changed or (req.mode == RelayMode.EMBEDDINGS and encode_embeddings(req, data)):
                 raw = orjson.dumps(data)

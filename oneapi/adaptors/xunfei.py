@@ -23,7 +23,7 @@ from urllib.parse import urlencode, urlsplit
 import aiohttp
 import orjson
 
-from oneapi.adaptors.base import Adaptor, Completion, RelayRequest
+from oneapi.adaptors.base import Adaptor, Completion, RelayRequest, off_loop_if_large
 from oneapi.adaptors.shaping import message_text
 from oneapi.adaptors.upstream_errors import channel_key_error, parse_json, status_for
 from oneapi.constants import RelayMode
@@ -236,7 +236,8 @@ class XunfeiAdaptor(Adaptor):
         if turn.tool_calls:
             message["tool_calls"] = turn.tool_calls
         if not req.usage.reported:
-            req.estimate_usage("".join(turn.text))
+            text = "".join(turn.text)
+            await off_loop_if_large(len(text), req.estimate_usage, text)
         return Completion(orjson.dumps(chat_completion(req, turn.id, message, turn.finish_reason)))
 
     async def stream(self, req: RelayRequest) -> AsyncGenerator[bytes, None]:

@@ -14,7 +14,7 @@ import orjson
 from aiohttp import web
 
 from oneapi.adaptors.anthropic import claude_headers
-from oneapi.adaptors.base import RelayRequest
+from oneapi.adaptors.base import RelayRequest, off_loop_if_large
 from oneapi.adaptors.registry import adaptor_for
 from oneapi.constants import RelayMode
 from oneapi.errors import RelayError
@@ -68,13 +68,14 @@ async def count_tokens(request: web.Request) -> web.Response:
     try:
         state = request.app[STATE]
         caller = await authenticate_token(request, state, MESSAGES.credential(request))
-        body, _ = await read_json(request)
+        body, raw = await read_json(request)
         chat = wire.chat_request({**body, "max_tokens": body.get("max_tokens") or 1})
         check_model_allowed(caller.token, chat["model"])
         channel = pick_channel(state, caller, chat["model"], set())
         model = mapped_model(channel, chat["model"])
         if not adaptor_for(channel.type).supports(RelayMode.MESSAGES):
-            return web.json_response({"input_tokens": state.counter.prompt(chat, model)})
+            tokens = await off_loop_if_large(len(raw), state.counter.prompt, chat, model)
+            return web.json_response({"input_tokens": tokens})
         upstream = upstream_for(channel)
         await state.dbs.release()
         payload = orjson.dumps({**{k: v for k, v in body.items() if k != "max_tokens"}, "model": model})

@@ -26,7 +26,7 @@ import aiohttp
 import orjson
 from aiohttp import web
 
-from oneapi.adaptors.base import Completion, RelayRequest, Upstream, channel_config
+from oneapi.adaptors.base import Completion, RelayRequest, Upstream, channel_config, off_loop_if_large
 from oneapi.adaptors.registry import adaptor_for
 from oneapi.billing import ratios
 from oneapi.billing.ledger import Charge, InsufficientQuota, LedgerUnavailable, Reservation, consume_log
@@ -282,14 +282,12 @@ async def _prompt_count(counter: TokenCounter, parsed: Parsed, body: dict[str, A
     """The prompt's token count now, or None to count it only if the upstream reports no usage.
 
     A small prompt without images is reserved by its byte size (a prompt never has more tokens than bytes), so
-    most requests never tokenize; a large one is counted exactly (in a thread: it would block the loop).
+    most requests never tokenize; a larger one is counted exactly (past OFF_LOOP_CHARS in a thread).
     """
     if counter.approximate:
         return counter.prompt(body, model)
-    if len(parsed.raw) > 65536:
-        return await asyncio.to_thread(counter.prompt, body, model)
     if len(parsed.raw) > EXACT_PROMPT_BYTES or b"image_url" in parsed.raw:
-        return counter.prompt(body, model)
+        return await off_loop_if_large(len(parsed.raw), counter.prompt, body, model)
     return None
 
 
