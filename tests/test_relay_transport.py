@@ -256,6 +256,36 @@ async def test_connection_close_is_honoured(gateway: Gateway, raw_upstream):
     assert upstream.connections == 2
 
 
+async def test_a_redirect_is_followed_on_the_same_host_only(gateway: Gateway, raw_upstream):
+    """307 / 308 keep the method and body; one to another host is not followed, as the key would go with it."""
+    elsewhere = await raw_upstream(keep_alive)
+
+    async def moved(writer: asyncio.StreamWriter, body: bytes) -> bool:
+        path = upstream.heads[-1].split(b" ")[1]
+        if path.startswith(b"/v1/"):
+            writer.write(head("308 Permanent Redirect", Location="/moved" + path.decode(), Content_Length="0"))
+        elif path.startswith(b"/away/"):
+            writer.write(head("307 Temporary Redirect", Content_Length="0",
+                              Location=elsewhere.url + "/v1/chat/completions"))
+        else:
+            return await keep_alive(writer, body)
+        await writer.drain()
+        return True
+
+    upstream = await raw_upstream(moved)
+    client, _ = await setup(gateway, upstream.url)
+    assert (await client.chat.completions.create(**CHAT)).choices[0].message.content == "hello there"
+    assert [h.split(b" ")[1] for h in upstream.heads] == [b"/v1/chat/completions", b"/moved/v1/chat/completions"]
+    assert orjson.loads(upstream.bodies[1]) == CHAT and upstream.connections == 1
+
+    away, _ = await setup(gateway, upstream.url + "/away")
+    await gateway.api("PUT", "/api/channel/", {"id": 1, "status": 2})  # the first channel off: the second serves
+    with pytest.raises(openai.APIStatusError):
+        await away.chat.completions.create(**CHAT)
+    assert upstream.heads[-1].startswith(b"POST /away/v1/chat/completions ")
+    assert elsewhere.heads == [], "the key did not follow a redirect to another host"
+
+
 async def cut_mid_body(writer: asyncio.StreamWriter, body: bytes) -> bool:
     writer.write(head(Content_Length=str(len(ANSWER))) + ANSWER[:20])
     await writer.drain()

@@ -33,6 +33,7 @@ IDLE_SECONDS = 15.0  # an idle connection older than this is closed, not reused 
 DRAIN_SECONDS = 2.0  # how long a released connection may take to finish an answer its reader stopped short of
 DRAIN_BYTES = 64 * 1024  # and how much of that answer it may still send
 MAX_HEADER_BYTES = 64 * 1024
+MAX_REDIRECTS = 5
 HIGH_WATER = 256 * 1024  # unread body bytes past which the socket stops being read until the reader catches up
 USER_AGENT = f"oneapi/{__version__}"
 
@@ -61,6 +62,23 @@ class _Target:
 @functools.lru_cache(maxsize=1024)
 def _target(url: str) -> _Target:
     return _Target(url)
+
+
+def _same_host_redirect(url: str, answer: UpstreamResponse) -> str | None:
+    """Where a 307 / 308 sends the request (method and body kept), when that is the same host: another path, or
+    https in place of http. A redirect to another host is not followed: the channel's key would go with it."""
+    location = answer.headers.get("Location") if answer.status in (307, 308) else None
+    if not location:
+        return None
+    try:
+        here, there = URL(url), URL(url).join(URL(location))
+    except ValueError:
+        return None
+    if there.host != here.host or there.scheme not in (here.scheme, "https"):
+        return None
+    if there.scheme == here.scheme and there.port != here.port:
+        return None
+    return str(there)
 
 
 def _encode_headers(headers: dict[str, str]) -> str:
@@ -388,9 +406,21 @@ class Transport:
         """Send one request and return once the answer's status and headers are in (its body may follow)."""
         if self._proxy:
             return await self.session.request(method, url, headers=headers, data=data, timeout=timeout)
+        deadline = asyncio.get_running_loop().time() + timeout.total if timeout.total else None
+        answer = await self._request_once(method, url, headers, data, timeout, deadline)
+        for _ in range(MAX_REDIRECTS):
+            location = _same_host_redirect(url, answer)
+            if location is None:
+                break
+            await answer.read()
+            answer.release()
+            url = location
+            answer = await self._request_once(method, url, headers, data, timeout, deadline)
+        return answer
+
+    async def _request_once(self, method: str, url: str, headers: dict[str, str], data: bytes,
+                            timeout: aiohttp.ClientTimeout, deadline: float | None) -> UpstreamResponse:
         target = _target(url)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout.total if timeout.total else None
         given = {name.lower() for name in headers}  # a provider's signature may cover its own Host header
         host = "" if "host" in given else target.host_line
         agent = "" if "user-agent" in given else f"User-Agent: {USER_AGENT}\r\n"
