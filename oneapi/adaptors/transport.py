@@ -264,12 +264,13 @@ class _Connection(asyncio.Protocol):
         else:
             self.close()
 
-    def close(self) -> None:
+    def close(self, abort: bool = False) -> None:
+        """Close the connection (``abort``: at once, dropping what is unsent); it is not reused."""
         self.reusable = False
         self._cancel_timer()
         transport, self._transport = self._transport, None
         if transport is not None:
-            transport.close()
+            transport.abort() if abort else transport.close()
 
     # -- asyncio.Protocol ----------------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -378,11 +379,7 @@ class _Connection(asyncio.Protocol):
     def _fail(self, error: BaseException) -> None:
         if self._answer is not None:
             self._answer.fail(error)
-        self.reusable = False
-        self._cancel_timer()
-        transport, self._transport = self._transport, None
-        if transport is not None:
-            transport.abort()
+        self.close(abort=True)
 
     def _expire(self) -> None:
         self._timer = None
