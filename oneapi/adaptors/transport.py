@@ -52,9 +52,8 @@ class _Target:
         self.hostname = parsed.host or self.host
         self.port = parsed.port or (443 if self.tls else 80)
         self.key = (self.tls, self.host, self.port)
-        host_header = self.host if parsed.is_default_port() else f"{self.host}:{self.port}"
-        if ":" in self.host:  # an IPv6 literal
-            host_header = f"[{self.host}]" if parsed.is_default_port() else f"[{self.host}]:{self.port}"
+        named = f"[{self.host}]" if ":" in self.host else self.host  # an IPv6 literal goes in brackets
+        host_header = named if parsed.is_default_port() else f"{named}:{self.port}"
         self.path = parsed.raw_path_qs or "/"
         self.host_line = f"Host: {host_header}\r\n"
 
@@ -393,7 +392,7 @@ class Transport:
     """Keep-alive connections per (TLS, host, port); the newest idle one is reused first."""
 
     def __init__(self, session: aiohttp.ClientSession, proxy: str | None = None) -> None:
-        self.session = session  # for what this client does not do: a proxy, websockets, forms, redirects
+        self.session = session  # for what this client does not do: a proxy, websockets, forms
         self._proxy = proxy
         self._idle: dict[tuple[bool, str, int], list[_Connection]] = {}
         self._ssl: ssl.SSLContext | None = None
@@ -486,13 +485,15 @@ class Transport:
             limit = remaining if limit is None else min(limit, remaining)
         tls: dict[str, Any] = {}
         if target.tls:
-            if self._ssl is None:
-                self._ssl = ssl.create_default_context()
+            if self._ssl is None:  # loading the trust store takes tens of ms: not on the loop
+                self._ssl = await asyncio.to_thread(ssl.create_default_context)
             tls = {"ssl": self._ssl, "server_hostname": target.hostname}
         try:
             async with asyncio.timeout(limit):
                 _, conn = await loop.create_connection(lambda: _Connection(self, target.key), target.host, target.port,
                                                        **tls)
+        except TimeoutError:  # an OSError too, but the relay answers it as a timeout (504), as aiohttp's was
+            raise
         except (OSError, ssl.SSLError) as exc:
             reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
             raise aiohttp.ClientConnectionError(f"Cannot connect to host {target.host}:{target.port} "
