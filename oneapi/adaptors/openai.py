@@ -215,6 +215,10 @@ class OpenAIAdaptor(Adaptor):
         chunk = parse_json(payload, "upstream stream event")
         if not isinstance(chunk, dict):
             return None
+        if req.mode == RelayMode.CHAT and (text := progress.pass_usual(chunk)) is not None:
+            if text:
+                req.completion_text.append(text)
+            return payload
         if isinstance(chunk.get("error"), dict):
             raise generic_error(500, payload)
         if not self._account(req, chunk):

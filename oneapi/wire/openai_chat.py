@@ -189,6 +189,30 @@ class StreamProgress:
         elif chunk.get("usage"):
             self.usage_sent = True
 
+    def pass_usual(self, chunk: dict[str, Any]) -> str | None:
+        """The text of the chunk nearly every stream is made of, if ``chunk`` is one: OpenAI's whole head, one
+        choice with its index and no finish reason yet, a delta without tool calls, no usage, no error. Such a
+        chunk passes on as it came; None for any other, which takes the whole path (``saw`` and ``conform``).
+        One pass of lookups instead of three: it runs on every chunk of every stream."""
+        choices = chunk.get("choices")
+        if (type(choices) is not list or len(choices) != 1 or chunk.get("usage") is not None or "error" in chunk
+                or not (chunk.get("id") and chunk.get("object") and chunk.get("created") and chunk.get("model"))):
+            return None
+        choice = choices[0]
+        if (type(choice) is not dict or choice.get("finish_reason") is not None or "finish_reason" not in choice
+                or "index" not in choice):
+            return None
+        delta = choice.get("delta")
+        if type(delta) is not dict or "tool_calls" in delta:
+            return None
+        content = delta.get("content")
+        if content is None:
+            content = ""
+        elif type(content) is not str:
+            return None
+        self._chunk_id = chunk["id"]
+        return content
+
     def check_finished(self) -> None:
         """A stream that ended without a finish reason was cut off: the client must not take it as whole."""
         if not self.finished:
