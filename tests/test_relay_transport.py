@@ -8,11 +8,13 @@ all) and count the connections the gateway opened.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import gzip
 import ipaddress
+import socket
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
 import brotli
@@ -335,6 +337,38 @@ async def test_a_broken_answer_is_an_openai_error_and_costs_nothing(make_gateway
     assert await used_quota(gateway, user) == 0
     after = (await gateway.api("GET", f"/api/user/{user['id']}"))["data"]
     assert after["quota"] == 50_000, "the reservation was given back"
+
+
+@pytest.fixture
+def unanswered_address() -> Iterator[str]:
+    """A URL whose connects hang: a listener that never accepts, its queue (a backlog of 0) full, so the
+    kernel drops the next SYNs, as a firewall that drops packets or a host that is down would."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    fillers = []
+    for _ in range(3):
+        filler = socket.socket()
+        filler.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            filler.connect(listener.getsockname())
+        fillers.append(filler)
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    for sock in (*fillers, listener):
+        sock.close()
+
+
+async def test_a_connect_that_hangs_is_a_timeout_and_costs_nothing(make_gateway, unanswered_address: str):
+    gateway = await make_gateway(RELAY_TIMEOUT="1")
+    client, user = await setup(gateway, unanswered_address, quota=50_000)
+    with pytest.raises(openai.APIStatusError) as raised:
+        await client.chat.completions.create(**CHAT)
+    assert raised.value.status_code == 504  # not 502: Python's TimeoutError is an OSError too
+    error = raised.value.body
+    assert isinstance(error, dict) and "did not answer in time" in error["message"], error
+    assert error["code"] == "upstream_timeout", error
+    after = (await gateway.api("GET", f"/api/user/{user['id']}"))["data"]
+    assert after["quota"] == 50_000 and await used_quota(gateway, user) == 0, "the reservation was given back"
 
 
 async def test_a_slow_reader_pauses_the_upstream_instead_of_filling_memory(gateway: Gateway, raw_upstream):
