@@ -86,6 +86,7 @@ class Writer:
         self._retrying = False
         self._failed_at: float | None = None
         self._busy = False  # the last batch was large: more are coming, let them gather
+        self._last_write_end = 0.0
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name=f"ledger-{self.name}")
@@ -146,13 +147,15 @@ class Writer:
     async def _loop(self) -> None:
         while True:
             batch = [await self._queue.get()]
+            loop = asyncio.get_running_loop()
             try:
-                if self._busy:
+                if self._busy and loop.time() - self._last_write_end < _GATHER_SECONDS:  # not after a pause
                     await asyncio.sleep(_GATHER_SECONDS)
                 while len(batch) < _MAX_BATCH and not self._queue.empty():
                     batch.append(self._queue.get_nowait())
                 self._busy = len(batch) >= _BUSY_BATCH
                 await self._write_until_done(batch)
+                self._last_write_end = loop.time()
             except asyncio.CancelledError:
                 self._spill([item for item in batch if item.durable])  # replaying a written one is harmless
                 raise
