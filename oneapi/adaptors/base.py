@@ -247,6 +247,7 @@ class HttpAdaptor(Adaptor):
         return data, len(raw)
 
     async def fetch_json(self, req: RelayRequest, what: str = "upstream response") -> Any:
+        """``fetch_answer`` without the size, for answers that are not counted."""
         return (await self.fetch_answer(req, what))[0]
 
     async def complete(self, req: RelayRequest) -> Completion:

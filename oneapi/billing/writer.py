@@ -145,9 +145,9 @@ class Writer:
             item.durably_written()
 
     async def _loop(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             batch = [await self._queue.get()]
-            loop = asyncio.get_running_loop()
             try:
                 if self._busy and loop.time() - self._last_write_end < _GATHER_SECONDS:  # not after a pause
                     await asyncio.sleep(_GATHER_SECONDS)
