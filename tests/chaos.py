@@ -262,9 +262,11 @@ async def duplicate_consume_logs(log_dsn: str, sqlite_path: Path) -> int:
 
 
 async def held(dsn: str, sqlite_path: Path) -> int:
-    """Reservations open or settled but not yet applied (the journal's rows in states 0 and 1)."""
+    """Reservations open or settled but not yet applied (the journal's rows in states 0 and 1), and batch mode's
+    pending sums."""
     [(count,)] = await query(dsn, sqlite_path, "SELECT COUNT(*) FROM ledger_reservations WHERE state IN (0, 1)")
-    return int(count)
+    [(sums,)] = await query(dsn, sqlite_path, "SELECT COUNT(*) FROM ledger_pending")
+    return int(count) + int(sums)
 
 
 async def books(dsn: str, sqlite_path: Path, user_id: int, token_name: str, log_dsn: str | None = None) -> Books:

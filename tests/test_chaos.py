@@ -57,7 +57,7 @@ def assert_balanced(book: Books, token_quota: int = TOKEN_QUOTA) -> None:
 
 
 @pytest.mark.parametrize(("backend", "batch"), [("sqlite", False), ("sqlite", True), ("mysql", False),
-                                                ("postgres", False)])
+                                                ("mysql", True), ("postgres", False), ("postgres", True)])
 async def test_kill_9_under_load_then_restart_loses_nothing(tmp_path, serve_fake, backend: str, batch: bool):
     dsn, drop = await _database(backend)
     fake = await serve_fake(FakeOpenAI(chunks=6, chunk_delay=0.02))

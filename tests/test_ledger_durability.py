@@ -1,5 +1,5 @@
 """Usage writes never delay the response and are never lost: batch mode sums the balance corrections,
-but records every charge and log row at once; shutdown applies them."""
+but closes every reservation and writes every log row at once; shutdown applies the sums."""
 
 from __future__ import annotations
 
@@ -20,6 +20,12 @@ def consume_logs(path: str) -> list[tuple[int, int]]:
 def journal_states(path: str) -> list[int]:
     with sqlite3.connect(path) as db:
         return [row[0] for row in db.execute("SELECT state FROM ledger_reservations")]
+
+
+def pending_sums(path: str) -> list[tuple[int, int, int, int, int]]:
+    """(kind, id, quota, used, requests) of the batch's pending sums: kind 0 a user, 1 a token, 2 a channel."""
+    with sqlite3.connect(path) as db:
+        return db.execute("SELECT kind, target, quota, used, requests FROM ledger_pending ORDER BY kind").fetchall()
 
 
 def user_row(path: str, user_id: int) -> tuple[int, int, int]:
@@ -47,15 +53,19 @@ async def test_batch_mode_sums_settlements_and_shutdown_writes_them(tmp_path, ma
     assert len(consume_logs(path)) == 5, "in batch mode the log rows are written at once"
     quota, used, count = user_row(path, user["id"])
     assert used == 0 and count == 0 and quota < 100_000, "only the reservations are in the balances"
-    assert journal_states(path) == [1] * 5, "every charge is recorded on its reservation, awaiting the flush"
+    assert journal_states(path) == [], "every reservation is closed at once"
+    charged = sum(q for q, _ in consume_logs(path))
+    [(_, user_id, _, user_used, requests), (_, _, _, token_used, _), (_, _, _, channel_used, _)] = pending_sums(path)
+    assert (user_id, user_used, requests) == (user["id"], charged, 5), "the charges wait in the pending sums"
+    assert token_used == channel_used == charged
 
     await gateway.server.close()  # a clean shutdown: the app's cleanup flushes the ledger
 
     logs = consume_logs(path)
     assert len(logs) == 5 and all(prompt == 11 for _, prompt in logs)
-    charged = sum(q for q, _ in logs)
+    assert sum(q for q, _ in logs) == charged
     assert user_row(path, user["id"]) == (100_000 - charged, charged, 5)
-    assert journal_states(path) == [], "the flush closed every reservation"
+    assert pending_sums(path) == [], "the flush applied every sum"
 
 
 async def test_logs_can_live_in_their_own_database(tmp_path, make_gateway, fake_openai: FakeOpenAI, server_dsn: str):

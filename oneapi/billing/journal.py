@@ -5,10 +5,15 @@ settles it (with its log row). Its ``state`` makes every transition happen once,
 often a batch is retried after an ambiguous commit:
 
 - OPEN: the amount is held by a live request;
-- SETTLED: the real charge is recorded but the balance not yet corrected (batch mode, BATCH_UPDATE_ENABLED);
+- SETTLED: a charge recorded but not yet in the balances (left by earlier builds' batch mode);
 - REFUNDED: the owner was found dead and the amount given back; a late settlement still charges in full.
 
-Settled and open rows of dead processes are closed by ``reconcile`` (each process heartbeats in
+In batch mode (BATCH_UPDATE_ENABLED) a settlement still closes its row at once, and its balance corrections
+are added to this process's sums in ``ledger_pending`` (a few rows per transaction, whatever the number of
+requests) instead of to the users', tokens' and channels' rows, which the flush corrects from those sums every
+BATCH_UPDATE_INTERVAL.
+
+Open rows and pending sums of dead processes are settled by ``reconcile`` (each process heartbeats in
 ``ledger_instances``). These tables are ours (with the log outbox of ``billing/outbox.py``); One API's
 tables are untouched.
 """
@@ -23,7 +28,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from peewee import BigAutoField, BigIntegerField, CharField, IntegerField
+from peewee import BigAutoField, BigIntegerField, CharField, CompositeKey, IntegerField
 
 from oneapi.constants import LogType
 from oneapi.db.models import AsyncModel, BaseModel, Log, log_db
@@ -56,6 +61,29 @@ class Reservation(BaseModel):
     class Meta:
         table_name = "ledger_reservations"
         indexes = ((("instance", "state"), False), (("state", "created_at"), False))
+
+
+class Kind(enum.IntEnum):
+    """Whose balance a pending sum corrects."""
+
+    USER = 0
+    TOKEN = 1
+    CHANNEL = 2
+
+
+class PendingSum(BaseModel):
+    """Batch mode: one process's balance corrections for one user, token or channel, not yet applied."""
+
+    instance = CharField(max_length=32)
+    kind = IntegerField()
+    target = IntegerField()
+    quota = BigIntegerField(default=0)  # subtracted from users.quota / tokens.remain_quota
+    used = BigIntegerField(default=0)  # added to used_quota
+    requests = BigIntegerField(default=0)  # added to users.request_count
+
+    class Meta:
+        table_name = "ledger_pending"
+        primary_key = CompositeKey("instance", "kind", "target")
 
 
 class LedgerInstance(BaseModel):
@@ -99,7 +127,7 @@ class LogMoved(AsyncModel):
         indexes = ((("moved_at",), False),)
 
 
-JOURNAL_MODELS = (Reservation, LedgerInstance, LogOutbox)
+JOURNAL_MODELS = (Reservation, LedgerInstance, LogOutbox, PendingSum)
 HOST = socket.gethostname()
 
 
@@ -145,9 +173,33 @@ class Totals:
         if charge.channel_id and charge.quota:
             self.channel_used[charge.channel_id] += charge.quota
 
+    def add_sum(self, kind: int, target: int, quota: int, used: int, requests: int) -> None:
+        """Add a pending sum (one row of ``rows()``, written earlier)."""
+        if kind == Kind.USER:
+            self.user_quota[target] += quota
+            self.user_used[target] += used
+            self.user_requests[target] += requests
+        elif kind == Kind.TOKEN:
+            self.token_remain[target] += quota
+            self.token_used[target] += used
+        else:
+            self.channel_used[target] += used
+
+    def rows(self) -> list[tuple[Kind, int, int, int, int]]:
+        """(kind, id, quota, used, requests) per user, token and channel, each kind in id order (the order
+        every writer locks rows in); a token's row even when all zero (its accessed_time moves)."""
+        users = sorted(self.user_quota.keys() | self.user_used.keys() | self.user_requests.keys())
+        tokens = sorted(self.token_remain.keys() | self.token_used.keys())
+        return [
+            *((Kind.USER, u, self.user_quota.get(u, 0), self.user_used.get(u, 0), self.user_requests.get(u, 0))
+              for u in users),
+            *((Kind.TOKEN, t, self.token_remain.get(t, 0), self.token_used.get(t, 0), 0) for t in tokens),
+            *((Kind.CHANNEL, c, 0, used, 0) for c, used in sorted(self.channel_used.items())),
+        ]
+
 
 def statements(p: str) -> dict[str, str]:
-    r = Reservation._meta.table_name
+    r, s = Reservation._meta.table_name, PendingSum._meta.table_name
     return {
         "param": p,
         "debit_user": f"UPDATE users SET quota = quota - {p} WHERE id = {p} AND quota >= {p}",
@@ -164,14 +216,6 @@ def statements(p: str) -> dict[str, str]:
             f"counted, state, instance, created_at) VALUES ({p}, {p}, {p}, {p}, {p}, 0, {p}, 0, 0, 0, {p}, {p})"
         ),
         "close": f"DELETE FROM {r} WHERE id = {p} AND state = {p}",
-        "mark": (
-            f"UPDATE {r} SET state = {int(State.SETTLED)}, charge = {p}, channel_id = {p}, counted = {p} "
-            f"WHERE id = {p} AND state = {int(State.OPEN)}"
-        ),
-        "mark_refunded": (
-            f"UPDATE {r} SET state = {int(State.SETTLED)}, amount = 0, charge = {p}, channel_id = {p}, "
-            f"counted = {p} WHERE id = {p} AND state = {int(State.REFUNDED)}"
-        ),
         "refund": (
             f"UPDATE {r} SET state = {int(State.REFUNDED)}, amount = 0 "
             f"WHERE id = {p} AND state = {int(State.OPEN)}"
@@ -180,9 +224,18 @@ def statements(p: str) -> dict[str, str]:
             f"SELECT id, user_id, token_id, token_limited, channel_id, amount, charge, counted, state, instance "
             f"FROM {r} WHERE state IN ({int(State.OPEN)}, {int(State.SETTLED)})"
         ),
-        "settled_of": (
-            f"SELECT id, user_id, token_id, token_limited, channel_id, amount, charge, counted, state, instance "
-            f"FROM {r} WHERE instance = {p} AND state = {int(State.SETTLED)}"
+        "pending_add": (
+            f"UPDATE {s} SET quota = quota + {p}, used = used + {p}, requests = requests + {p} "
+            f"WHERE instance = {p} AND kind = {p} AND target = {p}"
+        ),
+        "pending_insert": f"INSERT INTO {s} (instance, kind, target, quota, used, requests) "
+                          f"VALUES ({p}, {p}, {p}, {p}, {p}, {p})",
+        "pending": f"SELECT instance, kind, target, quota, used, requests FROM {s}",
+        "pending_of": f"SELECT instance, kind, target, quota, used, requests FROM {s} WHERE instance = {p}",
+        # the amounts too: a sum its owner added to meanwhile is not the one that was read
+        "pending_take": (
+            f"DELETE FROM {s} WHERE instance = {p} AND kind = {p} AND target = {p} AND quota = {p} "
+            f"AND used = {p} AND requests = {p}"
         ),
         "forget_refunded": f"DELETE FROM {r} WHERE state = {int(State.REFUNDED)} AND created_at < {p}",
         "instances": "SELECT instance, host, pid, heartbeat_at FROM ledger_instances",
@@ -211,17 +264,34 @@ def _row_charge(row: tuple[Any, ...]) -> tuple[Charge, int, int]:
 
 
 def write_totals(execute: Any, sql: dict[str, str], totals: Totals) -> None:
+    """Correct the balances: one UPDATE per user, token and channel."""
     now = int(time.time())
-    for user_id in sorted(totals.user_quota.keys() | totals.user_used.keys() | totals.user_requests.keys()):
-        values = (totals.user_quota.get(user_id, 0), totals.user_used.get(user_id, 0),
-                  totals.user_requests.get(user_id, 0))
-        if any(values):
-            execute(sql["settle_user"], (*values, user_id))
-    for token_id in sorted(totals.token_remain.keys() | totals.token_used.keys()):
-        remain, used = totals.token_remain.get(token_id, 0), totals.token_used.get(token_id, 0)
-        execute(sql["settle_token"], (remain, used, now, token_id))
-    for channel_id, used in sorted(totals.channel_used.items()):
-        execute(sql["settle_channel"], (used, channel_id))
+    for kind, target, quota, used, requests in totals.rows():
+        if kind == Kind.USER:
+            if quota or used or requests:
+                execute(sql["settle_user"], (quota, used, requests, target))
+        elif kind == Kind.TOKEN:
+            execute(sql["settle_token"], (quota, used, now, target))
+        else:
+            execute(sql["settle_channel"], (used, target))
+
+
+def add_pending(execute: Any, sql: dict[str, str], instance: str, totals: Totals) -> None:
+    """Batch mode: add the corrections to this process's pending sums instead of the balances."""
+    for kind, target, quota, used, requests in totals.rows():
+        if not (quota or used or requests):
+            continue  # MySQL would count the UPDATE as 0 rows, and the INSERT would then collide
+        key = (instance, int(kind), target)
+        if execute(sql["pending_add"], (quota, used, requests, *key)).rowcount != 1:
+            execute(sql["pending_insert"], (*key, quota, used, requests))
+
+
+def take_pending(execute: Any, sql: dict[str, str], rows: list[tuple[Any, ...]], totals: Totals) -> None:
+    """Move pending sums (rows of the "pending" query) into ``totals``, each exactly once, whoever gets there
+    first."""
+    for row in rows:
+        if execute(sql["pending_take"], row).rowcount == 1:
+            totals.add_sum(*row[1:])
 
 
 def settle_now(execute: Any, sql: dict[str, str], charge: Charge, totals: Totals) -> bool:
@@ -235,15 +305,8 @@ def settle_now(execute: Any, sql: dict[str, str], charge: Charge, totals: Totals
     return True
 
 
-def record_settlement(execute: Any, sql: dict[str, str], charge: Charge) -> bool:
-    """Batch mode: make the charge durable on its row now; the balance follows at the next flush."""
-    params = (charge.quota, charge.channel_id, int(charge.counted), charge.reservation)
-    return bool(execute(sql["mark"], params).rowcount == 1
-                or execute(sql["mark_refunded"], params).rowcount == 1)
-
-
 def apply_settled(execute: Any, sql: dict[str, str], rows: list[tuple[Any, ...]], totals: Totals) -> None:
-    """Correct the balances for SETTLED rows and close them (each exactly once, whoever gets there first)."""
+    """Correct the balances for SETTLED rows (an earlier build's batch mode) and close them, each once."""
     for row in rows:
         charge, held, _ = _row_charge(row)
         if execute(sql["close"], (charge.reservation, int(State.SETTLED))).rowcount == 1:
@@ -265,7 +328,7 @@ def _alive(host: str, pid: int, heartbeat_at: int, now: int) -> bool:
 
 def reconcile(execute: Any, sql: dict[str, str], me: str, in_flight: set[str], totals: Totals) -> int:
     """Refund the open reservations of dead processes (and this process's own strays), apply their
-    settled ones, and forget dead processes; returns how many reservations were refunded."""
+    pending sums, and forget dead processes; returns how many reservations were refunded."""
     now = int(time.time())
     instances = execute(sql["instances"], ()).fetchall()
     alive = {i for i, host, pid, beat in instances if i == me or _alive(host, pid, beat, now)}
@@ -287,6 +350,8 @@ def reconcile(execute: Any, sql: dict[str, str], me: str, in_flight: set[str], t
                 "content": f"退还预扣费 {held}：处理该请求的进程已停止（预扣记录 {charge.reservation}）",
             })
             refunded += 1
+    take_pending(execute, sql, [row for row in execute(sql["pending"], ()).fetchall() if row[0] not in alive],
+                 totals)
     for instance, *_ in instances:
         if instance not in alive:
             execute(sql["forget_instance"], (instance,))

@@ -11,8 +11,9 @@ write-ahead file (``billing/spill.py``), which is all the answer's last byte wai
 A settlement closes its journal row, corrects the balances and inserts its log row in one transaction; with
 a separate log database (LOG_SQL_DSN) the log row goes into an outbox in the main one instead, which a mover
 copies to the log database exactly once (``billing/outbox.py``). In batch mode (BATCH_UPDATE_ENABLED) the
-charge and the log row are still written at once, and only the balance corrections wait for the next flush
-(every BATCH_UPDATE_INTERVAL seconds), read back from the journal, so kill -9 loses nothing.
+reservation is closed and the log row written at once too, and the balance corrections go to this process's
+pending sums in the same transaction, which the flush applies every BATCH_UPDATE_INTERVAL seconds (so the
+users', tokens' and channels' rows are written that often, and kill -9 still loses nothing).
 
 A failed write is retried with back-off, in order, never dropped (``billing/writer.py``); while it fails,
 settlements and log rows wait in memory and in the write-ahead file, and new reservations fail at once with
@@ -133,6 +134,8 @@ class Ledger:
             path.unlink(missing_ok=True)
             handle.close()
         await self.reconcile()  # also hands this process the outbox rows of stopped ones
+        if self.batch_interval:
+            await self.flush()  # the replayed settlements are a stopped process's: apply them now
         if self._mover is not None:
             self._mover.start()
         self._tasks.append(asyncio.create_task(self._heartbeat_loop(), name="ledger-heartbeat"))
@@ -176,8 +179,8 @@ class Ledger:
     async def flush(self) -> None:
         """Batch mode: correct the balances for every settlement this process has recorded."""
         def apply(execute: Execute, totals: Totals) -> None:
-            rows = execute(self._sql["settled_of"], (self.instance,)).fetchall()
-            journal.apply_settled(execute, self._sql, rows, totals)
+            rows = execute(self._sql["pending_of"], (self.instance,)).fetchall()
+            journal.take_pending(execute, self._sql, rows, totals)
 
         await self._main.submit(apply)
 
@@ -311,14 +314,12 @@ class Ledger:
     def _build_main(self, batch: list[Item], retry: bool) -> tuple[list[Operation], list[asyncio.Future[Any] | None],
                                                       Callable[[], None]]:
         sql, totals, param = self._sql, Totals(), self._main.store.param
+        settlements = Totals() if self.batch_interval else totals  # batch mode: to the pending sums
         operations: list[Operation] = []
         futures: list[asyncio.Future[Any] | None] = []
-        record = journal.record_settlement if self.batch_interval else None
 
         def settle(execute: Execute, charge: Charge) -> None:
-            written = (record(execute, sql, charge) if record is not None
-                       else journal.settle_now(execute, sql, charge, totals))
-            if written and charge.log is not None:
+            if journal.settle_now(execute, sql, charge, settlements) and charge.log is not None:
                 totals.logs.append(charge.log)
 
         def run_operation(execute: Execute, operation: LedgerOperation) -> Any:
@@ -343,6 +344,8 @@ class Ledger:
 
         def finish(execute: Execute) -> None:
             journal.write_totals(execute, sql, totals)
+            if settlements is not totals:
+                journal.add_pending(execute, sql, self.instance, settlements)
             if not totals.logs:
                 return
             if self._mover is None:
