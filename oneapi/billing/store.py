@@ -11,6 +11,7 @@ SQLite's log is copied back into the database file by ``billing/checkpoint.py``,
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -77,21 +78,24 @@ class SqliteStore(Store):
 
     def _run_sync(self, operations: list[Operation], restart: bool) -> list[tuple[Any, BaseException | None]]:
         conn = self._connection()
-        if restart:
-            checkpoint.finish(conn)
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            results = _apply(operations, lambda sql, params: conn.execute(sql, params))
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+        lock = self._dbs.process_lock
+        with lock.held() if lock is not None else contextlib.nullcontext():  # the other workers' writers
+            if restart:
+                checkpoint.finish(conn)
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                results = _apply(operations, lambda sql, params: conn.execute(sql, params))
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
         return results
 
     async def run(self, operations: list[Operation]) -> list[tuple[Any, BaseException | None]]:
-        # The same lock as every other SQLite writer in this process: no busy-handler sleeps.
+        # The same lock as every other SQLite writer in this process: no busy-handler sleeps. The workers'
+        # file lock is taken in the thread, for the transaction alone.
         restart, self._checkpointer.restart_due = self._checkpointer.restart_due, False
-        async with self._dbs.write_lock(self._db):
+        async with self._dbs.write_lock(self._db, processes=False):
             results = await asyncio.get_running_loop().run_in_executor(self._executor, self._run_sync, operations,
                                                                        restart)
         self._checkpointer.after_write()

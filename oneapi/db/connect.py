@@ -13,7 +13,7 @@ import contextlib
 import fcntl
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -73,6 +73,17 @@ class ProcessWriteLock:
     async def __aexit__(self, *_: object) -> None:
         fcntl.flock(self._fd, fcntl.LOCK_UN)
 
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """The lock, taken by a thread that may block (the ledger's) for its transaction alone: held from the
+        event loop, it also lasts until the loop gets back to the coroutine, which under load is longer than
+        the transaction."""
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
     def close(self) -> None:
         os.close(self._fd)
 
@@ -99,12 +110,13 @@ class Databases:
                 yield
 
     @contextlib.asynccontextmanager
-    async def write_lock(self, db: AsyncDatabase | None = None) -> AsyncIterator[None]:
-        """Serialise a single autocommit write against the other SQLite writers (no-op elsewhere)."""
+    async def write_lock(self, db: AsyncDatabase | None = None, *, processes: bool = True) -> AsyncIterator[None]:
+        """Serialise a single autocommit write against the other SQLite writers (no-op elsewhere); with
+        ``processes=False`` only this process's, and the caller takes ``process_lock.held()`` itself."""
         db = db or self.main
         if isinstance(db, AsyncSqliteDatabase):
             async with self._locks.setdefault(id(db), asyncio.Lock()):
-                if self.process_lock is None:
+                if self.process_lock is None or not processes:
                     yield
                 else:
                     async with self.process_lock:
