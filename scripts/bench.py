@@ -15,9 +15,10 @@ It prints, per gateway configuration:
   memory      RSS idle after start, and with 1,000 concurrent slow streams open
   start       seconds from spawning ``python -m oneapi`` (or --binary) on an empty database to its first answer
 
-    python scripts/bench.py [--seconds 3] [--quick] [--json FILE] [--binary dist/oneapi]
+    python scripts/bench.py [--seconds 3] [--rounds 3] [--quick] [--json FILE] [--binary dist/oneapi]
 
-Absolute numbers move with the machine's load; the ratios, measured side by side, are what to compare.
+Absolute numbers move with the machine's load; the ratios, measured side by side (in interleaved rounds for
+throughput), are what to compare.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import asyncio
 import json
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -49,6 +51,7 @@ PACED_RATE = 50  # requests per second for the latency measurement
 SLOW_DELAY = 0.05
 CHUNKS = 20
 TUNING = {"MEMORY_CACHE_ENABLED": "true", "BATCH_UPDATE_ENABLED": "true"}
+NAMES = ["bare", "default", "tuned"]
 PROXY_CPUS, LOAD_CPUS = {0}, {1}
 
 
@@ -211,10 +214,11 @@ async def closed_loop(session: aiohttp.ClientSession, url: str, data: bytes, sec
 
 
 async def throughput(session: aiohttp.ClientSession, url: str, pid: int, stream: bool,
-                     seconds: float) -> tuple[float, float]:
-    """(requests/s, CPU ms per request of the proxy process)."""
+                     seconds: float, warm: bool = True) -> tuple[float, float]:
+    """(requests/s, CPU ms per request of the proxy process), after a warm-up unless ``warm`` is false."""
     data = body(MODEL, stream)
-    await closed_loop(session, url, data, min(1.0, seconds / 2), stream)  # warm up
+    if warm:
+        await closed_loop(session, url, data, min(1.0, seconds / 2), stream)
     cpu, started = tree_cpu_seconds(pid), time.monotonic()
     count = await closed_loop(session, url, data, seconds, stream)
     elapsed, used = time.monotonic() - started, tree_cpu_seconds(pid) - cpu
@@ -342,13 +346,14 @@ async def start_time(binary: str | None, env_extra: dict[str, str]) -> tuple[flo
 
 
 # -- the run ---------------------------------------------------------------------------------------
-async def main(seconds: float, quick: bool, binary: str | None, json_path: str | None) -> None:
+async def main(seconds: float, quick: bool, binary: str | None, json_path: str | None, rounds: int) -> None:
     if pinning():
         os.sched_setaffinity(0, LOAD_CPUS)
     ports = {name: free_port() for name in ("upstream", "bare", "default", "tuned")}
     upstream = f"http://127.0.0.1:{ports['upstream']}"
     procs: dict[str, subprocess.Popen[bytes]] = {}
-    report: dict[str, Any] = {"cpus": os.cpu_count(), "pinned": pinning(), "seconds": seconds, "quick": quick}
+    report: dict[str, Any] = {"cpus": os.cpu_count(), "pinned": pinning(), "seconds": seconds, "rounds": rounds,
+                              "quick": quick}
     try:
         procs["upstream"] = spawn([sys.executable, __file__, "--serve", "upstream", str(ports["upstream"])], LOAD_CPUS)
         procs["bare"] = spawn([sys.executable, __file__, "--serve", "bare", str(ports["bare"]), upstream], PROXY_CPUS)
@@ -364,20 +369,21 @@ async def main(seconds: float, quick: bool, binary: str | None, json_path: str |
             keys[config] = await setup_gateway(f"http://127.0.0.1:{ports[config]}", upstream)
             report[config] = {"rss_idle_mb": rss_mb(procs[config].pid)}
         report["bare"] = {}
-        for name in ("bare", "default", "tuned"):
-            headers = {"Authorization": f"Bearer {keys[name]}", "Content-Type": "application/json"}
-            url = f"http://127.0.0.1:{ports[name]}/v1/chat/completions"
-            async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), headers=headers) as session:
-                for mode, stream in (("non_stream", False), ("stream", True)):
-                    rps, cpu = await throughput(session, url, procs[name].pid, stream, seconds)
-                    report[name][f"{mode}_rps"], report[name][f"{mode}_cpu_ms"] = rps, cpu
+        sessions = {name: aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), headers={
+            "Authorization": f"Bearer {keys[name]}", "Content-Type": "application/json"}) for name in NAMES}
+        try:
+            url = {name: f"http://127.0.0.1:{ports[name]}/v1/chat/completions" for name in NAMES}
+            await interleaved_throughput(report, sessions, url, {name: procs[name].pid for name in NAMES},
+                                         seconds, rounds)
+            for name in NAMES:
                 # The bare proxy's own added latency is the floor: what aiohttp's server and client add here.
-                slow = f"http://127.0.0.1:{ports[name]}/slow/v1/chat/completions" if name == "bare" else url
-                report[name].update(await added_latency(session, f"{upstream}/slow/v1/chat/completions", slow,
-                                                        seconds))
+                slow = f"http://127.0.0.1:{ports[name]}/slow/v1/chat/completions" if name == "bare" else url[name]
+                report[name].update(await added_latency(sessions[name], f"{upstream}/slow/v1/chat/completions",
+                                                        slow, seconds))
+        finally:
+            for session in sessions.values():
+                await session.close()
         for config in ("default", "tuned"):
-            for mode in ("non_stream", "stream"):
-                report[config][f"{mode}_ratio"] = report[config][f"{mode}_rps"] / report["bare"][f"{mode}_rps"]
             streams = 100 if quick else 1000
             report[config]["streams_open"] = streams
             report[config]["rss_streams_mb"] = await rss_under_streams(
@@ -391,6 +397,27 @@ async def main(seconds: float, quick: bool, binary: str | None, json_path: str |
     print_report(report)
     if json_path:
         Path(json_path).write_text(json.dumps(report, indent=2))
+
+
+async def interleaved_throughput(report: dict[str, Any], sessions: dict[str, aiohttp.ClientSession],
+                                 url: dict[str, str], pids: dict[str, int], seconds: float, rounds: int) -> None:
+    """req/s and CPU per request of each proxy, non-stream and stream, in ``rounds`` rounds of ``seconds /
+    rounds`` each, the proxies one after the other within a round (in a rotating order), so that a ratio is
+    taken between cells measured moments apart; each figure is the median over the rounds, each ratio the
+    median of the rounds' own ratios (a shared machine's speed drifts more between the cells of one long
+    pass than within a round)."""
+    for mode, stream in (("non_stream", False), ("stream", True)):
+        cells: dict[str, list[tuple[float, float]]] = {name: [] for name in NAMES}
+        for turn in range(rounds):
+            for name in NAMES[turn % len(NAMES):] + NAMES[:turn % len(NAMES)]:
+                cells[name].append(await throughput(sessions[name], url[name], pids[name], stream,
+                                                    seconds / rounds, warm=turn == 0))
+        for name in NAMES:
+            report[name][f"{mode}_rps"] = statistics.median(rps for rps, _ in cells[name])
+            report[name][f"{mode}_cpu_ms"] = statistics.median(cpu for _, cpu in cells[name])
+            if name != "bare":
+                report[name][f"{mode}_ratio"] = statistics.median(
+                    mine[0] / bare[0] for mine, bare in zip(cells[name], cells["bare"], strict=True))
 
 
 async def added_latency(session: aiohttp.ClientSession, direct: str, gateway: str,
@@ -414,7 +441,8 @@ async def added_latency(session: aiohttp.ClientSession, direct: str, gateway: st
 def print_report(report: dict[str, Any]) -> None:
     placement = ("proxies pinned to core 0; upstream and load generator on core 1" if report["pinned"]
                  else "no pinning (one core)")
-    print(f"{report['cpus']} CPUs, {placement}; SQLite; {report['seconds']:g} s per cell; c={CONCURRENCY}\n")
+    print(f"{report['cpus']} CPUs, {placement}; SQLite; {report['seconds']:g} s per cell (throughput in "
+          f"{report['rounds']} interleaved rounds, medians); c={CONCURRENCY}\n")
     bare = report["bare"]
     print(f"{'':<34}{'bare proxy':>12}{'oneapi':>12}{'+ tuning':>12}   target")
     rows = [
@@ -517,6 +545,8 @@ if __name__ == "__main__":
         sys.exit(0)
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=3.0, help="length of each measurement")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="throughput: split each measurement into this many interleaved rounds")
     parser.add_argument("--quick", action="store_true", help="100 slow streams instead of 1,000 (for the tests)")
     parser.add_argument("--json", help="also write the figures to this file")
     parser.add_argument("--binary", help="measure this executable instead of python -m oneapi")
@@ -527,4 +557,4 @@ if __name__ == "__main__":
     if args.workers:
         asyncio.run(workers_scaling(args.seconds, args.binary, args.workers))
     else:
-        asyncio.run(main(args.seconds, args.quick, args.binary, args.json))
+        asyncio.run(main(args.seconds, args.quick, args.binary, args.json, args.rounds))
