@@ -51,8 +51,8 @@ async def replace_a_worker(node: Node) -> None:
 
 
 @pytest.fixture
-async def node(tmp_path):
-    node = Node(tmp_path, {}, WORKERS)
+async def node(tmp_path, request):
+    node = Node(tmp_path, getattr(request, "param", {}), WORKERS)  # settings: parametrize with indirect=True
     try:
         await node.start()
         yield node
@@ -92,6 +92,9 @@ async def test_two_workers_keep_the_books_exact_and_share_cache_changes(node: No
     assert book.logs == statuses.count(200), "one log row per answered request"
 
 
+# In batch mode the killed worker's pending sums must be applied too (the live one flushes every second).
+@pytest.mark.parametrize("node", [{}, {"BATCH_UPDATE_ENABLED": "true", "BATCH_UPDATE_INTERVAL": "1"}],
+                         ids=["default", "batch"], indirect=True)
 async def test_a_worker_killed_under_load_is_replaced_and_its_reservations_refunded(node: Node, tmp_path,
                                                                                     serve_fake):
     fake: FakeOpenAI = await serve_fake(FakeOpenAI(chunks=6, chunk_delay=0.02))
