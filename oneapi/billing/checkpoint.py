@@ -18,8 +18,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 logger = logging.getLogger(__name__)
 
-DELAY = 0.05  # seconds after a write before the copy: one copy covers the writes of that time and the log
-# grows by at most that much past RESTART_FRAMES
+# Seconds after a write before the copy. One copy covers that time's writes, so a page nearly every
+# transaction writes (an index's last leaf, a balance row) is copied and fsynced once for all of them: at c=64,
+# 0.5 s instead of 0.05 took the copier from 0.004 to 0.001 ms of CPU per request on an empty database and
+# from 0.017 to 0.006 on a million logs. With synchronous=NORMAL a commit survives a power cut once copied, so
+# that is also how long a power cut (not a kill -9, which loses nothing) can take back. The log grows by at
+# most that much past RESTART_FRAMES.
+DELAY = 0.5
 RESTART_FRAMES = 1000  # pages in the log (SQLite's own autocheckpoint size) past which it is made to start over
 
 
