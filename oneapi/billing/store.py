@@ -73,6 +73,10 @@ class SqliteStore(Store):
             conn.execute("PRAGMA journal_mode = wal")
             conn.execute("PRAGMA synchronous = normal")
             conn.execute("PRAGMA wal_autocheckpoint = 0")  # the checkpointer does it
+            # A batch's multi-row log INSERT keeps a statement journal of every page it changes (in WAL mode
+            # that is how SQLite can undo just that statement); past 64 KiB SQLite spills it to a new temp
+            # file, created, written and deleted for nearly every batch. Kept in memory instead.
+            conn.execute("PRAGMA temp_store = memory")
             self._conn = conn
         return self._conn
 
