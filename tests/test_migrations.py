@@ -10,6 +10,8 @@ import pytest
 from peewee import Database, MySQLDatabase, PostgresqlDatabase, Table
 from playhouse.migrate import SchemaMigrator
 
+from oneapi.billing.journal import OBSOLETE_INDEXES
+from oneapi.billing.journal import Reservation as JournalRow
 from oneapi.config import load_settings
 from oneapi.db.connect import open_database
 from oneapi.db.migrate import index_names
@@ -183,3 +185,34 @@ async def test_two_masters_migrate_an_empty_database_at_once(backend: str, tmp_p
     finally:
         await asyncio.gather(*(node.stop() for node in nodes))
         await drop()
+
+
+def _journal_of_an_earlier_build(db: Database) -> None:
+    """The reservation journal as builds before 2026-12-08 made it: with two indexes nothing reads now."""
+    with db.bind_ctx([JournalRow]):
+        db.create_tables([JournalRow])
+    for name, columns in (("ledger_reservations_instance_state", "instance, state"),
+                          ("ledger_reservations_state_created_at", "state, created_at")):
+        db.execute_sql(f"CREATE INDEX {name} ON ledger_reservations ({columns})")
+
+
+async def test_the_journal_indexes_an_earlier_build_made_are_dropped_and_billing_goes_on(
+        sql_dsn: str, tmp_path, make_gateway, fake_openai: FakeOpenAI):
+    db = open_database(sql_dsn, load_settings(gateway_env(tmp_path)), 2)
+    try:
+        await db.run(_journal_of_an_earlier_build, db)
+        assert await db.run(index_names, db, "ledger_reservations") >= set(OBSOLETE_INDEXES["ledger_reservations"])
+    finally:
+        await db.close_pool()
+    gateway: Gateway = await make_gateway(SQL_DSN=sql_dsn)
+    main = gateway.state.dbs.main
+    assert not await main.run(index_names, main, "ledger_reservations") & set(OBSOLETE_INDEXES["ledger_reservations"])
+    await gateway.add_channel(fake_openai.url)
+    user = await gateway.add_user(quota=100_000)
+    key = await gateway.add_token(user["access_token"])
+    assert (await post(gateway, key, json=CHAT))[0] == 200
+    await gateway.drain()
+    [log] = (await gateway.api("GET", f"/api/log/?type=2&username={user['username']}"))["data"]
+    assert log["quota"] > 0
+    assert await gateway.state.ledger.reconcile() == 0, "the reconciliation reads the journal without them"
+    await gateway.state.dbs.release()

@@ -59,8 +59,15 @@ class Reservation(BaseModel):
     created_at = BigIntegerField()
 
     class Meta:
+        # No secondary index: the table holds only the reservations in flight (and, for a day, the refunded ones
+        # of stopped processes), which the reconciliation scans; every request inserts and deletes a row, and
+        # each index made that two B-tree writes more (about 3.5 µs of the ledger's thread per request).
         table_name = "ledger_reservations"
-        indexes = ((("instance", "state"), False), (("state", "created_at"), False))
+
+
+# Indexes of our tables that earlier builds made and nothing reads any more: dropped at start.
+OBSOLETE_INDEXES = {"ledger_reservations": ("ledger_reservations_instance_state",
+                                            "ledger_reservations_state_created_at")}
 
 
 class Kind(enum.IntEnum):

@@ -117,7 +117,8 @@ class Ledger:
     async def open(self) -> None:
         """Create the journal, register this process, replay dead processes' spill files, reconcile."""
         main = self.dbs.main
-        await main.run(migrate_models, main, journal.JOURNAL_MODELS)  # under the lock: nodes may start at once
+        # under the lock: nodes may start at once
+        await main.run(migrate_models, main, journal.JOURNAL_MODELS, journal.OBSOLETE_INDEXES)
         if self._mover is not None:
             await self.dbs.logs.run(migrate_models, self.dbs.logs, (journal.LogMoved,))
         await self.dbs.release()

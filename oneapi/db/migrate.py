@@ -1,4 +1,5 @@
-"""Schema migration like GORM's AutoMigrate (add tables, columns, indexes; never drop), safe on old databases.
+"""Schema migration like GORM's AutoMigrate (add tables, columns, indexes; never drop One API's), safe on old
+databases. Only indexes of our own tables that an earlier build of ours made, and nothing reads, are dropped.
 
 Order matters: every missing column is added before any index is created. Creating an index first breaks
 old databases: on SQLite a quoted name of a column that does not exist yet is taken as a string literal, so
@@ -16,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 from peewee import Database, Field, Index, MySQLDatabase, PostgresqlDatabase, SqliteDatabase
 from playhouse.migrate import SchemaMigrator
@@ -104,14 +105,20 @@ def _create_missing_indexes(db: Database, model: type[AsyncModel]) -> None:
         db.execute(model._schema._create_index(index, safe=False))  # type: ignore[attr-defined]
 
 
-def migrate_models(db: Database, models: Sequence[type[AsyncModel]]) -> None:
-    """Bring ``models``' tables in ``db`` up to date: tables, then columns, then indexes, under the lock."""
+def migrate_models(db: Database, models: Sequence[type[AsyncModel]],
+                   obsolete_indexes: Mapping[str, Sequence[str]] | None = None) -> None:
+    """Bring ``models``' tables in ``db`` up to date: tables, then columns, then indexes, under the lock; and
+    drop ``obsolete_indexes`` ({table: index names}, our own tables' only) where they exist."""
     with migration_lock(db):
         migrator = SchemaMigrator.from_database(db)
         for model in models:
             _create_or_complete_table(db, migrator, model)
         for model in models:
             _create_missing_indexes(db, model)
+        for table, names in (obsolete_indexes or {}).items():
+            for name in sorted(set(names) & index_names(db, table)):
+                logger.info("dropping the index %s of %s, which nothing reads any more", name, table)
+                migrator.drop_index(table, name).run()
 
 
 async def migrate_schema(dbs: Databases) -> None:
