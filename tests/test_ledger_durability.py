@@ -100,3 +100,23 @@ async def test_the_sqlite_file_itself_holds_the_charges_soon_after_they_are_writ
             break
         await asyncio.sleep(0.05)
     assert file_alone_logs() == 3
+
+
+async def test_a_charge_an_earlier_builds_batch_mode_left_on_its_journal_row_is_applied_at_start(
+        tmp_path, make_gateway):
+    """Before 2026-12-08 batch mode recorded a charge on its reservation row (state 1, SETTLED) and corrected the
+    balance at the flush; a process killed before it left such rows. The next start applies them."""
+    path = str(tmp_path / "earlier.db")
+    gateway = await make_gateway(SQLITE_PATH=path)
+    user = await gateway.add_user(quota=100_000)
+    await gateway.server.close()
+    with sqlite3.connect(path) as db:  # held 500 when it reserved, charged 300
+        db.execute("UPDATE users SET quota = quota - 500 WHERE id = ?", (user["id"],))
+        db.execute("INSERT INTO ledger_reservations (id, request_id, user_id, token_id, token_limited, channel_id, "
+                   "amount, charge, counted, state, instance, created_at) "
+                   "VALUES (?, '', ?, 0, 0, 0, 500, 300, 1, 1, ?, 0)", ("e" * 32, user["id"], "d" * 32))
+
+    await make_gateway(SQLITE_PATH=path)
+
+    assert user_row(path, user["id"]) == (100_000 - 300, 300, 1)
+    assert journal_states(path) == []
