@@ -178,7 +178,7 @@ class Ledger:
                 await self._mover.drain()
 
     async def flush(self) -> None:
-        """Batch mode: correct the balances for every settlement this process has recorded."""
+        """Batch mode: apply this process's pending sums to the balances."""
         def apply(execute: Execute, totals: Totals) -> None:
             rows = execute(self._sql["pending_of"], (self.instance,)).fetchall()
             journal.take_pending(execute, self._sql, rows, totals)
