@@ -4,7 +4,10 @@ Whatever is queued is taken as one batch and run as one transaction (``billing/s
 last batch held ``_BUSY_BATCH`` items or more) the writer first lets ``_GATHER_SECONDS`` pass: fewer, larger
 transactions write each B-tree page once for more requests (at c=64 on SQLite, about 35 items a batch became
 about 75, and the ledger's CPU a request fell by a quarter). A reservation's request calls its upstream
-meanwhile when the cached balances hold it, and at low load nothing waits. Awaited
+meanwhile when the cached balances hold it, and at low load nothing waits but one turn of the loop, so that
+the request whose reservation woke the writer sends its upstream call before the transaction's thread starts
+and takes the GIL and the core from it (at 50 req/s, paired rounds: the added p50 lower in 10 of 12, by about
+0.3 ms, the first chunk in 6 of 8). Awaited
 operations (reservations) fail with LedgerUnavailable when the database is away. Durable items (settlements,
 log rows) are first appended to a local write-ahead file (``billing/spill.py``), which is what their request
 waits for, so a kill -9 before the commit loses nothing; they are then retried with back-off, in order, never
@@ -151,6 +154,8 @@ class Writer:
             try:
                 if self._busy and loop.time() - self._last_write_end < _GATHER_SECONDS:  # not after a pause
                     await asyncio.sleep(_GATHER_SECONDS)
+                else:
+                    await asyncio.sleep(0)  # the requests that queued these items send their upstream calls first
                 while len(batch) < _MAX_BATCH and not self._queue.empty():
                     batch.append(self._queue.get_nowait())
                 self._busy = len(batch) >= _BUSY_BATCH
