@@ -17,8 +17,8 @@ It prints, per gateway configuration:
 
     python scripts/bench.py [--seconds 3] [--rounds 3] [--quick] [--json FILE] [--binary dist/oneapi]
 
-Absolute numbers move with the machine's load; the ratios, measured side by side (in interleaved rounds for
-throughput), are what to compare.
+Absolute numbers move with the machine's load; the ratios and the added latency, measured side by side in
+interleaved rounds, are what to compare.
 """
 
 from __future__ import annotations
@@ -375,11 +375,11 @@ async def main(seconds: float, quick: bool, binary: str | None, json_path: str |
             url = {name: f"http://127.0.0.1:{ports[name]}/v1/chat/completions" for name in NAMES}
             await interleaved_throughput(report, sessions, url, {name: procs[name].pid for name in NAMES},
                                          seconds, rounds)
-            for name in NAMES:
-                # The bare proxy's own added latency is the floor: what aiohttp's server and client add here.
-                slow = f"http://127.0.0.1:{ports[name]}/slow/v1/chat/completions" if name == "bare" else url[name]
-                report[name].update(await added_latency(sessions[name], f"{upstream}/slow/v1/chat/completions",
-                                                        slow, seconds))
+            # The bare proxy's own added latency is the floor: what aiohttp's server and client add here.
+            slow = {name: f"http://127.0.0.1:{ports[name]}/slow/v1/chat/completions" if name == "bare" else url[name]
+                    for name in NAMES}
+            await interleaved_latency(report, sessions, slow, f"{upstream}/slow/v1/chat/completions", seconds,
+                                      rounds)
         finally:
             for session in sessions.values():
                 await session.close()
@@ -420,29 +420,36 @@ async def interleaved_throughput(report: dict[str, Any], sessions: dict[str, aio
                     mine[0] / bare[0] for mine, bare in zip(cells[name], cells["bare"], strict=True))
 
 
-async def added_latency(session: aiohttp.ClientSession, direct: str, gateway: str,
-                        seconds: float) -> dict[str, float]:
-    """Gateway minus the upstream called directly: p50 / p99 of whole answers, p50 of a stream's first chunk."""
+async def interleaved_latency(report: dict[str, Any], sessions: dict[str, aiohttp.ClientSession],
+                              url: dict[str, str], direct: str, seconds: float, rounds: int) -> None:
+    """Each proxy minus the upstream called directly: p50 / p99 of whole answers, p50 of a stream's first chunk.
+    Measured like the throughput, in ``rounds`` rounds with the proxies in a rotating order, the direct calls
+    just before each proxy's; the percentiles are taken over all the rounds' requests together."""
     headers = {"Authorization": f"Bearer {UPSTREAM_KEY}", "Content-Type": "application/json"}
     async with aiohttp.ClientSession(headers=headers, connector=aiohttp.TCPConnector(limit=0)) as plain:
         await paced(plain, direct, False, 0.3)  # warm up
-        await paced(session, gateway, False, 0.3)
-        result: dict[str, float] = {}
+        for name in NAMES:
+            await paced(sessions[name], url[name], False, 0.3)
         for stream in (False, True):
-            base, via = await paced(plain, direct, stream, seconds), await paced(session, gateway, stream, seconds)
-            if stream:
-                result["ttfc_p50_ms"] = percentile(via, 0.5) - percentile(base, 0.5)
-            else:
-                result["p50_ms"] = percentile(via, 0.5) - percentile(base, 0.5)
-                result["p99_ms"] = percentile(via, 0.99) - percentile(base, 0.99)
-    return result
+            base: dict[str, list[float]] = {name: [] for name in NAMES}
+            via: dict[str, list[float]] = {name: [] for name in NAMES}
+            for turn in range(rounds):
+                for name in NAMES[turn % len(NAMES):] + NAMES[:turn % len(NAMES)]:
+                    base[name] += await paced(plain, direct, stream, seconds / rounds)
+                    via[name] += await paced(sessions[name], url[name], stream, seconds / rounds)
+            for name in NAMES:
+                if stream:
+                    report[name]["ttfc_p50_ms"] = percentile(via[name], 0.5) - percentile(base[name], 0.5)
+                else:
+                    report[name]["p50_ms"] = percentile(via[name], 0.5) - percentile(base[name], 0.5)
+                    report[name]["p99_ms"] = percentile(via[name], 0.99) - percentile(base[name], 0.99)
 
 
 def print_report(report: dict[str, Any]) -> None:
     placement = ("proxies pinned to core 0; upstream and load generator on core 1" if report["pinned"]
                  else "no pinning (one core)")
     print(f"{report['cpus']} CPUs, {placement}; SQLite; {report['seconds']:g} s per cell (throughput in "
-          f"{report['rounds']} interleaved rounds, medians); c={CONCURRENCY}\n")
+          f"{report['rounds']} interleaved rounds, medians; latency too); c={CONCURRENCY}\n")
     bare = report["bare"]
     print(f"{'':<34}{'bare proxy':>12}{'oneapi':>12}{'+ tuning':>12}   target")
     rows = [
