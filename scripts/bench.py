@@ -399,6 +399,12 @@ async def main(seconds: float, quick: bool, binary: str | None, json_path: str |
         Path(json_path).write_text(json.dumps(report, indent=2))
 
 
+def rotated(turn: int) -> list[str]:
+    """The proxies in round ``turn``'s order: each goes first in turn."""
+    start = turn % len(NAMES)
+    return NAMES[start:] + NAMES[:start]
+
+
 async def interleaved_throughput(report: dict[str, Any], sessions: dict[str, aiohttp.ClientSession],
                                  url: dict[str, str], pids: dict[str, int], seconds: float, rounds: int) -> None:
     """req/s and CPU per request of each proxy, non-stream and stream, in ``rounds`` rounds of ``seconds /
@@ -409,7 +415,7 @@ async def interleaved_throughput(report: dict[str, Any], sessions: dict[str, aio
     for mode, stream in (("non_stream", False), ("stream", True)):
         cells: dict[str, list[tuple[float, float]]] = {name: [] for name in NAMES}
         for turn in range(rounds):
-            for name in NAMES[turn % len(NAMES):] + NAMES[:turn % len(NAMES)]:
+            for name in rotated(turn):
                 cells[name].append(await throughput(sessions[name], url[name], pids[name], stream,
                                                     seconds / rounds, warm=turn == 0))
         for name in NAMES:
@@ -434,7 +440,7 @@ async def interleaved_latency(report: dict[str, Any], sessions: dict[str, aiohtt
             base: dict[str, list[float]] = {name: [] for name in NAMES}
             via: dict[str, list[float]] = {name: [] for name in NAMES}
             for turn in range(rounds):
-                for name in NAMES[turn % len(NAMES):] + NAMES[:turn % len(NAMES)]:
+                for name in rotated(turn):
                     base[name] += await paced(plain, direct, stream, seconds / rounds)
                     via[name] += await paced(sessions[name], url[name], stream, seconds / rounds)
             for name in NAMES:
@@ -553,7 +559,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=3.0, help="length of each measurement")
     parser.add_argument("--rounds", type=int, default=3,
-                        help="throughput: split each measurement into this many interleaved rounds")
+                        help="split each throughput and latency measurement into this many interleaved rounds")
     parser.add_argument("--quick", action="store_true", help="100 slow streams instead of 1,000 (for the tests)")
     parser.add_argument("--json", help="also write the figures to this file")
     parser.add_argument("--binary", help="measure this executable instead of python -m oneapi")
