@@ -5,13 +5,23 @@ from __future__ import annotations
 from dataclasses import astuple
 
 from aiohttp import web
+from peewee import Expression
 
 from oneapi.api.common import INT32, ITEMS_PER_PAGE, page_offset, query_int, row_id
 from oneapi.auth import current_user, require
 from oneapi.constants import Role
 from oneapi.db.models import Log
 from oneapi.errors import ApiError, api_ok
-from oneapi.logs import LogFilter, consumed_quota, delete_logs_before, find_logs, log_dict, log_where
+from oneapi.logs import (
+    LogFilter,
+    consumed_quota,
+    delete_logs_before,
+    find_logs,
+    keyword_clause,
+    log_dict,
+    log_where,
+    search_logs,
+)
 from oneapi.state import STATE
 
 SEARCH_LIMIT = 100
@@ -30,12 +40,10 @@ def _filter(request: web.Request, user_id: int | None = None) -> LogFilter:
     )
 
 
-def _keyword_clause(keyword: str):
+def _keyword_clause(request: web.Request) -> Expression:
     """``type = kw OR content LIKE 'kw%'`` (the type clause only for a number)."""
-    clause = Log.content.startswith(keyword)
-    if (log_type := row_id(keyword)) is not None:
-        clause |= Log.type == log_type
-    return clause
+    keyword = request.query.get("keyword", "")
+    return keyword_clause(request.app[STATE], keyword, row_id(keyword))
 
 
 async def _page(request: web.Request, log_filter: LogFilter) -> list[Log]:
@@ -68,15 +76,15 @@ async def own_logs(request: web.Request) -> web.Response:
 
 @require(Role.ADMIN)
 async def search_all_logs(request: web.Request) -> web.Response:
-    logs = await find_logs(request.app[STATE], _keyword_clause(request.query.get("keyword", "")), 0, SEARCH_LIMIT)
+    logs = await search_logs(request.app[STATE], _keyword_clause(request), SEARCH_LIMIT)
     return api_ok([log_dict(entry) for entry in logs])
 
 
 @require(Role.COMMON)
 async def search_own_logs(request: web.Request) -> web.Response:
     """One's own logs matching the keyword (One API compared it with the type only, SPEC §10.2)."""
-    where = (Log.user_id == current_user(request).id) & _keyword_clause(request.query.get("keyword", ""))
-    logs = await find_logs(request.app[STATE], where, 0, SEARCH_LIMIT)
+    where = (Log.user_id == current_user(request).id) & _keyword_clause(request)
+    logs = await search_logs(request.app[STATE], where, SEARCH_LIMIT)
     return api_ok([log_dict(entry, hide_id=True) for entry in logs])
 
 
