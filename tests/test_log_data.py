@@ -470,7 +470,7 @@ async def sent_queries(gateway: Gateway, path: str) -> list[tuple[str, Any]]:
 
 
 @pytest.mark.parametrize("sql_dsn", ["postgres", "mysql"], indirect=True)
-async def test_username_pages_use_their_index_on_postgres_and_mariadb(make_gateway, sql_dsn):
+async def test_username_and_user_pages_use_their_index_on_postgres_and_mariadb(make_gateway, sql_dsn):
     """The index the username filter gained serves its page in id order on the two servers' planners too."""
     gateway = await make_gateway(SQL_DSN=sql_dsn)
     users = list(range(10, 310))
@@ -484,6 +484,14 @@ async def test_username_pages_use_their_index_on_postgres_and_mariadb(make_gatew
     await gateway.state.dbs.release()
     text = " | ".join(str(row) for row in rows)
     assert "idx_logs_username_id" in text and "filesort" not in text and "Sort" not in text, text
+    # a user's own page: PostgreSQL through idx_logs_user_id_id, MariaDB through idx_logs_user_id (its entries
+    # end with the primary key), both in id order without a sort
+    sql, params = page_query(await log_where(gateway.state, LogFilter(user_id=17)), 0, 10).sql()
+    cursor = await db.aexecute_sql("EXPLAIN " + sql, params)
+    text = " | ".join(str(row) for row in cursor.fetchall())
+    await gateway.state.dbs.release()
+    index = "idx_logs_user_id" if mysql else "idx_logs_user_id_id"
+    assert re.search(index + r"\b", text) and "filesort" not in text and "Sort" not in text, text
 
 
 async def test_keyword_search_on_sqlite_finds_what_like_finds_and_leaves_no_file_mapped(make_gateway, tmp_path):

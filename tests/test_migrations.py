@@ -15,7 +15,7 @@ from oneapi.billing.journal import Reservation as JournalRow
 from oneapi.config import load_settings
 from oneapi.db.connect import open_database
 from oneapi.db.migrate import index_names
-from oneapi.db.models import MAIN_MODELS, Log
+from oneapi.db.models import MAIN_MODELS, POSTGRES_ONLY_INDEXES, Log
 from tests.chaos import Node
 from tests.conftest import Gateway, fresh_database, gateway_env
 from tests.fakes.openai_upstream import FakeOpenAI
@@ -121,6 +121,8 @@ def _index_problems(db: Database) -> list[str]:
         present = index_names(db, table)
         for declared in model._meta.fields_to_index():
             name = declared._name
+            if name in POSTGRES_ONLY_INDEXES and not isinstance(db, PostgresqlDatabase):
+                continue
             if name not in present:
                 problems.append(f"{name} missing")
                 continue
@@ -186,6 +188,31 @@ async def test_two_masters_migrate_an_empty_database_at_once(backend: str, tmp_p
         await asyncio.gather(*(node.stop() for node in nodes))
         await drop()
 
+
+
+def _logs_of_an_earlier_build(db: Database) -> None:
+    """The logs table as builds before 2026-12-08 made it on every backend: with idx_logs_user_id_id."""
+    with db.bind_ctx([Log]):
+        db.create_tables([Log], safe=True)
+    if "idx_logs_user_id_id" not in index_names(db, "logs"):
+        db.execute_sql("CREATE INDEX idx_logs_user_id_id ON logs (user_id, id)")
+
+
+async def test_the_second_user_id_index_is_kept_on_postgres_alone(sql_dsn: str, tmp_path, make_gateway):
+    """idx_logs_user_id serves a user's pages in id order where secondary indexes end with the primary key
+    (SQLite, MariaDB): there the copy an earlier build made is dropped; PostgreSQL keeps it (and a new database
+    gets it); One API's own indexes stay everywhere."""
+    db = open_database(sql_dsn, load_settings(gateway_env(tmp_path)), 2)
+    try:
+        await db.run(_logs_of_an_earlier_build, db)
+    finally:
+        await db.close_pool()
+    gateway: Gateway = await make_gateway(SQL_DSN=sql_dsn)
+    logs = gateway.state.dbs.logs
+    names = await logs.run(index_names, logs, "logs")
+    await gateway.state.dbs.release()
+    assert {"idx_logs_user_id", "idx_created_at_type", "index_username_model_name"} <= names
+    assert ("idx_logs_user_id_id" in names) == isinstance(logs, PostgresqlDatabase), names
 
 def _journal_of_an_earlier_build(db: Database) -> None:
     """The reservation journal as builds before 2026-12-08 made it: with two indexes nothing reads now."""

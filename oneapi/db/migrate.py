@@ -1,5 +1,6 @@
 """Schema migration like GORM's AutoMigrate (add tables, columns, indexes; never drop One API's), safe on old
-databases. Only indexes of our own tables that an earlier build of ours made, and nothing reads, are dropped.
+databases. Only indexes of ours that an earlier build made and nothing reads are dropped: of our own tables, and
+the copy of idx_logs_user_id that only PostgreSQL's planner needs (``POSTGRES_ONLY_INDEXES``) elsewhere.
 
 Order matters: every missing column is added before any index is created. Creating an index first breaks
 old databases: on SQLite a quoted name of a column that does not exist yet is taken as a string literal, so
@@ -24,7 +25,7 @@ from playhouse.migrate import SchemaMigrator
 from playhouse.pwasyncio import AsyncModel
 
 from oneapi.db.connect import Databases
-from oneapi.db.models import LOG_MODELS, MAIN_MODELS
+from oneapi.db.models import LOG_MODELS, MAIN_MODELS, POSTGRES_ONLY_INDEXES, Log
 
 logger = logging.getLogger(__name__)
 
@@ -97,8 +98,10 @@ def _create_missing_indexes(db: Database, model: type[AsyncModel]) -> None:
     table = model._meta.table_name
     existing = index_names(db, table)
     # peewee's stubs omit Index._name and Model._schema (ModelBase sets it).
+    postgres = isinstance(db, PostgresqlDatabase)
     missing = [i for i in model._meta.fields_to_index()
-               if isinstance(i, Index) and i._name not in existing]  # type: ignore[attr-defined]
+               if isinstance(i, Index) and i._name not in existing  # type: ignore[attr-defined]
+               and (postgres or i._name not in POSTGRES_ONLY_INDEXES)]  # type: ignore[attr-defined]
     if missing:
         logger.info("creating indexes on %s: %s", table, [index._name for index in missing])  # type: ignore[attr-defined]
     for index in missing:
@@ -108,7 +111,7 @@ def _create_missing_indexes(db: Database, model: type[AsyncModel]) -> None:
 def migrate_models(db: Database, models: Sequence[type[AsyncModel]],
                    obsolete_indexes: Mapping[str, Sequence[str]] | None = None) -> None:
     """Bring ``models``' tables in ``db`` up to date: tables, then columns, then indexes, under the lock; and
-    drop ``obsolete_indexes`` ({table: index names}, our own tables' only) where they exist."""
+    drop ``obsolete_indexes`` ({table: index names}, ours only) where they exist."""
     with migration_lock(db):
         migrator = SchemaMigrator.from_database(db)
         for model in models:
@@ -123,9 +126,11 @@ def migrate_models(db: Database, models: Sequence[type[AsyncModel]],
 
 async def migrate_schema(dbs: Databases) -> None:
     """Migrate the main database and the log database (one pass when they are the same)."""
+    postgres = isinstance(dbs.logs, PostgresqlDatabase)
+    obsolete = {} if postgres else {Log._meta.table_name: sorted(POSTGRES_ONLY_INDEXES)}
     if dbs.logs is dbs.main:
-        await dbs.main.run(migrate_models, dbs.main, (*MAIN_MODELS, *LOG_MODELS))
+        await dbs.main.run(migrate_models, dbs.main, (*MAIN_MODELS, *LOG_MODELS), obsolete)
     else:
         await dbs.main.run(migrate_models, dbs.main, MAIN_MODELS)
-        await dbs.logs.run(migrate_models, dbs.logs, LOG_MODELS)
+        await dbs.logs.run(migrate_models, dbs.logs, LOG_MODELS, obsolete)
     await dbs.release()

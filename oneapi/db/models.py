@@ -265,13 +265,18 @@ for _model, _name, _cols, _unique in (
     (Log, "idx_logs_token_name", ("token_name",), False),
     (Log, "idx_logs_model_name", ("model_name",), False),
     (Log, "idx_logs_channel_id", ("channel_id",), False),
-    # ours: the log pages order by id within these filters (PostgreSQL does not keep id order in idx_logs_user_id)
-    (Log, "idx_logs_user_id_id", ("user_id", "id"), False),
+    # ours: the log pages order by id within these filters
+    (Log, "idx_logs_user_id_id", ("user_id", "id"), False),  # PostgreSQL's only: see POSTGRES_ONLY_INDEXES
     (Log, "idx_logs_type_id", ("type", "id"), False),
     (Log, "idx_logs_username_id", ("username", "id"), False),  # One API's username index leads with model_name
     (LogHourly, "idx_log_hourly_hour", ("hour",), False),
 ):
     _index(_model, _name, *_cols, unique=_unique)
+
+# Made on PostgreSQL alone: its B-tree on user_id keeps equal keys in heap order, not id order, while SQLite's and
+# InnoDB's secondary indexes end with the primary key, so there idx_logs_user_id already serves the pages in id
+# order and a second copy only costs every log row one more index insert (about 1.5 us of 22 at a million rows).
+POSTGRES_ONLY_INDEXES = frozenset({"idx_logs_user_id_id"})
 
 MAIN_MODELS: tuple[type[AsyncModel], ...] = (User, Token, Channel, Ability, Option, Redemption, OneTimeSecret,
                                              StoredResponse, SessionGeneration)
