@@ -29,7 +29,6 @@ DELETE_PAUSE = 2.0  # after each batch, wait this many times as long as it took,
 RETENTION_INTERVAL = 3600.0
 RETENTION_RETRY = 60.0  # after a failed pass (the database away, a deadlock), sooner than the next hour
 IDLE_BOUND_MARGIN = 60  # seconds past the newest log and the clock within which an end bound is kept
-SEARCH_MMAP_BYTES = 1 << 31  # SQLite caps it at its own limit (2 GB by default); past it, pages are read as usual
 _FOLD_ASCII = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)  # what NOCASE folds
 
 
@@ -160,8 +159,10 @@ async def find_logs(state: AppState, where: Expression | bool, offset: int, limi
 def keyword_clause(state: AppState, keyword: str, log_type: int | None) -> Expression:
     """One API's search: ``content LIKE 'kw%'``, or the type when the keyword is a number. On SQLite the prefix
     is asked as a range under NOCASE, which folds ASCII letters as its LIKE does and takes the keyword's ``%``
-    and ``_`` literally as the escaped LIKE does: a comparison, not a function call per row (a scan of a
-    million rows 117 -> 91 ms, both memory-mapped; 131 ms as LIKE, read by pread)."""
+    and ``_`` literally as the escaped LIKE does: a comparison, not a function call per row. Content has no
+    index (as in One API), so a search that matches little reads the whole table: on a million rows 131-142 ->
+    117-124 ms (reading it memory-mapped for the query alone saved no more: mapping the pages anew costs
+    what it saves on reads, and a mapping kept would keep every page a search touched in the process's RSS)."""
     if isinstance(state.dbs.logs, SqliteDatabase):
         content = Log.content.collate("NOCASE")
         clause = content >= keyword
@@ -185,25 +186,6 @@ def _above_prefix(prefix: str) -> str | None:
     elif ord("A") <= code <= ord("Z"):
         code = ord("Z") + 1
     return head[:-1] + chr(code)
-
-
-async def search_logs(state: AppState, where: Expression, limit: int) -> list[Log]:
-    """The newest ``limit`` logs matching a keyword search. Content has no index (as in One API), so a search
-    that matches little reads the whole table; on SQLite it reads the file memory-mapped for that query alone
-    (no system call per page: a million rows 131 -> 102 ms), and the mapping goes with it, so the pages it
-    touched do not stay in the process's memory."""
-    db, query = state.dbs.logs, page_query(where, 0, limit)
-    if not isinstance(db, SqliteDatabase):
-        return await db.list(query)
-
-    def mapped() -> list[Log]:
-        db.execute_sql(f"PRAGMA mmap_size = {SEARCH_MMAP_BYTES}")
-        try:
-            return list(query)
-        finally:
-            db.execute_sql("PRAGMA mmap_size = 0")
-
-    return await db.run(mapped)
 
 
 async def consumed_quota(state: AppState, log_filter: LogFilter) -> int:

@@ -11,7 +11,6 @@ import logging
 import re
 import time
 from collections import defaultdict
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -494,10 +493,9 @@ async def test_username_and_user_pages_use_their_index_on_postgres_and_mariadb(m
     assert re.search(index + r"\b", text) and "filesort" not in text and "Sort" not in text, text
 
 
-async def test_keyword_search_on_sqlite_finds_what_like_finds_and_leaves_no_file_mapped(make_gateway, tmp_path):
-    """On SQLite the search asks its prefix as a NOCASE range, read memory-mapped: it answers exactly what
-    ``content LIKE 'kw%'`` (ASCII letters folded, ``%`` and ``_`` literal) answers, newest first, and the
-    mapping of the database file is gone afterwards, so the scanned pages do not stay in the process."""
+async def test_keyword_search_on_sqlite_finds_what_like_finds(make_gateway):
+    """On SQLite the search asks its prefix as a NOCASE range: it answers exactly what ``content LIKE 'kw%'``
+    (ASCII letters folded, ``%`` and ``_`` literal) answers, newest first."""
     gateway = await make_gateway()
     contents = ["Model ratio 1", "model RATIO 2", "modelo", "mod", "100% off", "100x off", "a_b", "axb",
                 "Élan", "élan", "模型倍率 15", "模型", "", "zz\U0010fffe", "Z", "@x", "[x", "`x", "{x", "\ud7ffa",
@@ -506,7 +504,6 @@ async def test_keyword_search_on_sqlite_finds_what_like_finds_and_leaves_no_file
             for i, text in enumerate(contents * 3)]
     await insert_logs(gateway, rows)
     db = gateway.state.dbs.logs
-    await db.aexecute_sql("PRAGMA wal_checkpoint(TRUNCATE)")  # the pages in the file, where they are mapped
     for keyword in ("model ratio", "MODEL", "mod", "100%", "100", "a_b", "a_", "élan", "É", "模型", "模型倍率",
                     "", "zz", "z", "none", "%", "_", "@", "`", "Z", "[", "\ud7ff",
                     "a\U0010ffff", "\U0010ffff"):
@@ -518,6 +515,3 @@ async def test_keyword_search_on_sqlite_finds_what_like_finds_and_leaves_no_file
         answer = await gateway.api("GET", "/api/log/search", params={"keyword": keyword})
         assert [entry["id"] for entry in answer["data"]] == expected, keyword
     assert len((await gateway.api("GET", "/api/log/search", params={"keyword": "3"}))["data"]) >= len(rows)
-    database = str(tmp_path / "one-api.db")
-    maps = [line for line in Path("/proc/self/maps").read_text().splitlines() if line.endswith(database)]
-    assert maps == []

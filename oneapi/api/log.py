@@ -20,7 +20,6 @@ from oneapi.logs import (
     keyword_clause,
     log_dict,
     log_where,
-    search_logs,
 )
 from oneapi.state import STATE
 
@@ -76,7 +75,7 @@ async def own_logs(request: web.Request) -> web.Response:
 
 @require(Role.ADMIN)
 async def search_all_logs(request: web.Request) -> web.Response:
-    logs = await search_logs(request.app[STATE], _keyword_clause(request), SEARCH_LIMIT)
+    logs = await find_logs(request.app[STATE], _keyword_clause(request), 0, SEARCH_LIMIT)
     return api_ok([log_dict(entry) for entry in logs])
 
 
@@ -84,7 +83,7 @@ async def search_all_logs(request: web.Request) -> web.Response:
 async def search_own_logs(request: web.Request) -> web.Response:
     """One's own logs matching the keyword (One API compared it with the type only, SPEC §10.2)."""
     where = (Log.user_id == current_user(request).id) & _keyword_clause(request)
-    logs = await search_logs(request.app[STATE], where, SEARCH_LIMIT)
+    logs = await find_logs(request.app[STATE], where, 0, SEARCH_LIMIT)
     return api_ok([log_dict(entry, hide_id=True) for entry in logs])
 
 
