@@ -10,7 +10,7 @@ to core 1, so that CPU per request is the proxy's own (read from /proc/<pid>/sta
 
 It prints, per gateway configuration:
   throughput  req/s at concurrency 64 (non-stream and 20-chunk stream) and the ratio to the bare proxy
-  cpu         CPU milliseconds per request of the proxy process
+  cpu         CPU milliseconds per request of the proxy process, and as a multiple of the bare proxy's
   latency     added p50 / p99 at 50 req/s against the 50 ms upstream, and the stream's added time to first chunk
   memory      RSS idle after start, and with 1,000 concurrent slow streams open
   start       seconds from spawning ``python -m oneapi`` (or --binary) on an empty database to its first answer
@@ -53,6 +53,10 @@ CHUNKS = 20
 TUNING = {"MEMORY_CACHE_ENABLED": "true", "BATCH_UPDATE_ENABLED": "true"}
 NAMES = ["bare", "default", "tuned"]
 PROXY_CPUS, LOAD_CPUS = {0}, {1}
+# The CPU target (0.22 ms a request) was set on a machine where the bare proxy took 0.16 ms: the same target as
+# a multiple of the bare proxy's CPU, which holds on a slower or faster host (the bare proxy's own cost moved
+# from 0.148 to 0.42 ms between two days on these shared machines).
+CPU_TARGET_VS_BARE = 0.22 / 0.16
 
 
 def body(model: str, stream: bool) -> bytes:
@@ -422,8 +426,9 @@ async def interleaved_throughput(report: dict[str, Any], sessions: dict[str, aio
             report[name][f"{mode}_rps"] = statistics.median(rps for rps, _ in cells[name])
             report[name][f"{mode}_cpu_ms"] = statistics.median(cpu for _, cpu in cells[name])
             if name != "bare":
-                report[name][f"{mode}_ratio"] = statistics.median(
-                    mine[0] / bare[0] for mine, bare in zip(cells[name], cells["bare"], strict=True))
+                rounds_of = list(zip(cells[name], cells["bare"], strict=True))
+                report[name][f"{mode}_ratio"] = statistics.median(mine[0] / bare[0] for mine, bare in rounds_of)
+                report[name][f"{mode}_cpu_vs_bare"] = statistics.median(mine[1] / bare[1] for mine, bare in rounds_of)
 
 
 async def interleaved_latency(report: dict[str, Any], sessions: dict[str, aiohttp.ClientSession],
@@ -462,6 +467,7 @@ def print_report(report: dict[str, Any]) -> None:
         ("non-stream req/s", "non_stream_rps", "{:.0f}", ""),
         ("  ratio to bare", "non_stream_ratio", "{:.2f}", ">= 0.70 / 0.85"),
         ("  CPU ms per request", "non_stream_cpu_ms", "{:.3f}", "<= 0.22"),
+        ("  CPU per request / bare proxy's", "non_stream_cpu_vs_bare", "{:.2f}", f"<= {CPU_TARGET_VS_BARE:.2f}"),
         ("stream req/s (20 chunks)", "stream_rps", "{:.0f}", ""),
         ("  ratio to bare", "stream_ratio", "{:.2f}", ">= 0.70"),
         ("  CPU ms per request", "stream_cpu_ms", "{:.3f}", ""),

@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PER_CONFIG = ("non_stream_rps", "non_stream_ratio", "non_stream_cpu_ms", "stream_rps", "stream_ratio",
-              "stream_cpu_ms", "p50_ms", "p99_ms", "ttfc_p50_ms", "rss_idle_mb", "rss_streams_mb")
+PER_CONFIG = ("non_stream_rps", "non_stream_ratio", "non_stream_cpu_ms", "non_stream_cpu_vs_bare", "stream_rps",
+              "stream_ratio", "stream_cpu_ms", "p50_ms", "p99_ms", "ttfc_p50_ms", "rss_idle_mb", "rss_streams_mb")
 
 
 def test_bench_quick_run_reports_ratios_cpu_latency_memory_and_start(tmp_path):
@@ -29,11 +29,12 @@ def test_bench_quick_run_reports_ratios_cpu_latency_memory_and_start(tmp_path):
             assert isinstance(figures[key], float), (config, key)
         assert figures["non_stream_rps"] > 0 and figures["stream_rps"] > 0
         assert figures["non_stream_cpu_ms"] > 0 and figures["rss_idle_mb"] > 10
+        assert figures["non_stream_cpu_vs_bare"] > 0
         assert figures["streams_open"] == 100
     assert report["bare"]["non_stream_rps"] > 0 and report["bare"]["non_stream_cpu_ms"] > 0
     assert all(isinstance(report["bare"][key], float) for key in ("p50_ms", "p99_ms", "ttfc_p50_ms"))  # the floor
     assert 0 < report["start_s"] < 60 and 0 < report["start_cpu_s"] < 60
-    for label in ("ratio to bare", "CPU ms per request", "added p50 ms", "added p99 ms", "first chunk",
+    for label in ("ratio to bare", "CPU ms per request", "bare proxy's", "added p50 ms", "added p99 ms", "first chunk",
                   "RSS MB idle", "slow streams", "first answered request"):
         assert label in result.stdout
 
