@@ -47,3 +47,35 @@ async def test_malformed_bodies_on_every_route_never_500(gateway: Gateway, label
             if resp.status >= 500 and resp.status not in (501, 502, 503, 504):
                 failures.append((method, path, resp.status, (await resp.text())[:200]))
     assert not failures, failures
+
+
+NUL_BODY = (b'{"name": "a\\u0000b", "username": "n\\u0000", "password": "p\\u0000ssword", "display_name": "\\u0000", '
+            b'"key": "k\\u0000", "models": "gpt-4\\u0000", "group": "default\\u0000", "base_url": "http://a\\u0000", '
+            b'"email": "a\\u0000@b.c", "value": "\\u0000", "keyword": "\\u0000", "model": "gpt-3.5-turbo\\u0000", '
+            b'"messages": [{"role": "user", "content": "\\u0000"}], "tags": {"k\\u0000": ["\\u0000"]}}')
+
+
+@pytest.mark.parametrize("sql_dsn", ["sqlite", "postgres"], indirect=True)
+async def test_nul_characters_in_queries_and_bodies_are_refused_not_500(make_gateway, sql_dsn):
+    """PostgreSQL's text cannot hold U+0000 and refuses the whole query: a NUL in an /api query string or in a
+    JSON body's string is a 400 before any query is sent, on every backend alike."""
+    gateway = await make_gateway(SQL_DSN=sql_dsn)
+    for path in ("/api/log/search?keyword=%00", "/api/user/search?keyword=a%00", "/api/token/search?keyword=%00"):
+        answer = await gateway.api("GET", path)
+        assert answer["success"] is False and "NUL" in answer["message"], (path, answer)
+    answer = await gateway.api("POST", "/api/token/", {"name": "a\u0000b"})
+    assert answer["success"] is False and "NUL" in answer["message"], answer
+    tokens = await gateway.api("GET", "/api/token/?p=0")
+    assert tokens["success"] and all("\x00" not in token["name"] for token in tokens["data"])
+    root_key = await gateway.add_token()
+    failures = []
+    for method, path in _routes(gateway):  # the last: some routes end root's session or renew its access token
+        if path in ("/api/user/logout", "/api/user/self") and method in ("GET", "DELETE"):
+            continue
+        auth = root_key if path.startswith("/v1/") else ROOT_ACCESS_TOKEN
+        query = "?keyword=%00&username=a%00&token_name=%00&model_name=%00&p=0"
+        async with gateway.http.request(method, gateway.url + path + query, data=NUL_BODY, headers={
+                "Authorization": auth, "Content-Type": "application/json"}) as resp:
+            if resp.status >= 500 and resp.status not in (501, 502, 503, 504):
+                failures.append((method, path, resp.status, (await resp.text())[:200]))
+    assert not failures, failures

@@ -19,6 +19,7 @@ from oneapi.auth import Handler, require
 from oneapi.constants import Role
 from oneapi.db.models import Channel, Redemption, User
 from oneapi.errors import ApiError, api_ok
+from oneapi.security.request_headers import NUL_REFUSAL
 from oneapi.state import STATE
 
 ITEMS_PER_PAGE = 10  # One API's fixed page size; `page_size`/`size` parameters are ignored, as there
@@ -36,7 +37,20 @@ async def read_json(request: web.Request, status: int = 200) -> dict[str, Any]:
         body = None
     if not isinstance(body, dict):
         raise ApiError(INVALID_PARAMS, status=status)
+    if b"\\u0000" in raw and _holds_nul(body):
+        raise ApiError(NUL_REFUSAL, status=400)
     return body
+
+
+def _holds_nul(value: Any) -> bool:
+    """Whether a string anywhere in the decoded JSON holds U+0000 (PostgreSQL's text cannot)."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(key) or _holds_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(item) for item in value)
+    return False
 
 
 def query_int(request: web.Request, name: str, default: int = 0, limit: int = INT64) -> int:

@@ -1,7 +1,10 @@
-"""Headers that are not UTF-8 are the client's error, never a 500 further down (a DB query, a log line).
+"""Headers that are not UTF-8, and NUL characters in the admin API's query strings, are the client's error,
+never a 500 further down (a DB query, a log line).
 
 aiohttp keeps undecodable header bytes as surrogates; anything that later encodes such a string fails.
 A bad ``Authorization`` is an authentication failure in the route's shape; any other bad header is a 400.
+PostgreSQL's text cannot hold U+0000 (it refuses the query), so ``%00`` in an /api query is a 400 on every
+backend (the JSON bodies' strings are checked by ``api.common.read_json``).
 """
 
 from __future__ import annotations
@@ -41,7 +44,12 @@ def check_headers(request: web.Request) -> None:
         raise ApiError(message, status=400)
 
 
+NUL_REFUSAL = "无效的参数：不能包含 NUL 字符 (U+0000)"
+
+
 @web.middleware
 async def reject_undecodable_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
     check_headers(request)
+    if "\x00" in request.query_string and request.path.startswith("/api/"):  # the query string as decoded
+        raise ApiError(NUL_REFUSAL, status=400)
     return await handler(request)
