@@ -15,7 +15,7 @@ import orjson
 
 from oneapi.billing.defaults import DEFAULT_COMPLETION_RATIO, DEFAULT_GROUP_RATIO, DEFAULT_MODEL_RATIO
 from oneapi.db.connect import Databases
-from oneapi.db.models import Option
+from oneapi.db.models import TEXT_BYTES, Option
 
 logger = logging.getLogger(__name__)
 
@@ -132,6 +132,8 @@ class Options:
     @staticmethod
     def validate(key: str, value: str) -> str | None:
         """The refusal message for a value that cannot be stored, or None."""
+        if len(value) > TEXT_BYTES // 4 and len(value.encode()) > TEXT_BYTES:  # past MySQL's TEXT column
+            return f"无效的参数：{key} 最多 {TEXT_BYTES} 字节"
         if key in JSON_OPTIONS:
             try:
                 parsed = orjson.loads(value)

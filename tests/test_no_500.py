@@ -79,3 +79,28 @@ async def test_nul_characters_in_queries_and_bodies_are_refused_not_500(make_gat
             if resp.status >= 500 and resp.status not in (501, 502, 503, 504):
                 failures.append((method, path, resp.status, (await resp.text())[:200]))
     assert not failures, failures
+
+
+@pytest.mark.parametrize("sql_dsn", ["sqlite", "postgres", "mysql"], indirect=True)
+async def test_values_longer_than_their_columns_are_refused_never_a_500_or_cut(make_gateway, sql_dsn):
+    """A channel's model or group longer than its abilities' columns, a key or system prompt past a TEXT
+    column's 64 KB (MySQL's), an option past it (which MySQL's INSERT IGNORE used to cut silently): refused
+    with the field's name on every backend. Batch mode's 64 KB limit is per key line, not for the batch."""
+    gateway = await make_gateway(SQL_DSN=sql_dsn)
+    channel = {"name": "long", "type": 1, "key": "k", "models": "gpt-4", "group": "default"}
+    for field, value in (("models", "gpt-4," + "m" * 192), ("group", "default,g" + "g" * 32),
+                         ("key", "k" * 65_536), ("system_prompt", "模" * 21_846)):
+        answer = await gateway.api("POST", "/api/channel/", {**channel, field: value})
+        assert answer["success"] is False and field in answer["message"], (field, answer)
+    assert (await gateway.api("GET", "/api/channel/?p=0"))["data"] == []
+    batch = "\n".join(f"sk-{i:057d}" for i in range(1_200))  # 73 KB in all
+    created = await gateway.api("POST", "/api/channel/", {**channel, "key": batch})
+    assert created["success"] and len(created["data"]) == 1_200, created
+    answer = await gateway.api("PUT", "/api/option/", {"key": "Notice", "value": "x" * 65_536})
+    assert answer["success"] is False and "Notice" in answer["message"], answer
+    notice = "公告" * 10_000  # 60 KB
+    assert (await gateway.api("PUT", "/api/option/", {"key": "Notice", "value": notice}))["success"]
+    cursor = await gateway.state.dbs.main.aexecute_sql("SELECT value FROM options WHERE " + (
+        "`key`" if "mysql" in type(gateway.state.dbs.main).__name__.lower() else '"key"') + " = 'Notice'")
+    assert cursor.fetchall()[0][0] == notice
+    await gateway.state.dbs.release()

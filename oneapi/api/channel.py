@@ -7,9 +7,10 @@ from typing import Any
 
 from aiohttp import web
 
-from oneapi.api.common import admin_reads, body_id, check_columns, path_id, read_json, row_dict
+from oneapi.api.common import admin_reads, body_id, check_columns, check_length, path_id, read_json, row_dict
 from oneapi.auth import require
 from oneapi.balance import QUERIES, update_balance
+from oneapi.cache import split_list
 from oneapi.catalogue import owners
 from oneapi.channels import (
     channel_fields,
@@ -19,7 +20,7 @@ from oneapi.channels import (
     update_channel,
 )
 from oneapi.constants import ChannelStatus, Role
-from oneapi.db.models import Channel
+from oneapi.db.models import Ability, Channel
 from oneapi.errors import ApiError, api_ok, found, json_response
 from oneapi.relay.channel_test import ChannelTester, run_channel_test
 from oneapi.relay.models import catalogue_entry
@@ -42,12 +43,21 @@ async def _existing(channel_id: int) -> Channel:
 list_channels, search_channels, get_channel_by_id = admin_reads(Channel, channel_dict, _existing)
 
 
+def _check_columns(fields: dict[str, Any]) -> None:
+    """The channel's columns, and each model and group as its abilities' rows will hold them."""
+    check_columns(Channel, fields)
+    for name, column in (("models", Ability.model), ("group", Ability.group)):
+        for item in split_list(str(fields.get(name) or "")):
+            check_length(name, item, column.max_length)
+
+
 @require(Role.ADMIN)
 async def add_channel(request: web.Request) -> web.Response:
     """One channel per non-empty line of ``key`` (batch mode), otherwise identical."""
     body = await read_json(request)
     fields = channel_fields(body, for_update=False)
-    check_columns(Channel, fields)
+    longest_key = max(str(fields.get("key") or "").split("\n"), key=len)  # one channel per line
+    _check_columns({**fields, "key": longest_key} if "key" in fields else fields)
     created = await create_channels(request.app[STATE], fields)
     return api_ok([c.id for c in created])
 
@@ -56,7 +66,7 @@ async def add_channel(request: web.Request) -> web.Response:
 async def edit_channel(request: web.Request) -> web.Response:
     body = await read_json(request)
     fields = channel_fields(body, for_update=True)
-    check_columns(Channel, fields)
+    _check_columns(fields)
     channel = await update_channel(request.app[STATE], body_id(body), fields)
     return api_ok(channel_dict(found(channel, CHANNEL_NOT_FOUND)))
 

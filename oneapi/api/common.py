@@ -1,7 +1,8 @@
 """Small pieces every /api handler shares: reading the body, paging, ids, and rows as One API's JSON.
 
 Numbers and strings are checked against what the columns can hold (PostgreSQL and MySQL refuse an
-out-of-range integer or an over-long varchar), so a bad value is the client's error, never a 500.
+out-of-range integer, an over-long varchar or, on MySQL, a TEXT value past 64 KB), so a bad value is the
+client's error, never a 500, on every backend alike.
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ from typing import Any, overload
 
 import orjson
 from aiohttp import web
-from peewee import BigIntegerField, CharField, Field, IntegerField, Model, ModelSelect
+from peewee import BigIntegerField, CharField, Field, IntegerField, Model, ModelSelect, TextField
 
 from oneapi.auth import Handler, require
 from oneapi.constants import Role
-from oneapi.db.models import Channel, Redemption, User
+from oneapi.db.models import TEXT_BYTES, Channel, LongTextField, Redemption, User
 from oneapi.errors import ApiError, api_ok
 from oneapi.security.request_headers import NUL_REFUSAL
 from oneapi.state import STATE
@@ -158,14 +159,23 @@ def body_str(body: dict[str, Any], name: str) -> str | None:
 
 
 def check_columns(model: type[Model], fields: dict[str, Any]) -> None:
-    """Refuse values the columns cannot hold: strings over a varchar's length, integers over 32 bits."""
+    """Refuse values the columns cannot hold: strings over a varchar's length or a TEXT's 64 KB (MySQL's),
+    integers over 32 bits."""
     for name, value in fields.items():
         field = model._meta.fields.get(name)
-        if isinstance(field, CharField) and isinstance(value, str) and len(value) > field.max_length:
-            raise ApiError(f"{INVALID_PARAMS}：{name} 最多 {field.max_length} 个字符")
+        if isinstance(field, CharField) and isinstance(value, str):
+            check_length(name, value, field.max_length)
+        if (isinstance(field, TextField) and not isinstance(field, LongTextField) and isinstance(value, str)
+                and len(value) > TEXT_BYTES // 4 and len(value.encode()) > TEXT_BYTES):
+            raise ApiError(f"{INVALID_PARAMS}：{name} 最多 {TEXT_BYTES} 字节")
         if (isinstance(field, IntegerField) and not isinstance(field, BigIntegerField) and isinstance(value, int)
                 and not -INT32 <= value < INT32):
             raise ApiError(f"{INVALID_PARAMS}：{name} 超出范围")
+
+
+def check_length(name: str, value: str, max_length: int) -> None:
+    if len(value) > max_length:
+        raise ApiError(f"{INVALID_PARAMS}：{name} 最多 {max_length} 个字符")
 
 
 def row_dict(row: Model, hidden: tuple[str, ...] = ()) -> dict[str, Any]:

@@ -134,6 +134,9 @@ class OneTimeSecret(BaseModel):
         table_name = "one_time_secrets"
 
 
+TEXT_BYTES = 65_535  # what a TEXT column holds on MySQL / MariaDB: longer values are refused on every backend
+
+
 class LongTextField(TextField):
     """TEXT, except on MySQL/MariaDB, whose TEXT holds only 64 KB: LONGTEXT there (as GORM's strings are)."""
 
