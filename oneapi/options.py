@@ -132,6 +132,8 @@ class Options:
     @staticmethod
     def validate(key: str, value: str) -> str | None:
         """The refusal message for a value that cannot be stored, or None."""
+        if len(key) > Option.key.max_length:  # MySQL's INSERT IGNORE would store it cut, PostgreSQL refuse it
+            return f"无效的参数：key 最多 {Option.key.max_length} 个字符"
         if len(value) > TEXT_BYTES // 4 and len(value.encode()) > TEXT_BYTES:  # past MySQL's TEXT column
             return f"无效的参数：{key} 最多 {TEXT_BYTES} 字节"
         if key in JSON_OPTIONS:

@@ -98,6 +98,8 @@ async def test_values_longer_than_their_columns_are_refused_never_a_500_or_cut(m
     assert created["success"] and len(created["data"]) == 1_200, created
     answer = await gateway.api("PUT", "/api/option/", {"key": "Notice", "value": "x" * 65_536})
     assert answer["success"] is False and "Notice" in answer["message"], answer
+    answer = await gateway.api("PUT", "/api/option/", {"key": "K" * 192, "value": "1"})
+    assert answer["success"] is False and "key" in answer["message"], answer
     notice = "公告" * 10_000  # 60 KB
     assert (await gateway.api("PUT", "/api/option/", {"key": "Notice", "value": notice}))["success"]
     cursor = await gateway.state.dbs.main.aexecute_sql("SELECT value FROM options WHERE " + (
