@@ -15,7 +15,7 @@ import orjson
 
 from oneapi.billing.defaults import DEFAULT_COMPLETION_RATIO, DEFAULT_GROUP_RATIO, DEFAULT_MODEL_RATIO
 from oneapi.db.connect import Databases
-from oneapi.db.models import TEXT_BYTES, Option
+from oneapi.db.models import TEXT_BYTES, Option, fits_text
 
 logger = logging.getLogger(__name__)
 
@@ -134,7 +134,7 @@ class Options:
         """The refusal message for a value that cannot be stored, or None."""
         if len(key) > Option.key.max_length:  # MySQL's INSERT IGNORE would store it cut, PostgreSQL refuse it
             return f"无效的参数：key 最多 {Option.key.max_length} 个字符"
-        if len(value) > TEXT_BYTES // 4 and len(value.encode()) > TEXT_BYTES:  # past MySQL's TEXT column
+        if not fits_text(value):
             return f"无效的参数：{key} 最多 {TEXT_BYTES} 字节"
         if key in JSON_OPTIONS:
             try:

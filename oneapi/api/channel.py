@@ -56,8 +56,10 @@ async def add_channel(request: web.Request) -> web.Response:
     """One channel per non-empty line of ``key`` (batch mode), otherwise identical."""
     body = await read_json(request)
     fields = channel_fields(body, for_update=False)
-    longest_key = max(str(fields.get("key") or "").split("\n"), key=len)  # one channel per line
-    _check_columns({**fields, "key": longest_key} if "key" in fields else fields)
+    if "key" in fields:  # one channel per line: each line is a row's key
+        _check_columns({**fields, "key": max(str(fields["key"] or "").split("\n"), key=len)})
+    else:
+        _check_columns(fields)
     created = await create_channels(request.app[STATE], fields)
     return api_ok([c.id for c in created])
 

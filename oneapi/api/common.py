@@ -18,7 +18,7 @@ from peewee import BigIntegerField, CharField, Field, IntegerField, Model, Model
 
 from oneapi.auth import Handler, require
 from oneapi.constants import Role
-from oneapi.db.models import TEXT_BYTES, Channel, LongTextField, Redemption, User
+from oneapi.db.models import TEXT_BYTES, Channel, LongTextField, Redemption, User, fits_text
 from oneapi.errors import ApiError, api_ok
 from oneapi.security.request_headers import NUL_REFUSAL
 from oneapi.state import STATE
@@ -166,7 +166,7 @@ def check_columns(model: type[Model], fields: dict[str, Any]) -> None:
         if isinstance(field, CharField) and isinstance(value, str):
             check_length(name, value, field.max_length)
         if (isinstance(field, TextField) and not isinstance(field, LongTextField) and isinstance(value, str)
-                and len(value) > TEXT_BYTES // 4 and len(value.encode()) > TEXT_BYTES):
+                and not fits_text(value)):
             raise ApiError(f"{INVALID_PARAMS}：{name} 最多 {TEXT_BYTES} 字节")
         if (isinstance(field, IntegerField) and not isinstance(field, BigIntegerField) and isinstance(value, int)
                 and not -INT32 <= value < INT32):

@@ -137,6 +137,12 @@ class OneTimeSecret(BaseModel):
 TEXT_BYTES = 65_535  # what a TEXT column holds on MySQL / MariaDB: longer values are refused on every backend
 
 
+def fits_text(value: str) -> bool:
+    """Whether a TEXT column holds ``value`` on every backend (the UTF-8 length is taken only when a string of
+    that many characters could pass TEXT_BYTES)."""
+    return len(value) <= TEXT_BYTES // 4 or len(value.encode()) <= TEXT_BYTES
+
+
 class LongTextField(TextField):
     """TEXT, except on MySQL/MariaDB, whose TEXT holds only 64 KB: LONGTEXT there (as GORM's strings are)."""
 
